@@ -1,0 +1,673 @@
+//! Configuration: a builder, and the `STATSD_*` environment.
+//!
+//! Everything is checked when the configuration is built, so a connector that
+//! exists is a connector that can run: a bad host, port, protocol or prefix is an
+//! [`Error`] naming the value, never a surprise in the background task.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::metric::TagFormat;
+use crate::validate::{self, MAX_LINE_LENGTH};
+
+/// The port statsd servers listen on by default.
+pub const DEFAULT_PORT: u16 = 8125;
+
+/// The default bound of the queue, in metrics (lines).
+///
+/// The original connector's 1.0 release held 1000. We hold more because we
+/// batch: the processor takes the whole queue at once, so the bound is also the
+/// largest burst that can arrive while one write is on its way, and because a
+/// reconnect sleep of one second at 100 000 metrics a second should lose
+/// nothing. At 40 bytes a line this is about 4 MiB at most (see the README's
+/// Memory section).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
+
+/// The default datagram payload limit: fits an Ethernet MTU of 1500 bytes with
+/// IPv4/IPv6 and UDP headers to spare, so no datagram is fragmented.
+pub const DEFAULT_MAX_PAYLOAD: usize = 1432;
+
+/// The transport used to reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// A TCP stream (the default, as in the original connector): the client sees
+    /// disconnects and resends what it could not write.
+    #[default]
+    Tcp,
+    /// UDP datagrams of several lines each, up to the payload limit.
+    Udp,
+}
+
+impl FromStr for Protocol {
+    type Err = Error;
+
+    /// Parses `tcp` or `udp`, in any case.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            _ => Err(Error::UnknownProtocol(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// A function that turns `(host, port)` into addresses. The default asks the
+/// system resolver anew on every connection attempt; tests install their own.
+pub type Resolver =
+    Arc<dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static>;
+
+/// A checked configuration. Build one with [`Config::builder`] or
+/// [`Config::from_env`]; hand it to [`Connector::new`](crate::Connector::new).
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) protocol: Protocol,
+    pub(crate) prefix: Option<String>,
+    pub(crate) type_prefixes: bool,
+    pub(crate) tag_format: TagFormat,
+    pub(crate) global_tags: Vec<(String, String)>,
+    pub(crate) queue_capacity: usize,
+    pub(crate) shards: usize,
+    pub(crate) reconnect_sleep: Duration,
+    pub(crate) wait_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) max_payload: usize,
+    pub(crate) enabled: bool,
+    pub(crate) resolver: Option<Resolver>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("protocol", &self.protocol)
+            .field("prefix", &self.prefix)
+            .field("type_prefixes", &self.type_prefixes)
+            .field("tag_format", &self.tag_format)
+            .field("global_tags", &self.global_tags)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("reconnect_sleep", &self.reconnect_sleep)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("stop_timeout", &self.stop_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("enabled", &self.enabled)
+            .field("resolver", &self.resolver.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+impl Config {
+    /// A builder with every default: port 8125, TCP, no prefix, enabled.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Reads the configuration from the process environment; see
+    /// [`Builder::from_env_with`] for the variables and their rules.
+    pub fn from_env() -> Result<Config, Error> {
+        Builder::from_env_with(|name| std::env::var(name).ok())?.build_config()
+    }
+
+    /// The server's host name or address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The transport.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The prefix put before every name, without its trailing `.`.
+    pub fn prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// Whether metrics are sent at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The queue bound in lines.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue_capacity
+    }
+
+    /// The longest line this configuration accepts, newline included: the
+    /// datagram payload limit for UDP, [`MAX_LINE_LENGTH`] otherwise.
+    pub fn max_line_length(&self) -> usize {
+        match self.protocol {
+            Protocol::Udp => self.max_payload.min(MAX_LINE_LENGTH),
+            Protocol::Tcp => MAX_LINE_LENGTH,
+        }
+    }
+}
+
+/// Builds a [`Config`] (or directly a [`Connector`](crate::Connector)).
+///
+/// ```
+/// use std::time::Duration;
+/// use statsd_connector::{Connector, Protocol};
+///
+/// let connector = Connector::builder()
+///     .host("statsd.internal")
+///     .port(8125)
+///     .protocol(Protocol::Udp)
+///     .prefix("shop.checkout")
+///     .queue_capacity(10_000)
+///     .reconnect_sleep(Duration::from_millis(500))
+///     .build()?;
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    host: String,
+    port: PortSetting,
+    protocol: Protocol,
+    prefix: Option<String>,
+    type_prefixes: bool,
+    tag_format: TagFormat,
+    global_tags: Vec<(String, String)>,
+    queue_capacity: usize,
+    shards: Option<usize>,
+    reconnect_sleep: Duration,
+    wait_timeout: Duration,
+    connect_timeout: Duration,
+    stop_timeout: Duration,
+    max_payload: usize,
+    enabled: bool,
+    resolver: Option<ResolverSetting>,
+}
+
+/// A port as given: a number, or text from the environment, checked in `build`.
+#[derive(Debug, Clone)]
+enum PortSetting {
+    Number(u16),
+    Text(String),
+}
+
+/// Wraps the resolver so that the builder can derive `Debug`.
+#[derive(Clone)]
+struct ResolverSetting(Resolver);
+
+impl fmt::Debug for ResolverSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Resolver")
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            host: String::new(),
+            port: PortSetting::Number(DEFAULT_PORT),
+            protocol: Protocol::Tcp,
+            prefix: None,
+            type_prefixes: false,
+            tag_format: TagFormat::DogStatsd,
+            global_tags: Vec::new(),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            shards: None,
+            reconnect_sleep: Duration::from_secs(1),
+            wait_timeout: Duration::from_millis(100),
+            connect_timeout: Duration::from_secs(5),
+            stop_timeout: Duration::from_secs(5),
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            enabled: true,
+            resolver: None,
+        }
+    }
+}
+
+impl Builder {
+    /// The server's host name or IP address (required, unless disabled).
+    pub fn host(mut self, host: impl Into<String>) -> Builder {
+        self.host = host.into();
+        self
+    }
+
+    /// The server's port (default 8125). Zero is refused by `build`.
+    pub fn port(mut self, port: u16) -> Builder {
+        self.port = PortSetting::Number(port);
+        self
+    }
+
+    /// The port as text, as read from a file or the environment: `build`
+    /// refuses text that is not a number from 1 to 65535, naming it.
+    pub fn port_text(mut self, port: impl Into<String>) -> Builder {
+        self.port = PortSetting::Text(port.into());
+        self
+    }
+
+    /// TCP (default) or UDP.
+    pub fn protocol(mut self, protocol: Protocol) -> Builder {
+        self.protocol = protocol;
+        self
+    }
+
+    /// A prefix put before every name, with a `.` between (`shop` makes
+    /// `shop.requests`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Builder {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Clears the prefix.
+    pub fn no_prefix(mut self) -> Builder {
+        self.prefix = None;
+        self
+    }
+
+    /// The prefix the original connector's web integration built by default:
+    /// `applications.<service>.<environment>`.
+    pub fn application_prefix(self, service: &str, environment: &str) -> Builder {
+        self.prefix(format!("applications.{service}.{environment}"))
+    }
+
+    /// Puts `counters.`, `gauges.`, `timers.` (and `sets.`, `histograms.`,
+    /// `distributions.`) after the prefix, as release 1.0 of the original
+    /// connector did. Off by default.
+    pub fn type_prefixes(mut self, on: bool) -> Builder {
+        self.type_prefixes = on;
+        self
+    }
+
+    /// How tags are written (default DogStatsD).
+    pub fn tag_format(mut self, format: TagFormat) -> Builder {
+        self.tag_format = format;
+        self
+    }
+
+    /// A tag added to every metric; an empty value makes a bare tag.
+    pub fn global_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Builder {
+        self.global_tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// The queue bound in metrics (default [`DEFAULT_QUEUE_CAPACITY`]).
+    pub fn queue_capacity(mut self, capacity: usize) -> Builder {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// How many shards the queue has (default: twice the number of cores, at
+    /// most 32). One shard is the simplest and keeps the order of lines across
+    /// threads; more let threads emit without meeting.
+    pub fn shards(mut self, shards: usize) -> Builder {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// How long to wait between failed connection attempts (default 1 s).
+    pub fn reconnect_sleep(mut self, sleep: Duration) -> Builder {
+        self.reconnect_sleep = sleep;
+        self
+    }
+
+    /// How long the processor waits for the queue before it checks on the
+    /// connection again (default 100 ms).
+    pub fn wait_timeout(mut self, timeout: Duration) -> Builder {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// How long one connection attempt may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Builder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long [`Connector::stop`](crate::Connector::stop) may spend
+    /// delivering what is queued (default 5 s).
+    pub fn stop_timeout(mut self, timeout: Duration) -> Builder {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// The largest datagram payload, for UDP (default [`DEFAULT_MAX_PAYLOAD`];
+    /// 8192 suits loopback).
+    pub fn max_payload(mut self, bytes: usize) -> Builder {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Turns the connector off: every call is accepted and does nothing.
+    pub fn enabled(mut self, enabled: bool) -> Builder {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Replaces the system resolver (for tests, or service discovery).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// let builder = statsd_connector::Connector::builder()
+    ///     .host("statsd")
+    ///     .resolver(|_host, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
+    /// ```
+    pub fn resolver<F>(mut self, resolve: F) -> Builder
+    where
+        F: Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    {
+        self.resolver = Some(ResolverSetting(Arc::new(resolve)));
+        self
+    }
+
+    /// Starts from the environment, read through `var` (so tests need not
+    /// change the process environment):
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `STATSD_HOST` | server host; unset or empty: metrics disabled |
+    /// | `STATSD_PORT` | server port, default 8125 |
+    /// | `STATSD_PREFIX` | prefix; unset or empty: none |
+    /// | `STATSD_PROTOCOL` | `tcp` (default) or `udp` |
+    /// | `STATSD_ENABLED` | truthy (a non-zero number, `on`, `t`, `true`, `yes`, any case) or not; default true |
+    /// | `STATSD_TYPE_PREFIXES` | truthy: `counters.` ... after the prefix |
+    /// | `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT` | seconds, may be fractional |
+    /// | `STATSD_QUEUE_CAPACITY` | the queue bound in metrics |
+    ///
+    /// ```
+    /// use statsd_connector::Builder;
+    /// let env = |name: &str| match name {
+    ///     "STATSD_HOST" => Some("statsd.internal".to_owned()),
+    ///     "STATSD_PROTOCOL" => Some("udp".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let config = Builder::from_env_with(env)?.build()?;
+    /// assert_eq!(config.host(), "statsd.internal");
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Builder, Error> {
+        let mut builder = Builder::default();
+        match var("STATSD_HOST").filter(|h| !h.trim().is_empty()) {
+            Some(host) => builder.host = host.trim().to_owned(),
+            None => builder.enabled = false,
+        }
+        if let Some(port) = var("STATSD_PORT") {
+            builder.port = PortSetting::Text(port);
+        }
+        if let Some(prefix) = var("STATSD_PREFIX").filter(|p| !p.is_empty()) {
+            builder.prefix = Some(prefix);
+        }
+        if let Some(protocol) = var("STATSD_PROTOCOL") {
+            builder.protocol = protocol.parse()?;
+        }
+        if let Some(enabled) = var("STATSD_ENABLED") {
+            builder.enabled &= truthy(&enabled);
+        }
+        if let Some(on) = var("STATSD_TYPE_PREFIXES") {
+            builder.type_prefixes = truthy(&on);
+        }
+        if let Some(text) = var("STATSD_RECONNECT_SLEEP") {
+            builder.reconnect_sleep = seconds("STATSD_RECONNECT_SLEEP", &text)?;
+        }
+        if let Some(text) = var("STATSD_WAIT_TIMEOUT") {
+            builder.wait_timeout = seconds("STATSD_WAIT_TIMEOUT", &text)?;
+        }
+        if let Some(text) = var("STATSD_QUEUE_CAPACITY") {
+            builder.queue_capacity =
+                text.trim()
+                    .parse()
+                    .map_err(|e: std::num::ParseIntError| Error::InvalidEnvironment {
+                        variable: "STATSD_QUEUE_CAPACITY",
+                        value: text.clone(),
+                        reason: e.to_string(),
+                    })?;
+        }
+        Ok(builder)
+    }
+
+    /// Checks every setting and returns the configuration.
+    pub fn build_config(self) -> Result<Config, Error> {
+        let port = match self.port {
+            PortSetting::Number(0) => {
+                return Err(Error::InvalidPort {
+                    value: "0".into(),
+                    reason: "must be from 1 to 65535",
+                })
+            }
+            PortSetting::Number(port) => port,
+            PortSetting::Text(text) => parse_port(&text)?,
+        };
+        if self.enabled && self.host.trim().is_empty() {
+            return Err(Error::EmptyHost);
+        }
+        if let Some(prefix) = &self.prefix {
+            validate::prefix(prefix)?;
+        }
+        for (key, value) in &self.global_tags {
+            validate::tag(key, value, self.tag_format)?;
+        }
+        if self.queue_capacity == 0 {
+            return Err(setting_error("queue_capacity", 0, "must be at least 1"));
+        }
+        if self.shards == Some(0) {
+            return Err(setting_error("shards", 0, "must be at least 1"));
+        }
+        if !(64..=65_507).contains(&self.max_payload) {
+            return Err(setting_error(
+                "max_payload",
+                self.max_payload,
+                "must be from 64 to 65507 bytes",
+            ));
+        }
+        Ok(Config {
+            host: self.host.trim().to_owned(),
+            port,
+            protocol: self.protocol,
+            prefix: self.prefix,
+            type_prefixes: self.type_prefixes,
+            tag_format: self.tag_format,
+            global_tags: self.global_tags,
+            queue_capacity: self.queue_capacity,
+            shards: self
+                .shards
+                .unwrap_or_else(crate::queue::Queue::default_shards),
+            reconnect_sleep: self.reconnect_sleep,
+            wait_timeout: self.wait_timeout,
+            connect_timeout: self.connect_timeout,
+            stop_timeout: self.stop_timeout,
+            max_payload: self.max_payload,
+            enabled: self.enabled,
+            resolver: self.resolver.map(|r| r.0),
+        })
+    }
+
+    /// Checks every setting and returns a connector (not yet started).
+    pub fn build(self) -> Result<crate::Connector, Error> {
+        Ok(crate::Connector::new(self.build_config()?))
+    }
+}
+
+fn setting_error(setting: &'static str, value: usize, reason: &'static str) -> Error {
+    Error::InvalidSetting {
+        setting,
+        value: value.to_string(),
+        reason,
+    }
+}
+
+/// Parses a port given as text: a number from 1 to 65535.
+fn parse_port(text: &str) -> Result<u16, Error> {
+    let invalid = |reason| Error::InvalidPort {
+        value: text.to_owned(),
+        reason,
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(invalid("missing"));
+    }
+    match trimmed.parse::<i64>() {
+        Ok(n) if (1..=65_535).contains(&n) => Ok(n as u16),
+        Ok(n) if n <= 0 => Err(invalid("must be a positive number")),
+        Ok(_) => Err(invalid("must be from 1 to 65535")),
+        Err(_) => Err(invalid("not a number")),
+    }
+}
+
+/// The original connector's truthiness: a non-zero number, or `on`, `t`,
+/// `true`, `yes` in any case. Anything else is false.
+pub fn truthy(text: &str) -> bool {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<f64>() {
+        return n != 0.0 && !n.is_nan();
+    }
+    matches!(
+        text.to_ascii_lowercase().as_str(),
+        "on" | "t" | "true" | "yes"
+    )
+}
+
+fn seconds(variable: &'static str, text: &str) -> Result<Duration, Error> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| Error::InvalidEnvironment {
+            variable,
+            value: text.to_owned(),
+            reason: "expected a non-negative number of seconds".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn from_env(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        Builder::from_env_with(env(pairs))?.build_config()
+    }
+
+    #[test]
+    fn defaults_match_the_original() {
+        let config = Config::builder().host("h").build_config().unwrap();
+        assert_eq!(config.port, 8125);
+        assert_eq!(config.protocol, Protocol::Tcp);
+        assert_eq!(config.reconnect_sleep, Duration::from_secs(1));
+        assert_eq!(config.wait_timeout, Duration::from_millis(100));
+        assert_eq!(config.max_payload, 1432);
+        assert!(config.enabled);
+    }
+
+    #[test]
+    fn empty_host_is_an_error() {
+        assert!(matches!(Config::builder().build_config(), Err(Error::EmptyHost)));
+        assert!(matches!(Config::builder().host("  ").build_config(), Err(Error::EmptyHost)));
+    }
+
+    #[test]
+    fn bad_ports_are_named() {
+        let port_error = |b: Builder| match b.host("h").build_config() {
+            Err(Error::InvalidPort { value, .. }) => value,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(port_error(Config::builder().port(0)), "0");
+        for text in ["0", "-1", "65536", "80a", "", "eighty"] {
+            assert_eq!(port_error(Config::builder().port_text(text)), text);
+        }
+        let message = Config::builder().host("h").port_text("80a").build_config().unwrap_err().to_string();
+        assert_eq!(message, "invalid port \"80a\": not a number");
+    }
+
+    #[test]
+    fn protocols_parse_in_any_case_and_unknown_ones_are_named() {
+        assert_eq!("UDP".parse::<Protocol>().unwrap(), Protocol::Udp);
+        assert_eq!("tcp".parse::<Protocol>().unwrap(), Protocol::Tcp);
+        let err = "sctp".parse::<Protocol>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown protocol \"sctp\": expected tcp or udp");
+    }
+
+    #[test]
+    fn invalid_prefix_is_an_error() {
+        let err = Config::builder().host("h").prefix("a:b").build_config().unwrap_err();
+        assert!(matches!(err, Error::InvalidPrefix { ref prefix, .. } if prefix == "a:b"));
+        assert!(Config::builder().host("h").prefix("app.").build_config().is_err());
+    }
+
+    #[test]
+    fn out_of_range_settings_are_errors() {
+        let b = || Config::builder().host("h");
+        assert!(b().queue_capacity(0).build_config().is_err());
+        assert!(b().max_payload(10).build_config().is_err());
+        assert!(b().max_payload(70_000).build_config().is_err());
+        assert!(b().shards(0).build_config().is_err());
+    }
+
+    #[test]
+    fn environment_is_read() {
+        let config = from_env(&[
+            ("STATSD_HOST", "statsd.local"),
+            ("STATSD_PORT", "9125"),
+            ("STATSD_PREFIX", "svc"),
+            ("STATSD_PROTOCOL", "udp"),
+            ("STATSD_RECONNECT_SLEEP", "0.25"),
+        ])
+        .unwrap();
+        assert_eq!(config.host(), "statsd.local");
+        assert_eq!(config.port(), 9125);
+        assert_eq!(config.prefix(), Some("svc"));
+        assert_eq!(config.protocol(), Protocol::Udp);
+        assert_eq!(config.reconnect_sleep, Duration::from_millis(250));
+        assert!(config.enabled());
+    }
+
+    #[test]
+    fn no_host_in_the_environment_disables_metrics() {
+        let config = from_env(&[]).unwrap();
+        assert!(!config.enabled());
+        assert!(!from_env(&[("STATSD_HOST", "")]).unwrap().enabled());
+    }
+
+    #[test]
+    fn enabled_follows_the_truthiness_rules() {
+        for yes in ["1", "2", "-1", "0.5", "on", "T", "true", "TRUE", "Yes"] {
+            assert!(truthy(yes), "{yes}");
+            assert!(from_env(&[("STATSD_HOST", "h"), ("STATSD_ENABLED", yes)]).unwrap().enabled());
+        }
+        for no in ["0", "0.0", "off", "false", "no", "", "nope", "f"] {
+            assert!(!truthy(no), "{no}");
+            assert!(!from_env(&[("STATSD_HOST", "h"), ("STATSD_ENABLED", no)]).unwrap().enabled());
+        }
+    }
+
+    #[test]
+    fn bad_environment_values_are_named() {
+        let err = from_env(&[("STATSD_HOST", "h"), ("STATSD_PORT", "x")]).unwrap_err();
+        assert!(matches!(err, Error::InvalidPort { ref value, .. } if value == "x"));
+        let err = from_env(&[("STATSD_HOST", "h"), ("STATSD_PROTOCOL", "quic")]).unwrap_err();
+        assert!(matches!(err, Error::UnknownProtocol(ref p) if p == "quic"));
+        let err = from_env(&[("STATSD_HOST", "h"), ("STATSD_WAIT_TIMEOUT", "-1")]).unwrap_err();
+        assert!(matches!(err, Error::InvalidEnvironment { variable: "STATSD_WAIT_TIMEOUT", .. }));
+    }
+}

@@ -1,0 +1,412 @@
+//! The handle applications hold: cheap to clone, callable from any thread or
+//! task without `.await`, and in charge of starting and stopping the processor.
+//!
+//! A metric call validates its input, formats the line into a queue shard and
+//! returns: it never touches the network and never waits for it. Everything
+//! the handles and the processor share lives in one [`Shared`].
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use crate::config::{Builder, Config};
+use crate::error::Error;
+use crate::format::{LineFormat, Value};
+use crate::line::Line;
+use crate::metric::MetricType;
+use crate::metrics::Metrics;
+use crate::processor::{self, StopSignal};
+use crate::queue::Queue;
+use crate::state::State;
+use crate::stats::{Counters, Stats};
+use crate::timer::{Timer, TimerGuard};
+use crate::validate;
+
+/// Sends metrics to a statsd server.
+///
+/// Build one with [`Connector::builder`] (or [`Connector::from_env`]), call
+/// [`start`](Connector::start) when the application starts, emit metrics with
+/// the [`Metrics`] methods from anywhere, and call [`stop`](Connector::stop)
+/// before the application exits so that what is queued is delivered.
+///
+/// ```no_run
+/// use statsd_connector::{Connector, Metrics};
+///
+/// # #[tokio::main] async fn main() -> Result<(), statsd_connector::Error> {
+/// let statsd = Connector::builder().host("127.0.0.1").prefix("shop").build()?;
+/// statsd.start().await?;
+///
+/// statsd.incr("orders")?;                     // shop.orders:1|c
+/// statsd.gauge("cart.items", 3.0)?;           // shop.cart.items:3|g
+/// statsd.timing("checkout", std::time::Duration::from_millis(42))?;
+///
+/// let report = statsd.stop().await;           // flushes, closes, waits
+/// assert_eq!(report.undelivered, 0);
+/// # Ok(()) }
+/// ```
+///
+/// Clones share one queue and one processor. Dropping the last clone without
+/// `stop` asks the processor to deliver what is queued and exit on its own.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    handle: Arc<Handle>,
+}
+
+/// The part of a connector that only handles hold: when the last one goes,
+/// the processor is asked to stop.
+#[derive(Debug)]
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+/// Everything the handles and the processor share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The checked configuration.
+    pub(crate) config: Config,
+    /// How lines are written (prefix, type prefixes, tags).
+    pub(crate) format: LineFormat,
+    /// The bounded queue of formatted lines.
+    pub(crate) queue: Queue,
+    /// The counters behind [`Stats`].
+    pub(crate) counters: Counters,
+    /// Running and connected, observable.
+    state: watch::Sender<State>,
+    /// The stop channel of the running processor, if one runs.
+    control: Mutex<Option<watch::Sender<Option<Instant>>>>,
+}
+
+/// What a stop achieved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StopReport {
+    /// Metrics (lines) that were queued and could not be delivered before the
+    /// deadline, or because the server could not be reached: discarded.
+    pub undelivered: u64,
+    /// Lines written to a connection that failed (or was not fully
+    /// acknowledged when the deadline passed) during this stop: they may not
+    /// have arrived.
+    pub possibly_lost: u64,
+}
+
+impl Connector {
+    /// A builder with every default; see [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A connector configured from the `STATSD_*` environment variables; see
+    /// [`Builder::from_env_with`]. Without `STATSD_HOST` it is disabled.
+    pub fn from_env() -> Result<Connector, Error> {
+        Ok(Connector::new(Config::from_env()?))
+    }
+
+    /// A connector for a checked configuration. Nothing is sent until
+    /// [`start`](Connector::start); metrics may be queued before.
+    pub fn new(config: Config) -> Connector {
+        let format = LineFormat::new(
+            config.prefix.as_deref(),
+            config.type_prefixes,
+            config.tag_format,
+            &config.global_tags,
+            config.max_line_length(),
+        );
+        let queue = Queue::new(config.queue_capacity, config.shards);
+        let shared = Arc::new(Shared {
+            format,
+            queue,
+            counters: Counters::default(),
+            state: watch::Sender::new(State::default()),
+            control: Mutex::new(None),
+            config,
+        });
+        Connector {
+            handle: Arc::new(Handle { shared }),
+        }
+    }
+
+    #[inline]
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// The configuration this connector was built with.
+    pub fn config(&self) -> &Config {
+        &self.shared().config
+    }
+
+    /// Starts the processor task on the current tokio runtime and returns once
+    /// it runs. Starting a running connector does nothing; a disabled one
+    /// never starts.
+    ///
+    /// # Errors
+    /// [`Error::NoRuntime`] when called outside a tokio runtime.
+    pub async fn start(&self) -> Result<(), Error> {
+        let shared = &self.handle.shared;
+        if !shared.config.enabled {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let started = {
+            let mut control = shared.control();
+            if control.is_some() {
+                return Ok(());
+            }
+            let (stop_sender, stop_receiver) = watch::channel(None);
+            *control = Some(stop_sender);
+            // Running from this instant: a stop that races with this start
+            // waits for the task instead of finding nothing to stop.
+            shared.state.send_if_modified(|state| state.set_running(true));
+            let (started_sender, started) = oneshot::channel();
+            runtime.spawn(processor::run(
+                self.handle.shared.clone(),
+                StopSignal(stop_receiver),
+                started_sender,
+            ));
+            started
+        };
+        // An error means the task was dropped before it ran (the runtime is
+        // shutting down); the exit guard has already reported it stopped.
+        let _ = started.await;
+        Ok(())
+    }
+
+    /// Stops the processor: delivers what is queued (trying for at most the
+    /// configured [`stop_timeout`](Builder::stop_timeout)), closes the
+    /// connection and returns once the task has exited.
+    ///
+    /// Stopping twice, or a connector that never started, is harmless; in the
+    /// latter case what was queued is discarded and counted as undelivered.
+    pub async fn stop(&self) -> StopReport {
+        self.stop_with_timeout(self.shared().config.stop_timeout).await
+    }
+
+    /// Like [`stop`](Connector::stop), with its own deadline: when the server
+    /// cannot be reached in time, returns at the deadline with the number of
+    /// metrics that were not delivered.
+    ///
+    /// ```no_run
+    /// # async fn f(statsd: statsd_connector::Connector) {
+    /// let report = statsd.stop_with_timeout(std::time::Duration::from_secs(2)).await;
+    /// if report.undelivered > 0 {
+    ///     eprintln!("{} metrics could not be delivered", report.undelivered);
+    /// }
+    /// # }
+    /// ```
+    pub async fn stop_with_timeout(&self, timeout: Duration) -> StopReport {
+        let shared = self.shared();
+        let before = shared.counters.snapshot();
+        let deadline = Instant::now() + timeout;
+        let mut state = shared.state.subscribe();
+        let asked = shared.request_stop(deadline);
+        if asked {
+            // `Err` only if the sender is gone, which `shared` prevents.
+            let _ = state.wait_for(State::is_stopped).await;
+        } else {
+            let discarded = shared.queue.clear() as u64;
+            Counters::add(&shared.counters.undelivered, discarded);
+        }
+        let after = shared.counters.snapshot();
+        StopReport {
+            undelivered: after.undelivered - before.undelivered,
+            possibly_lost: after.possibly_lost - before.possibly_lost,
+        }
+    }
+
+    /// The processor's state now.
+    pub fn state(&self) -> State {
+        *self.shared().state.borrow()
+    }
+
+    /// Whether the processor runs (it still does while it drains on stop).
+    pub fn is_running(&self) -> bool {
+        self.state().is_running()
+    }
+
+    /// Whether the processor is stopped (or was never started).
+    pub fn is_stopped(&self) -> bool {
+        self.state().is_stopped()
+    }
+
+    /// Whether the processor holds a connection.
+    pub fn is_connected(&self) -> bool {
+        self.state().is_connected()
+    }
+
+    /// A receiver that sees every change of state; await one with
+    /// [`watch::Receiver::changed`] or [`watch::Receiver::wait_for`].
+    pub fn watch_state(&self) -> watch::Receiver<State> {
+        self.shared().state.subscribe()
+    }
+
+    /// The counters now; see [`Stats`].
+    pub fn stats(&self) -> Stats {
+        let shared = self.shared();
+        let mut stats = shared.counters.snapshot();
+        let (queued, in_queue) = shared.queue.counts();
+        stats.queued = queued;
+        stats.in_queue += in_queue;
+        stats
+    }
+
+    /// A timer for `name`, to be started, stopped and sent explicitly; misuse
+    /// (stop before start, sending twice) is an error, never a wrong number.
+    pub fn timer(&self, name: &str) -> Timer {
+        Timer::new(self.clone(), name)
+    }
+
+    /// Starts timing `name` now; the timing is sent when the guard is dropped.
+    ///
+    /// ```
+    /// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+    /// {
+    ///     let _timing = statsd.time("db.query");
+    ///     // ... the work being timed ...
+    /// } // db.query:<elapsed ms>|ms is queued here
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn time(&self, name: &str) -> TimerGuard {
+        TimerGuard::new(self.clone(), name)
+    }
+
+    /// Formats `path:value|type_code` and queues it, as the original
+    /// connector's `inject_metric` did, but validated: the path must be a
+    /// valid name, the type one of `c g ms s h d`, and the value must fit the
+    /// type (a number; a leading sign only for gauges; any token for sets).
+    ///
+    /// ```
+    /// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+    /// statsd.inject_metric("queue.depth", "+3", "g")?;
+    /// assert!(statsd.inject_metric("queue.depth", "NaN", "g").is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn inject_metric(&self, path: &str, value: &str, type_code: &str) -> Result<(), Error> {
+        if !self.shared().config.enabled {
+            return Ok(());
+        }
+        match type_code.parse::<MetricType>() {
+            Ok(kind) => self.emit(path, Value::Text(value), kind, 1.0, &[]),
+            Err(error) => Err(self.rejected(error)),
+        }
+    }
+
+    /// Parses a statsd line (`name:value|type[|@rate][|#tags]`, any tag
+    /// dialect) and queues it, with this connector's prefix and global tags.
+    /// The sample rate is passed on as written; no sampling is done here,
+    /// since whoever wrote the line has sampled already.
+    pub fn send_line(&self, line: &str) -> Result<(), Error> {
+        if !self.shared().config.enabled {
+            return Ok(());
+        }
+        let line = match Line::parse(line) {
+            Ok(line) => line,
+            Err(error) => return Err(self.rejected(error)),
+        };
+        let tags: Vec<(&str, &str)> = line.tags().collect();
+        let rate = line.sample_rate.unwrap_or(1.0);
+        self.emit(line.name, Value::Text(line.value), line.kind, rate, &tags)
+    }
+
+    /// Counts a refused call and passes its error on.
+    #[cold]
+    fn rejected(&self, error: Error) -> Error {
+        Counters::add(&self.shared().counters.rejected, 1);
+        error
+    }
+
+    /// The primitive every metric call ends in: validate, format, queue.
+    #[inline]
+    pub(crate) fn emit(
+        &self,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+        sample_rate: f64,
+        tags: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        let shared = self.shared();
+        if !shared.config.enabled {
+            return Ok(());
+        }
+        let checked = validate::name(name, shared.format.name_overhead(kind))
+            .and_then(|()| validate::value(value, kind))
+            .and_then(|()| match sample_rate {
+                1.0 => Ok(()),
+                rate => validate::sample_rate(rate),
+            })
+            .and_then(|()| crate::format::validate_tags(tags, shared.format.tag_format()));
+        if let Err(error) = checked {
+            return Err(self.rejected(error));
+        }
+        // A negative absolute gauge is a reset to 0 then the negative value,
+        // in one push so that both lines travel in the same write or datagram.
+        let reset = matches!((kind, value), (MetricType::Gauge, Value::Float(v)) if v < 0.0);
+        let lines = if reset { 2 } else { 1 };
+        let format = &shared.format;
+        let pushed = shared.queue.push(lines, &shared.counters, |buf| {
+            let start = buf.len();
+            if reset {
+                format.write(buf, name, Value::Int(0), kind, sample_rate, tags)?;
+            }
+            format
+                .write(buf, name, value, kind, sample_rate, tags)
+                .inspect_err(|_| buf.truncate(start))
+        });
+        match pushed {
+            Err(error @ Error::LineTooLong { .. }) => Err(self.rejected(error)),
+            other => other,
+        }
+    }
+}
+
+impl Metrics for Connector {
+    #[inline]
+    fn emit_value(&self, name: &str, value: Value<'_>, kind: MetricType) -> Result<(), Error> {
+        self.emit(name, value, kind, 1.0, &[])
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The last handle is gone and nobody can call stop(): let the
+        // processor deliver what is queued and exit by itself.
+        let deadline = Instant::now() + self.shared.config.stop_timeout;
+        self.shared.request_stop(deadline);
+    }
+}
+
+impl Shared {
+    fn control(&self) -> MutexGuard<'_, Option<watch::Sender<Option<Instant>>>> {
+        self.control.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks a running processor to stop by `deadline` (a later request keeps
+    /// the first deadline). Returns whether a processor runs.
+    fn request_stop(&self, deadline: Instant) -> bool {
+        match self.control().as_ref() {
+            Some(stop) => {
+                stop.send_if_modified(|current| {
+                    let first = current.is_none();
+                    if first {
+                        *current = Some(deadline);
+                    }
+                    first
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn set_connected(&self, connected: bool) {
+        self.state.send_if_modified(|state| state.set_connected(connected));
+    }
+
+    /// Called by the processor as its very last act.
+    pub(crate) fn processor_exited(&self) {
+        *self.control() = None;
+        self.state.send_if_modified(|state| state.set_running(false));
+    }
+}

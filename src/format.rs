@@ -1,0 +1,356 @@
+//! Writing one metric as one statsd line, straight into a byte buffer.
+//!
+//! [`LineFormat`] is built once from the configuration: it holds the prefix with
+//! its trailing `.`, the type-prefix switch, the tag dialect and the global tags
+//! already rendered in that dialect. Writing a line is then a handful of
+//! `extend_from_slice` calls and integer formatting by `itoa` (floats by `ryu`),
+//! with no allocation and no `format!`.
+//!
+//! Callers validate first ([`crate::validate`]); this module trusts its input,
+//! except for the length limit, which it enforces by measuring what it wrote.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::metric::{MetricType, TagFormat};
+use crate::validate;
+
+/// A metric value in one of the forms the calls produce. Public only because
+/// the sealed [`Metrics`](crate::Metrics) trait names it; not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    /// An integer (counters).
+    Int(i64),
+    /// A finite float, written without sign decoration.
+    Float(f64),
+    /// A gauge delta: always written with a leading `+` or `-`.
+    Delta(f64),
+    /// A duration, written in milliseconds with up to six decimals.
+    Duration(Duration),
+    /// Text already validated for its type (raw values, set members).
+    Text(&'a str),
+}
+
+/// Everything about a line that comes from the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct LineFormat {
+    /// The user's prefix followed by `.`, or empty.
+    prefix: Box<[u8]>,
+    /// Whether `counters.`, `gauges.`, `timers.` ... follow the prefix.
+    type_prefixes: bool,
+    /// How tags are written.
+    tag_format: TagFormat,
+    /// The global tags, rendered without their leading separator
+    /// (`k:v,k2` for DogStatsD, `k=v,k2=true` for Influx, `k=v;k2=true` for Graphite).
+    global_tags: Box<[u8]>,
+    /// The longest line accepted, newline included.
+    max_line: usize,
+}
+
+impl LineFormat {
+    /// Builds the format; `prefix` and `global_tags` must already be validated.
+    pub(crate) fn new(
+        prefix: Option<&str>,
+        type_prefixes: bool,
+        tag_format: TagFormat,
+        global_tags: &[(String, String)],
+        max_line: usize,
+    ) -> LineFormat {
+        let prefix = match prefix {
+            Some(p) => [p.as_bytes(), b"."].concat().into_boxed_slice(),
+            None => Box::default(),
+        };
+        let mut rendered = Vec::new();
+        for (key, value) in global_tags {
+            if !rendered.is_empty() {
+                rendered.push(tag_separator(tag_format));
+            }
+            write_tag(&mut rendered, tag_format, key, value);
+        }
+        LineFormat {
+            prefix,
+            type_prefixes,
+            tag_format,
+            global_tags: rendered.into_boxed_slice(),
+            max_line,
+        }
+    }
+
+    /// How many bytes go in front of every name: checked against the name limit.
+    #[inline]
+    pub(crate) fn name_overhead(&self, kind: MetricType) -> usize {
+        self.prefix.len()
+            + if self.type_prefixes {
+                kind.type_prefix().len()
+            } else {
+                0
+            }
+    }
+
+    /// The configured tag dialect.
+    pub(crate) fn tag_format(&self) -> TagFormat {
+        self.tag_format
+    }
+
+    /// Appends one line to `buf`. On error (the line would exceed the length
+    /// limit) `buf` is left as it was.
+    #[inline]
+    pub(crate) fn write(
+        &self,
+        buf: &mut Vec<u8>,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+        sample_rate: f64,
+        tags: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        let start = buf.len();
+        buf.reserve(self.prefix.len() + name.len() + 32);
+        buf.extend_from_slice(&self.prefix);
+        if self.type_prefixes {
+            buf.extend_from_slice(kind.type_prefix().as_bytes());
+        }
+        buf.extend_from_slice(name.as_bytes());
+        let has_tags = !tags.is_empty() || !self.global_tags.is_empty();
+        if has_tags && self.tag_format != TagFormat::DogStatsd {
+            self.write_tags(buf, tags);
+        }
+        buf.push(b':');
+        write_value(buf, value);
+        buf.push(b'|');
+        buf.extend_from_slice(kind.code().as_bytes());
+        if sample_rate < 1.0 {
+            buf.extend_from_slice(b"|@");
+            write_float(buf, sample_rate);
+        }
+        if has_tags && self.tag_format == TagFormat::DogStatsd {
+            buf.extend_from_slice(b"|#");
+            self.write_tags(buf, tags);
+        }
+        buf.push(b'\n');
+        let length = buf.len() - start;
+        if length > self.max_line {
+            buf.truncate(start);
+            return Err(Error::LineTooLong {
+                length,
+                limit: self.max_line,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes global then per-call tags, with the dialect's leading separator for
+    /// Influx and Graphite (for DogStatsD the caller has written `|#`).
+    fn write_tags(&self, buf: &mut Vec<u8>, tags: &[(&str, &str)]) {
+        let separator = tag_separator(self.tag_format);
+        let mut first = self.tag_format == TagFormat::DogStatsd;
+        if !self.global_tags.is_empty() {
+            if !first {
+                buf.push(separator);
+            }
+            buf.extend_from_slice(&self.global_tags);
+            first = false;
+        }
+        for (key, value) in tags {
+            if !first {
+                buf.push(separator);
+            }
+            write_tag(buf, self.tag_format, key, value);
+            first = false;
+        }
+    }
+}
+
+/// Checks per-call tags against the dialect.
+pub(crate) fn validate_tags(tags: &[(&str, &str)], format: TagFormat) -> Result<(), Error> {
+    tags.iter()
+        .try_for_each(|(key, value)| validate::tag(key, value, format))
+}
+
+fn tag_separator(format: TagFormat) -> u8 {
+    match format {
+        TagFormat::DogStatsd | TagFormat::Influx => b',',
+        TagFormat::Graphite => b';',
+    }
+}
+
+fn write_tag(buf: &mut Vec<u8>, format: TagFormat, key: &str, value: &str) {
+    buf.extend_from_slice(key.as_bytes());
+    match (format, value.is_empty()) {
+        (TagFormat::DogStatsd, true) => {}
+        (TagFormat::DogStatsd, false) => {
+            buf.push(b':');
+            buf.extend_from_slice(value.as_bytes());
+        }
+        (_, true) => buf.extend_from_slice(b"=true"),
+        (_, false) => {
+            buf.push(b'=');
+            buf.extend_from_slice(value.as_bytes());
+        }
+    }
+}
+
+#[inline]
+fn write_value(buf: &mut Vec<u8>, value: Value<'_>) {
+    match value {
+        Value::Int(n) => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        Value::Float(f) => write_float(buf, f),
+        Value::Delta(f) => {
+            if f >= 0.0 {
+                buf.push(b'+');
+            }
+            write_float(buf, f);
+        }
+        Value::Duration(d) => write_millis(buf, d),
+        Value::Text(text) => buf.extend_from_slice(text.as_bytes()),
+    }
+}
+
+/// Writes a finite float in plain decimal notation: integral values as integers
+/// (`3`, not `3.0`), others shortest round-trip by `ryu`, and the rare value
+/// that `ryu` would write with an exponent through `Display`, which never does.
+#[inline]
+pub(crate) fn write_float(buf: &mut Vec<u8>, f: f64) {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        // `as` is exact here; -0.0 becomes 0, so no stray sign can make a delta.
+        buf.extend_from_slice(itoa::Buffer::new().format(f as i64).as_bytes());
+        return;
+    }
+    let mut ryu = ryu::Buffer::new();
+    let text = ryu.format_finite(f);
+    if text.contains('e') {
+        // Writing into a Vec cannot fail.
+        let _ = write!(buf, "{f}");
+    } else {
+        buf.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// Writes a duration in milliseconds, exactly, from its integer nanoseconds:
+/// `1500µs` is `1.5`, `2s` is `2000`.
+fn write_millis(buf: &mut Vec<u8>, d: Duration) {
+    let nanos = d.as_nanos();
+    let whole = nanos / 1_000_000;
+    let fraction = (nanos % 1_000_000) as u32;
+    buf.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+    if fraction != 0 {
+        let mut digits = [b'0'; 6];
+        let mut rest = fraction;
+        for slot in digits.iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let used = 6 - digits.iter().rev().take_while(|&&b| b == b'0').count();
+        buf.push(b'.');
+        buf.extend_from_slice(&digits[..used]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(format: &LineFormat, name: &str, value: Value<'_>, kind: MetricType) -> String {
+        line_with(format, name, value, kind, 1.0, &[])
+    }
+
+    fn line_with(
+        format: &LineFormat,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+        rate: f64,
+        tags: &[(&str, &str)],
+    ) -> String {
+        let mut buf = Vec::new();
+        format.write(&mut buf, name, value, kind, rate, tags).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    fn plain() -> LineFormat {
+        LineFormat::new(None, false, TagFormat::DogStatsd, &[], 8192)
+    }
+
+    #[test]
+    fn counter_gauge_timing_set_lines() {
+        let f = plain();
+        assert_eq!(line(&f, "hits", Value::Int(1), MetricType::Counter), "hits:1|c\n");
+        assert_eq!(line(&f, "hits", Value::Int(-3), MetricType::Counter), "hits:-3|c\n");
+        assert_eq!(line(&f, "temp", Value::Float(21.5), MetricType::Gauge), "temp:21.5|g\n");
+        assert_eq!(line(&f, "temp", Value::Float(20.0), MetricType::Gauge), "temp:20|g\n");
+        assert_eq!(line(&f, "temp", Value::Float(-0.0), MetricType::Gauge), "temp:0|g\n");
+        assert_eq!(line(&f, "users", Value::Text("alice"), MetricType::Set), "users:alice|s\n");
+    }
+
+    #[test]
+    fn deltas_always_carry_a_sign() {
+        let f = plain();
+        assert_eq!(line(&f, "q", Value::Delta(3.0), MetricType::Gauge), "q:+3|g\n");
+        assert_eq!(line(&f, "q", Value::Delta(-2.0), MetricType::Gauge), "q:-2|g\n");
+        assert_eq!(line(&f, "q", Value::Delta(0.0), MetricType::Gauge), "q:+0|g\n");
+        assert_eq!(line(&f, "q", Value::Delta(0.25), MetricType::Gauge), "q:+0.25|g\n");
+    }
+
+    #[test]
+    fn durations_are_exact_milliseconds() {
+        let f = plain();
+        let ms = |d| line(&f, "t", Value::Duration(d), MetricType::Timing);
+        assert_eq!(ms(Duration::from_secs(2)), "t:2000|ms\n");
+        assert_eq!(ms(Duration::from_micros(1500)), "t:1.5|ms\n");
+        assert_eq!(ms(Duration::from_nanos(1)), "t:0.000001|ms\n");
+        assert_eq!(ms(Duration::from_nanos(12_345_678)), "t:12.345678|ms\n");
+        assert_eq!(ms(Duration::ZERO), "t:0|ms\n");
+    }
+
+    #[test]
+    fn floats_never_use_exponents() {
+        let f = plain();
+        let g = |v| line(&f, "g", Value::Float(v), MetricType::Gauge);
+        assert_eq!(g(1e-7), "g:0.0000001|g\n");
+        assert_eq!(g(1.5e20), "g:150000000000000000000|g\n");
+        assert_eq!(g(0.1), "g:0.1|g\n");
+    }
+
+    #[test]
+    fn prefix_and_type_prefixes_come_in_order() {
+        let f = LineFormat::new(Some("app.web"), true, TagFormat::DogStatsd, &[], 8192);
+        assert_eq!(line(&f, "hits", Value::Int(1), MetricType::Counter), "app.web.counters.hits:1|c\n");
+        assert_eq!(line(&f, "t", Value::Int(5), MetricType::Timing), "app.web.timers.t:5|ms\n");
+        assert_eq!(line(&f, "g", Value::Int(5), MetricType::Gauge), "app.web.gauges.g:5|g\n");
+        let f = LineFormat::new(Some("app"), false, TagFormat::DogStatsd, &[], 8192);
+        assert_eq!(line(&f, "hits", Value::Int(1), MetricType::Counter), "app.hits:1|c\n");
+    }
+
+    #[test]
+    fn sample_rate_and_tags_in_each_dialect() {
+        let global = [("env".to_owned(), "prod".to_owned())];
+        let dog = LineFormat::new(None, false, TagFormat::DogStatsd, &global, 8192);
+        assert_eq!(
+            line_with(&dog, "h", Value::Int(1), MetricType::Counter, 0.5, &[("a", "b"), ("bare", "")]),
+            "h:1|c|@0.5|#env:prod,a:b,bare\n"
+        );
+        let influx = LineFormat::new(None, false, TagFormat::Influx, &global, 8192);
+        assert_eq!(
+            line_with(&influx, "h", Value::Int(1), MetricType::Counter, 1.0, &[("a", "b"), ("bare", "")]),
+            "h,env=prod,a=b,bare=true:1|c\n"
+        );
+        let graphite = LineFormat::new(None, false, TagFormat::Graphite, &[], 8192);
+        assert_eq!(
+            line_with(&graphite, "h", Value::Int(1), MetricType::Counter, 0.25, &[("a", "b"), ("c", "d")]),
+            "h;a=b;c=d:1|c|@0.25\n"
+        );
+    }
+
+    #[test]
+    fn overlong_lines_are_refused_and_leave_the_buffer_untouched() {
+        let f = LineFormat::new(None, false, TagFormat::DogStatsd, &[], 16);
+        let mut buf = b"before\n".to_vec();
+        let err = f
+            .write(&mut buf, "a-rather-long-name", Value::Int(1), MetricType::Counter, 1.0, &[])
+            .unwrap_err();
+        assert!(matches!(err, Error::LineTooLong { limit: 16, .. }));
+        assert_eq!(buf, b"before\n");
+    }
+}

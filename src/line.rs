@@ -1,0 +1,214 @@
+//! Reading statsd lines: the grammar, for the receiving side.
+//!
+//! The CLI's `send` reads lines typed by people, the capture server and `listen`
+//! read what arrives on a socket, and the property tests read back what the
+//! formatter wrote. All of them use [`Line::parse`], which accepts the three tag
+//! dialects of [`TagFormat`](crate::TagFormat):
+//!
+//! ```text
+//! name:value|type[|@rate][|#k:v,k2]     DogStatsD
+//! name,k=v,k2=v2:value|type[|@rate]     Influx / Telegraf
+//! name;k=v;k2=v2:value|type[|@rate]     Graphite
+//! ```
+//!
+//! It checks the same rules as the sending side, so a line that parses could
+//! have been sent by this crate, and one that could not never parses.
+
+use crate::error::{Error, Reason};
+use crate::metric::{MetricType, TagFormat};
+use crate::validate::{self, MAX_LINE_LENGTH};
+
+/// One statsd line, borrowed from the text it was parsed from.
+///
+/// ```
+/// use statsd_connector::{Line, MetricType};
+///
+/// let line = Line::parse("api.hits:3|c|@0.5|#region:eu")?;
+/// assert_eq!(line.name, "api.hits");
+/// assert_eq!(line.value, "3");
+/// assert_eq!(line.kind, MetricType::Counter);
+/// assert_eq!(line.sample_rate, Some(0.5));
+/// assert_eq!(line.tags().collect::<Vec<_>>(), [("region", "eu")]);
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line<'a> {
+    /// The metric name, without tags.
+    pub name: &'a str,
+    /// The value as written (`3`, `+2`, `-1.5`, `alice`).
+    pub value: &'a str,
+    /// The metric type.
+    pub kind: MetricType,
+    /// The sample rate after `|@`, when present.
+    pub sample_rate: Option<f64>,
+    /// The tags as written, without their leading `|#`, `,` or `;`, when present.
+    pub raw_tags: Option<&'a str>,
+    /// The dialect the tags were written in.
+    pub tag_format: TagFormat,
+}
+
+impl<'a> Line<'a> {
+    /// Parses one line, without its trailing newline (a single trailing `\n` or
+    /// `\r\n` is tolerated and ignored).
+    pub fn parse(text: &'a str) -> Result<Line<'a>, Error> {
+        let text = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(text);
+        parse_line(text).map_err(Error::MalformedLine)
+    }
+
+    /// Parses one line given as bytes, which must be UTF-8.
+    pub fn parse_bytes(bytes: &'a [u8]) -> Result<Line<'a>, Error> {
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| Error::MalformedLine(Reason::NotUtf8))?;
+        Line::parse(text)
+    }
+
+    /// The tags as `(key, value)` pairs; a bare key has an empty value.
+    pub fn tags(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        let (separator, pair) = match self.tag_format {
+            TagFormat::DogStatsd => (',', ':'),
+            TagFormat::Influx => (',', '='),
+            TagFormat::Graphite => (';', '='),
+        };
+        self.raw_tags
+            .into_iter()
+            .flat_map(move |raw| raw.split(separator))
+            .map(move |tag| tag.split_once(pair).unwrap_or((tag, "")))
+    }
+}
+
+fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
+    if text.is_empty() {
+        return Err(Reason::Empty);
+    }
+    if text.len() >= MAX_LINE_LENGTH {
+        return Err(Reason::TooLong {
+            length: text.len() + 1,
+            limit: MAX_LINE_LENGTH,
+        });
+    }
+    if let Some(b) = text.bytes().find(|&b| b < 0x20 || b == 0x7f) {
+        return Err(Reason::ForbiddenByte(b));
+    }
+    let (head, rest) = text.split_once(':').ok_or(Reason::MissingValue)?;
+    let (value, rest) = rest.split_once('|').ok_or(Reason::MissingType)?;
+    let mut fields = rest.split('|');
+    let code = fields.next().unwrap_or_default();
+    let kind = MetricType::from_code(code.as_bytes()).ok_or(Reason::BadType)?;
+
+    // Tags after the name: Influx (`,`) or Graphite (`;`).
+    let (name, mut raw_tags, mut tag_format) = match head.find([',', ';']) {
+        Some(at) => {
+            let format = if head.as_bytes()[at] == b',' {
+                TagFormat::Influx
+            } else {
+                TagFormat::Graphite
+            };
+            (&head[..at], Some(&head[at + 1..]), format)
+        }
+        None => (head, None, TagFormat::DogStatsd),
+    };
+    validate::name(name, 0).map_err(|e| match e {
+        Error::InvalidName { reason, .. } => reason,
+        _ => Reason::BadValue,
+    })?;
+    validate::raw_value(value, kind).map_err(|_| Reason::BadValue)?;
+
+    let mut sample_rate = None;
+    for field in fields {
+        if let Some(rate) = field.strip_prefix('@') {
+            let rate: f64 = rate.parse().map_err(|_| Reason::BadSampleRate)?;
+            if sample_rate.is_some() || validate::sample_rate(rate).is_err() {
+                return Err(Reason::BadSampleRate);
+            }
+            sample_rate = Some(rate);
+        } else if let Some(tags) = field.strip_prefix('#') {
+            if raw_tags.is_some() {
+                return Err(Reason::UnknownField);
+            }
+            raw_tags = Some(tags);
+            tag_format = TagFormat::DogStatsd;
+        } else {
+            return Err(Reason::UnknownField);
+        }
+    }
+    let line = Line {
+        name,
+        value,
+        kind,
+        sample_rate,
+        raw_tags,
+        tag_format,
+    };
+    for (key, value) in line.tags() {
+        validate::tag(key, value, tag_format).map_err(|e| match e {
+            Error::InvalidTag { reason, .. } => reason,
+            _ => Reason::BadValue,
+        })?;
+    }
+    Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_of_every_type() {
+        for (text, kind) in [
+            ("a:1|c", MetricType::Counter),
+            ("a:-1.5|g", MetricType::Gauge),
+            ("a:+2|g", MetricType::Gauge),
+            ("a:12.5|ms", MetricType::Timing),
+            ("a:bob|s", MetricType::Set),
+            ("a:3|h", MetricType::Histogram),
+            ("a:3|d", MetricType::Distribution),
+        ] {
+            let line = Line::parse(text).unwrap();
+            assert_eq!((line.name, line.kind), ("a", kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn rate_and_tags_in_three_dialects() {
+        let dog = Line::parse("a:1|c|@0.1|#k:v,bare").unwrap();
+        assert_eq!(dog.sample_rate, Some(0.1));
+        assert_eq!(dog.tags().collect::<Vec<_>>(), [("k", "v"), ("bare", "")]);
+        let influx = Line::parse("a,k=v,x=y:1|c").unwrap();
+        assert_eq!((influx.name, influx.tag_format), ("a", TagFormat::Influx));
+        assert_eq!(influx.tags().collect::<Vec<_>>(), [("k", "v"), ("x", "y")]);
+        let graphite = Line::parse("a;k=v;x=y:1|c|@0.5").unwrap();
+        assert_eq!((graphite.name, graphite.tag_format), ("a", TagFormat::Graphite));
+        assert_eq!(graphite.tags().collect::<Vec<_>>(), [("k", "v"), ("x", "y")]);
+    }
+
+    #[test]
+    fn trailing_newline_and_crlf_are_tolerated() {
+        assert_eq!(Line::parse("a:1|c\n").unwrap().name, "a");
+        assert_eq!(Line::parse("a:1|c\r\n").unwrap().name, "a");
+    }
+
+    #[test]
+    fn malformed_lines_say_why() {
+        let reason = |text| match Line::parse(text) {
+            Err(Error::MalformedLine(reason)) => reason,
+            other => panic!("{text:?} gave {other:?}"),
+        };
+        assert_eq!(reason(""), Reason::Empty);
+        assert_eq!(reason("a"), Reason::MissingValue);
+        assert_eq!(reason("a:1"), Reason::MissingType);
+        assert_eq!(reason("a:1|x"), Reason::BadType);
+        assert_eq!(reason("a:1|c|@2"), Reason::BadSampleRate);
+        assert_eq!(reason("a:1|c|@0"), Reason::BadSampleRate);
+        assert_eq!(reason("a:1|c|x"), Reason::UnknownField);
+        assert_eq!(reason("a:x|c"), Reason::BadValue);
+        assert_eq!(reason("a:-1|ms"), Reason::BadValue);
+        assert_eq!(reason(":1|c"), Reason::Empty);
+        assert_eq!(reason("a b:1|c"), Reason::ForbiddenByte(b' '));
+        assert_eq!(reason("a:1|c\nb:1|c"), Reason::ForbiddenByte(b'\n'));
+        assert_eq!(reason("a:1|c|#k|v"), Reason::UnknownField);
+        assert!(matches!(reason(&"a".repeat(9000)), Reason::TooLong { .. }));
+    }
+}

@@ -1,0 +1,138 @@
+//! The vocabulary of statsd: metric types and tag dialects.
+//!
+//! One line on the wire is
+//!
+//! ```text
+//! <prefix.><type prefix.>name:value|type[|@sample_rate][|#tags]\n
+//! ```
+//!
+//! with these types:
+//!
+//! ```text
+//! requests:1|c          counter (a sum over the flush interval)
+//! queue.depth:42|g      gauge, absolute value
+//! queue.depth:+3|g      gauge, delta (a leading sign makes it relative)
+//! db.query:12.5|ms      timing in milliseconds
+//! users:alice|s         set (distinct values per interval)
+//! payload:512|h         histogram (DogStatsD, Telegraf)
+//! latency:3.2|d         distribution (DogStatsD)
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::Error;
+
+/// The type of a metric: the code after the `|` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    /// `c`: a counter, summed by the server.
+    Counter,
+    /// `g`: a gauge, last value wins; `+n`/`-n` adjust it.
+    Gauge,
+    /// `ms`: a timing in milliseconds.
+    Timing,
+    /// `s`: a set, the server counts distinct values.
+    Set,
+    /// `h`: a histogram (DogStatsD, Telegraf; Etsy treats it as a timer).
+    Histogram,
+    /// `d`: a distribution (DogStatsD).
+    Distribution,
+}
+
+impl MetricType {
+    /// The type code as written on the wire.
+    ///
+    /// ```
+    /// assert_eq!(statsd_connector::MetricType::Timing.code(), "ms");
+    /// ```
+    pub const fn code(self) -> &'static str {
+        match self {
+            MetricType::Counter => "c",
+            MetricType::Gauge => "g",
+            MetricType::Timing => "ms",
+            MetricType::Set => "s",
+            MetricType::Histogram => "h",
+            MetricType::Distribution => "d",
+        }
+    }
+
+    /// The path prefix of the original connector's 1.0 release, used when
+    /// [`Builder::type_prefixes`](crate::Builder::type_prefixes) is on.
+    pub const fn type_prefix(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counters.",
+            MetricType::Gauge => "gauges.",
+            MetricType::Timing => "timers.",
+            MetricType::Set => "sets.",
+            MetricType::Histogram => "histograms.",
+            MetricType::Distribution => "distributions.",
+        }
+    }
+
+    /// Parses a type code (`c`, `g`, `ms`, `s`, `h`, `d`).
+    pub fn from_code(code: &[u8]) -> Option<MetricType> {
+        Some(match code {
+            b"c" => MetricType::Counter,
+            b"g" => MetricType::Gauge,
+            b"ms" => MetricType::Timing,
+            b"s" => MetricType::Set,
+            b"h" => MetricType::Histogram,
+            b"d" => MetricType::Distribution,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for MetricType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for MetricType {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        MetricType::from_code(s.as_bytes()).ok_or_else(|| Error::InvalidType(s.to_owned()))
+    }
+}
+
+/// How tags are written: servers disagree, so the dialect is part of the
+/// configuration.
+///
+/// ```text
+/// DogStatsD (Datadog agent, Etsy 0.9, Vector):  requests:1|c|#region:eu,canary
+/// Influx    (Telegraf):                         requests,region=eu,canary=true:1|c
+/// Graphite  (graphite tagged series):           requests;region=eu;canary=true:1|c
+/// ```
+///
+/// A tag without a value is written as a bare key in DogStatsD and as
+/// `key=true` in the other two, which have no bare keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagFormat {
+    /// `|#key:value,key2` after the type (the default).
+    #[default]
+    DogStatsd,
+    /// `,key=value` after the name.
+    Influx,
+    /// `;key=value` after the name.
+    Graphite,
+}
+
+impl FromStr for TagFormat {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "dogstatsd" | "datadog" => Ok(TagFormat::DogStatsd),
+            "influx" | "influxdb" | "telegraf" => Ok(TagFormat::Influx),
+            "graphite" => Ok(TagFormat::Graphite),
+            _ => Err(Error::InvalidSetting {
+                setting: "tag_format",
+                value: s.to_owned(),
+                reason: "expected dogstatsd, influx or graphite",
+            }),
+        }
+    }
+}

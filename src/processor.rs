@@ -1,0 +1,310 @@
+//! The background task that owns the socket: connect, write, reconnect, drain.
+//!
+//! Its life, top to bottom in [`run`]:
+//!
+//! 1. **Serve** until a stop is requested: keep a connection (on failure, log
+//!    throttled, sleep `reconnect_sleep`, try again), take everything queued in
+//!    one swap, write it, and wait for the queue (or the peer closing) when
+//!    there is nothing to do.
+//! 2. **Drain** until the stop deadline: deliver what is still held or queued,
+//!    reconnecting if need be.
+//! 3. **Close**: shut the connection down and wait until the server has
+//!    acknowledged what was written, or the deadline passes.
+//! 4. **Account** for what could not be delivered, and report stopped.
+//!
+//! Nothing here can take the host application down: a panic inside the task is
+//! caught, logged, and ends it through the same accounting as a stop.
+
+use std::any::Any;
+use std::future::Future;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::{sleep, sleep_until, timeout_at, Instant};
+
+use crate::batch::Batch;
+use crate::connector::Shared;
+use crate::stats::Counters;
+use crate::throttle::should_log;
+use crate::transport::{self, Connection};
+
+/// The stop request as the processor sees it: `None` until a stop is asked
+/// for, then the deadline for delivering what is queued.
+pub(crate) struct StopSignal(pub(crate) watch::Receiver<Option<Instant>>);
+
+impl StopSignal {
+    fn requested(&self) -> Option<Instant> {
+        *self.0.borrow()
+    }
+
+    /// Waits for a stop request; returns its deadline.
+    async fn wait(&mut self) -> Instant {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(deadline) => deadline.unwrap_or_else(Instant::now),
+            // Every sender is gone: nobody can ask any more, so stop now.
+            Err(_) => Instant::now(),
+        }
+    }
+}
+
+/// The task's body: see the module documentation.
+pub(crate) async fn run(shared: Arc<Shared>, stop: StopSignal, started: oneshot::Sender<()>) {
+    // Whatever ends this task, even the runtime dropping it, the guard marks
+    // it stopped and counts what it held as undelivered.
+    let exit = ExitGuard {
+        shared: shared.clone(),
+    };
+    let _ = started.send(());
+    tracing::debug!("statsd processor started");
+
+    let mut processor = Processor {
+        shared,
+        batch: Batch::default(),
+        connection: None,
+        failed_attempts: 0,
+        ever_connected: false,
+    };
+    let outcome = CatchUnwind(Box::pin(processor.run(stop))).await;
+    if let Err(panic) = outcome {
+        tracing::error!(
+            panic = panic_message(&panic),
+            "statsd processor failed unexpectedly; stopping"
+        );
+        processor.abandon();
+    }
+    tracing::info!("statsd processor is exiting");
+    drop(exit);
+}
+
+/// The processor's state between iterations.
+struct Processor {
+    shared: Arc<Shared>,
+    /// Lines taken from the queue and not yet written.
+    batch: Batch,
+    /// The open connection, if any.
+    connection: Option<Connection>,
+    /// Failed connection attempts since the last success.
+    failed_attempts: u64,
+    /// Whether a connection ever succeeded (the next one is a reconnect).
+    ever_connected: bool,
+}
+
+/// What woke the serving loop while it had nothing to write.
+enum Idle {
+    Stop(Instant),
+    Work,
+    PeerClosed(io::Error),
+}
+
+impl Processor {
+    async fn run(&mut self, mut stop: StopSignal) {
+        let deadline = self.serve(&mut stop).await;
+        let queued = self.shared.queue.counts().1 + self.batch.lines() as u64;
+        tracing::info!(queued, "statsd processor stopping; draining");
+        self.drain(deadline).await;
+        self.close(deadline).await;
+    }
+
+    /// Step 1: serve until a stop is requested; returns the stop deadline.
+    async fn serve(&mut self, stop: &mut StopSignal) -> Instant {
+        loop {
+            if let Some(deadline) = stop.requested() {
+                return deadline;
+            }
+            if self.connection.is_none() && !self.connect(None).await {
+                tokio::select! {
+                    deadline = stop.wait() => return deadline,
+                    () = sleep(self.shared.config.reconnect_sleep) => continue,
+                }
+            }
+            let Some(connection) = self.connection.as_mut() else {
+                continue;
+            };
+
+            if self.batch.is_empty() && !refill(&mut self.batch, &self.shared) {
+                // Nothing to write: sleep until a caller queues a line, the
+                // server goes away, a stop arrives, or `wait_timeout` passes.
+                let idle = tokio::select! {
+                    deadline = stop.wait() => Idle::Stop(deadline),
+                    () = self.shared.queue.woken() => Idle::Work,
+                    () = sleep(self.shared.config.wait_timeout) => Idle::Work,
+                    error = connection.closed() => Idle::PeerClosed(error),
+                };
+                match idle {
+                    Idle::Stop(deadline) => return deadline,
+                    Idle::Work => {}
+                    Idle::PeerClosed(error) => self.disconnected(error),
+                }
+                continue;
+            }
+
+            // A stop interrupts a write that the server is not reading: the
+            // drain then resumes it under the stop deadline.
+            let sent = tokio::select! {
+                deadline = stop.wait() => return deadline,
+                sent = connection.send(&mut self.batch, &self.shared.counters) => sent,
+            };
+            if let Err(error) = sent {
+                self.disconnected(error);
+            }
+        }
+    }
+
+    /// Step 2: deliver what is held and queued, until `deadline`.
+    async fn drain(&mut self, deadline: Instant) {
+        loop {
+            if self.batch.is_empty() && !refill(&mut self.batch, &self.shared) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                return;
+            }
+            if self.connection.is_none() && !self.connect(Some(deadline)).await {
+                let retry = Instant::now() + self.shared.config.reconnect_sleep;
+                sleep_until(retry.min(deadline)).await;
+                continue;
+            }
+            let Some(connection) = self.connection.as_mut() else {
+                continue;
+            };
+            match timeout_at(deadline, connection.send(&mut self.batch, &self.shared.counters)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => self.disconnected(error),
+                Err(_elapsed) => return,
+            }
+        }
+    }
+
+    /// Steps 3 and 4: close in order, then count what was not delivered.
+    async fn close(&mut self, deadline: Instant) {
+        if let Some(connection) = self.connection.take() {
+            let unacknowledged = connection.close(deadline).await;
+            Counters::add(&self.shared.counters.possibly_lost, unacknowledged);
+            self.shared.set_connected(false);
+        }
+        self.abandon();
+    }
+
+    /// Discards whatever is still held or queued, counting it as undelivered.
+    fn abandon(&mut self) {
+        let counters = &self.shared.counters;
+        let held = self.batch.discard() as u64;
+        Counters::sub(&counters.held, held);
+        let queued = self.shared.queue.clear() as u64;
+        let undelivered = held + queued;
+        if undelivered > 0 {
+            Counters::add(&counters.undelivered, undelivered);
+            tracing::warn!(undelivered, "statsd processor stopped with undelivered metrics");
+        }
+        if let Some(connection) = self.connection.take() {
+            Counters::add(&counters.possibly_lost, connection.possibly_lost());
+        }
+        self.shared.set_connected(false);
+    }
+
+    /// One connection attempt, bounded by the connect timeout (and `deadline`).
+    /// Logs the outcome, throttled; returns whether it succeeded.
+    async fn connect(&mut self, deadline: Option<Instant>) -> bool {
+        let config = &self.shared.config;
+        let mut timeout = config.connect_timeout;
+        if let Some(deadline) = deadline {
+            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        match transport::open_with_timeout(config, timeout).await {
+            Ok(connection) => {
+                let peer = connection.peer();
+                if self.ever_connected {
+                    Counters::add(&self.shared.counters.reconnects, 1);
+                }
+                tracing::info!(
+                    host = %config.host,
+                    port = config.port,
+                    ?peer,
+                    attempts = self.failed_attempts + 1,
+                    "connected to statsd"
+                );
+                self.ever_connected = true;
+                self.failed_attempts = 0;
+                self.connection = Some(connection);
+                self.shared.set_connected(true);
+                true
+            }
+            Err(error) => {
+                self.failed_attempts += 1;
+                Counters::add(&self.shared.counters.connect_failures, 1);
+                if should_log(self.failed_attempts) {
+                    tracing::warn!(
+                        host = %config.host,
+                        port = config.port,
+                        attempt = self.failed_attempts,
+                        %error,
+                        "connection to statsd failed"
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// The connection failed: count what it may have lost, and make sure the
+    /// next connection starts at a line boundary.
+    fn disconnected(&mut self, error: io::Error) {
+        if let Some(connection) = self.connection.take() {
+            let possibly_lost = connection.possibly_lost();
+            Counters::add(&self.shared.counters.possibly_lost, possibly_lost);
+            tracing::warn!(%error, possibly_lost, "statsd connection lost");
+        }
+        self.batch.rewind_partial_line();
+        self.shared.set_connected(false);
+    }
+}
+
+/// Takes everything queued into the batch; returns whether there was anything.
+fn refill(batch: &mut Batch, shared: &Shared) -> bool {
+    let lines = batch.refill(&shared.queue);
+    Counters::add(&shared.counters.held, lines as u64);
+    lines > 0
+}
+
+/// Marks the processor stopped when the task ends, however it ends.
+struct ExitGuard {
+    shared: Arc<Shared>,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        // Normally `close` already emptied `held`; if the runtime dropped the
+        // task mid-flight, what the processor held is gone: count it.
+        let held = self.shared.counters.held.swap(0, std::sync::atomic::Ordering::Relaxed);
+        Counters::add(&self.shared.counters.undelivered, held);
+        self.shared.processor_exited();
+    }
+}
+
+/// Runs a future, turning a panic inside it into an `Err`.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}

@@ -1,0 +1,287 @@
+//! The bounded queue between callers and the processor: formatted lines in a few
+//! sharded byte buffers.
+//!
+//! Why not a channel of `String`s: that costs an allocation and a synchronised
+//! hand-off per metric, which caps a client near a few million metrics a second.
+//! Here a caller formats its line straight into the byte buffer of a shard, under
+//! that shard's mutex, and the processor takes a whole buffer at a time by
+//! swapping it with an empty one of the same capacity: no copy, and no allocation
+//! once the buffers have grown to their working size.
+//!
+//! Why shards: each thread is given a home shard (round robin, on first use), so
+//! two threads emitting at once lock different mutexes and their cache lines
+//! never bounce between cores. The mutex is uncontended except for the instant
+//! the processor swaps the buffer out. If the home shard is locked, a caller
+//! tries the others before it waits, so no caller queues behind another.
+//!
+//! Why a bound in lines: it is the unit the original connector used (1000
+//! metrics) and the unit of every counter in [`Stats`](crate::Stats). The bound
+//! is split evenly among the shards, and a caller whose home shard is full uses
+//! any shard with room, so the whole bound is usable from a single thread. When
+//! every shard is full, the metric is dropped, counted, and a throttled warning
+//! is logged: the caller never waits for the network.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+use tokio::sync::Notify;
+
+use crate::error::Error;
+use crate::stats::Counters;
+use crate::throttle::Throttle;
+
+/// The formatted lines of one shard.
+#[derive(Debug, Default)]
+pub(crate) struct ShardBuffer {
+    /// Whole lines, each ending in `\n`.
+    pub(crate) bytes: Vec<u8>,
+    /// How many lines `bytes` holds.
+    pub(crate) lines: usize,
+    /// Lines ever accepted by this shard (the `queued` statistic).
+    accepted: u64,
+}
+
+/// A shard, aligned to its own cache lines so that neighbours never share one.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard {
+    buffer: Mutex<ShardBuffer>,
+}
+
+/// The queue shared by every handle and the processor.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    shards: Box<[Shard]>,
+    /// The bound of each shard, in lines.
+    shard_capacity: usize,
+    /// Wakes the processor when a shard goes from empty to non-empty.
+    wake: Notify,
+    /// The streak of drops, for the throttled warning.
+    drops: Throttle,
+}
+
+/// A round-robin source of home shards for threads.
+static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's home shard index (before reduction modulo the shard count).
+    static HOME: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+#[inline]
+fn home_hint() -> usize {
+    HOME.with(|home| {
+        let mut value = home.get();
+        if value == usize::MAX {
+            value = NEXT_HOME.fetch_add(1, Relaxed);
+            home.set(value);
+        }
+        value
+    })
+}
+
+/// Locks a mutex whatever happened to a previous holder: a panic while holding
+/// the lock (there is no code that can panic under it, short of an allocation
+/// failure) leaves whole lines behind, since a failed write is truncated away.
+#[inline]
+fn lock(mutex: &Mutex<ShardBuffer>) -> MutexGuard<'_, ShardBuffer> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[inline]
+fn try_lock(mutex: &Mutex<ShardBuffer>) -> Option<MutexGuard<'_, ShardBuffer>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+impl Queue {
+    /// A queue holding at most `capacity` lines in `shards` shards.
+    pub(crate) fn new(capacity: usize, shards: usize) -> Queue {
+        let shards = shards.clamp(1, capacity.max(1));
+        Queue {
+            shards: (0..shards).map(|_| Shard::default()).collect(),
+            shard_capacity: capacity.div_ceil(shards),
+            wake: Notify::new(),
+            drops: Throttle::default(),
+        }
+    }
+
+    /// A sensible number of shards for this machine: one per core, times two so
+    /// that threads sharing a core rarely share a shard, at most 32.
+    pub(crate) fn default_shards() -> usize {
+        std::thread::available_parallelism()
+            .map_or(4, |n| n.get() * 2)
+            .min(32)
+    }
+
+    /// Appends `lines` lines written by `write` to a shard with room, or drops
+    /// them (counted in `counters.dropped`) when every shard is full.
+    ///
+    /// `write` must append whole lines or, on error, leave the buffer as it was.
+    #[inline]
+    pub(crate) fn push<F>(&self, lines: usize, counters: &Counters, write: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    {
+        let home = home_hint() % self.shards.len();
+        let mut guard = match try_lock(&self.shards[home].buffer) {
+            Some(guard) if guard.lines + lines <= self.shard_capacity => guard,
+            // Locked by someone else, or full: look further.
+            other => {
+                drop(other);
+                match self.find_room(home, lines) {
+                    Some(guard) => guard,
+                    None => return Err(self.dropped(lines, counters)),
+                }
+            }
+        };
+        let was_empty = guard.lines == 0;
+        write(&mut guard.bytes)?;
+        guard.lines += lines;
+        guard.accepted += lines as u64;
+        drop(guard);
+        if was_empty {
+            // The processor may be asleep: the first line of a batch wakes it,
+            // the rest ride along in the same buffer.
+            self.wake.notify_one();
+        }
+        self.drops.reset();
+        Ok(())
+    }
+
+    /// The slow path of `push`: any unlocked shard with room, then any shard
+    /// with room even if it means waiting for its lock.
+    #[cold]
+    fn find_room(&self, home: usize, lines: usize) -> Option<MutexGuard<'_, ShardBuffer>> {
+        let n = self.shards.len();
+        let order = || (1..=n).map(move |i| (home + i) % n);
+        for i in order() {
+            if let Some(guard) = try_lock(&self.shards[i].buffer) {
+                if guard.lines + lines <= self.shard_capacity {
+                    return Some(guard);
+                }
+            }
+        }
+        order()
+            .map(|i| lock(&self.shards[i].buffer))
+            .find(|guard| guard.lines + lines <= self.shard_capacity)
+    }
+
+    #[cold]
+    fn dropped(&self, lines: usize, counters: &Counters) -> Error {
+        Counters::add(&counters.dropped, lines as u64);
+        if let Some(n) = self.drops.record() {
+            tracing::warn!(
+                dropped_in_a_row = n,
+                capacity = self.shard_capacity * self.shards.len(),
+                "statsd queue full: metric dropped"
+            );
+        }
+        Error::QueueFull
+    }
+
+    /// Moves every shard's lines into `out`, swapping each non-empty buffer with
+    /// one from `spares` (or a new one). Returns the number of lines taken.
+    pub(crate) fn take(&self, out: &mut Vec<ShardBuffer>, spares: &mut Vec<Vec<u8>>) -> usize {
+        let mut taken = 0;
+        for shard in self.shards.iter() {
+            let mut guard = lock(&shard.buffer);
+            if guard.lines == 0 {
+                continue;
+            }
+            let bytes = std::mem::replace(&mut guard.bytes, spares.pop().unwrap_or_default());
+            let lines = std::mem::take(&mut guard.lines);
+            drop(guard);
+            taken += lines;
+            out.push(ShardBuffer {
+                bytes,
+                lines,
+                accepted: 0,
+            });
+        }
+        taken
+    }
+
+    /// Empties every shard; returns the number of lines discarded.
+    pub(crate) fn clear(&self) -> usize {
+        let mut cleared = 0;
+        for shard in self.shards.iter() {
+            let mut guard = lock(&shard.buffer);
+            cleared += std::mem::take(&mut guard.lines);
+            guard.bytes.clear();
+        }
+        cleared
+    }
+
+    /// `(lines ever accepted, lines in the queue now)`.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        self.shards.iter().fold((0, 0), |(accepted, now), shard| {
+            let guard = lock(&shard.buffer);
+            (accepted + guard.accepted, now + guard.lines as u64)
+        })
+    }
+
+    /// Completes when a caller has put a line into an empty shard since the
+    /// last call (or since the processor last took the queue).
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push_line(queue: &Queue, counters: &Counters, line: &[u8]) -> Result<(), Error> {
+        queue.push(1, counters, |buf| {
+            buf.extend_from_slice(line);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_single_thread_can_use_the_whole_bound() {
+        let (queue, counters) = (Queue::new(8, 4), Counters::default());
+        for _ in 0..8 {
+            push_line(&queue, &counters, b"a:1|c\n").unwrap();
+        }
+        assert!(matches!(push_line(&queue, &counters, b"a:1|c\n"), Err(Error::QueueFull)));
+        assert_eq!(queue.counts(), (8, 8));
+        assert_eq!(counters.snapshot().dropped, 1);
+    }
+
+    #[test]
+    fn take_hands_over_whole_buffers_and_frees_the_bound() {
+        let (queue, counters) = (Queue::new(4, 2), Counters::default());
+        for _ in 0..4 {
+            push_line(&queue, &counters, b"a:1|c\n").unwrap();
+        }
+        let (mut out, mut spares) = (Vec::new(), Vec::new());
+        assert_eq!(queue.take(&mut out, &mut spares), 4);
+        let bytes: Vec<u8> = out.iter().flat_map(|b| b.bytes.clone()).collect();
+        assert_eq!(bytes, b"a:1|c\n".repeat(4));
+        push_line(&queue, &counters, b"b:1|c\n").unwrap();
+        assert_eq!(queue.counts(), (5, 1));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let (queue, counters) = (Queue::new(4, 1), Counters::default());
+        let err = queue.push(1, &counters, |_| Err(Error::QueueFull));
+        assert!(err.is_err());
+        assert_eq!(queue.counts(), (0, 0));
+    }
+
+    #[test]
+    fn clear_discards_and_counts() {
+        let (queue, counters) = (Queue::new(4, 2), Counters::default());
+        push_line(&queue, &counters, b"a:1|c\n").unwrap();
+        push_line(&queue, &counters, b"a:1|c\n").unwrap();
+        assert_eq!(queue.clear(), 2);
+        assert_eq!(queue.counts(), (2, 0));
+    }
+}

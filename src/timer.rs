@@ -1,0 +1,122 @@
+//! Timing a block of code: an explicit [`Timer`] and a [`TimerGuard`].
+//!
+//! The original connector's timer had `start`, `stop` and `send`, and raised
+//! on misuse. Here misuse is an [`Error::TimerMisuse`] and nothing is sent, so
+//! a mistake never turns into a wrong number on a dashboard.
+
+use std::time::{Duration, Instant};
+
+use crate::connector::Connector;
+use crate::error::Error;
+use crate::metrics::Metrics;
+
+/// A timer with explicit steps: [`start`](Timer::start), [`stop`](Timer::stop),
+/// [`send`](Timer::send).
+///
+/// ```
+/// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+/// let mut timer = statsd.timer("import.batch");
+/// assert!(timer.stop().is_err());        // not started
+/// timer.start()?;
+/// // ... work ...
+/// let elapsed = timer.stop()?;
+/// timer.send()?;                         // import.batch:<elapsed ms>|ms
+/// assert!(timer.send().is_err());        // sent already
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Timer {
+    connector: Connector,
+    name: String,
+    started: Option<Instant>,
+    elapsed: Option<Duration>,
+    sent: bool,
+}
+
+impl Timer {
+    pub(crate) fn new(connector: Connector, name: &str) -> Timer {
+        Timer {
+            connector,
+            name: name.to_owned(),
+            started: None,
+            elapsed: None,
+            sent: false,
+        }
+    }
+
+    /// Starts timing. Starting twice is an error.
+    pub fn start(&mut self) -> Result<(), Error> {
+        if self.started.is_some() {
+            return Err(Error::TimerMisuse("start() called twice"));
+        }
+        self.started = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Stops timing and returns the elapsed time. Stopping before starting, or
+    /// twice, is an error.
+    pub fn stop(&mut self) -> Result<Duration, Error> {
+        let started = self
+            .started
+            .ok_or(Error::TimerMisuse("stop() called before start()"))?;
+        if self.elapsed.is_some() {
+            return Err(Error::TimerMisuse("stop() called twice"));
+        }
+        let elapsed = started.elapsed();
+        self.elapsed = Some(elapsed);
+        Ok(elapsed)
+    }
+
+    /// Sends the measured time. Sending before stopping, or twice, is an error.
+    pub fn send(&mut self) -> Result<(), Error> {
+        let elapsed = self
+            .elapsed
+            .ok_or(Error::TimerMisuse("send() called before stop()"))?;
+        if self.sent {
+            return Err(Error::TimerMisuse("send() called twice"));
+        }
+        self.sent = true;
+        self.connector.timing(&self.name, elapsed)
+    }
+}
+
+/// Times from its creation to its drop, and sends the timing on drop.
+/// Made by [`Connector::time`].
+#[derive(Debug)]
+#[must_use = "the timing is sent when the guard is dropped; bind it to a variable"]
+pub struct TimerGuard {
+    connector: Connector,
+    name: String,
+    started: Instant,
+    armed: bool,
+}
+
+impl TimerGuard {
+    pub(crate) fn new(connector: Connector, name: &str) -> TimerGuard {
+        TimerGuard {
+            connector,
+            name: name.to_owned(),
+            started: Instant::now(),
+            armed: true,
+        }
+    }
+
+    /// The time since the guard was made.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Drops the guard without sending anything.
+    pub fn cancel(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TimerGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            // A drop cannot report an error; a bad name is counted as rejected.
+            let _ = self.connector.timing(&self.name, self.started.elapsed());
+        }
+    }
+}
