@@ -84,6 +84,7 @@ pub struct Config {
     pub(crate) shards: usize,
     pub(crate) reconnect_sleep: Duration,
     pub(crate) wait_timeout: Duration,
+    pub(crate) batch_delay: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_timeout: Duration,
     pub(crate) max_payload: usize,
@@ -104,6 +105,7 @@ impl fmt::Debug for Config {
             .field("queue_capacity", &self.queue_capacity)
             .field("reconnect_sleep", &self.reconnect_sleep)
             .field("wait_timeout", &self.wait_timeout)
+            .field("batch_delay", &self.batch_delay)
             .field("connect_timeout", &self.connect_timeout)
             .field("stop_timeout", &self.stop_timeout)
             .field("max_payload", &self.max_payload)
@@ -194,6 +196,7 @@ pub struct Builder {
     shards: Option<usize>,
     reconnect_sleep: Duration,
     wait_timeout: Duration,
+    batch_delay: Duration,
     connect_timeout: Duration,
     stop_timeout: Duration,
     max_payload: usize,
@@ -232,6 +235,7 @@ impl Default for Builder {
             shards: None,
             reconnect_sleep: Duration::from_secs(1),
             wait_timeout: Duration::from_millis(100),
+            batch_delay: Duration::from_millis(1),
             connect_timeout: Duration::from_secs(5),
             stop_timeout: Duration::from_secs(5),
             max_payload: DEFAULT_MAX_PAYLOAD,
@@ -330,6 +334,15 @@ impl Builder {
     /// connection again (default 100 ms).
     pub fn wait_timeout(mut self, timeout: Duration) -> Builder {
         self.wait_timeout = timeout;
+        self
+    }
+
+    /// How long the processor lets the queue fill after a small write before
+    /// it writes again (default 1 ms). Larger batches mean fewer system calls
+    /// and callers that rarely meet the processor; the first metric after a
+    /// quiet spell still goes out at once. Zero writes as soon as possible.
+    pub fn batch_delay(mut self, delay: Duration) -> Builder {
+        self.batch_delay = delay;
         self
     }
 
@@ -488,6 +501,7 @@ impl Builder {
                 .unwrap_or_else(crate::queue::Queue::default_shards),
             reconnect_sleep: self.reconnect_sleep,
             wait_timeout: self.wait_timeout,
+            batch_delay: self.batch_delay,
             connect_timeout: self.connect_timeout,
             stop_timeout: self.stop_timeout,
             max_payload: self.max_payload,

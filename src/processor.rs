@@ -20,6 +20,7 @@ use std::future::Future;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -31,6 +32,10 @@ use crate::connector::Shared;
 use crate::stats::Counters;
 use crate::throttle::should_log;
 use crate::transport::{self, Connection};
+
+/// Below this many bytes a write counts as small: the processor then waits
+/// `batch_delay` before it takes the queue again.
+const SMALL_WRITE: u64 = 64 * 1024;
 
 /// The stop request as the processor sees it: `None` until a stop is asked
 /// for, then the deadline for delivering what is queued.
@@ -126,14 +131,22 @@ impl Processor {
             };
 
             if self.batch.is_empty() && !refill(&mut self.batch, &self.shared) {
-                // Nothing to write: sleep until a caller queues a line, the
-                // server goes away, a stop arrives, or `wait_timeout` passes.
-                let idle = tokio::select! {
-                    deadline = stop.wait() => Idle::Stop(deadline),
-                    () = self.shared.queue.woken() => Idle::Work,
-                    () = sleep(self.shared.config.wait_timeout) => Idle::Work,
-                    error = connection.closed() => Idle::PeerClosed(error),
+                // Nothing to write: announce sleep, look once more, then sleep
+                // until a caller queues a line, the server goes away, a stop
+                // arrives, or `wait_timeout` passes.
+                let queue = &self.shared.queue;
+                queue.going_to_sleep();
+                let idle = if refill(&mut self.batch, &self.shared) {
+                    Idle::Work
+                } else {
+                    tokio::select! {
+                        deadline = stop.wait() => Idle::Stop(deadline),
+                        () = queue.woken() => Idle::Work,
+                        () = sleep(self.shared.config.wait_timeout) => Idle::Work,
+                        error = connection.closed() => Idle::PeerClosed(error),
+                    }
                 };
+                queue.awake();
                 match idle {
                     Idle::Stop(deadline) => return deadline,
                     Idle::Work => {}
@@ -144,12 +157,27 @@ impl Processor {
 
             // A stop interrupts a write that the server is not reading: the
             // drain then resumes it under the stop deadline.
+            let bytes_before = self.shared.counters.sent_bytes.load(Relaxed);
             let sent = tokio::select! {
                 deadline = stop.wait() => return deadline,
                 sent = connection.send(&mut self.batch, &self.shared.counters) => sent,
             };
             if let Err(error) = sent {
                 self.disconnected(error);
+                continue;
+            }
+            // A small write means callers emit slowly or in bursts: let the
+            // next batch grow a little instead of chasing every line with a
+            // system call (and pulling the queue's cache lines away from the
+            // callers each time). Large writes mean we are behind: go on.
+            let written = self.shared.counters.sent_bytes.load(Relaxed) - bytes_before;
+            let delay = self.shared.config.batch_delay;
+            if written < SMALL_WRITE && !delay.is_zero() {
+                tokio::select! {
+                    deadline = stop.wait() => return deadline,
+                    () = sleep(delay) => {}
+                    () = self.shared.queue.woken() => {}
+                }
             }
         }
     }

@@ -22,7 +22,7 @@
 //! is logged: the caller never waits for the network.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use tokio::sync::Notify;
@@ -40,6 +40,9 @@ pub(crate) struct ShardBuffer {
     pub(crate) lines: usize,
     /// Lines ever accepted by this shard (the `queued` statistic).
     accepted: u64,
+    /// Whether this shard has woken the processor for being half full since
+    /// the processor last took it.
+    pressed: bool,
 }
 
 /// A shard, aligned to its own cache lines so that neighbours never share one.
@@ -55,8 +58,11 @@ pub(crate) struct Queue {
     shards: Box<[Shard]>,
     /// The bound of each shard, in lines.
     shard_capacity: usize,
-    /// Wakes the processor when a shard goes from empty to non-empty.
+    /// Wakes the processor when it sleeps and a line arrives.
     wake: Notify,
+    /// Set by the processor before its last look at the queue when it is about
+    /// to sleep; read by callers under the shard lock, which orders the two.
+    sleeping: AtomicBool,
     /// The streak of drops, for the throttled warning.
     drops: Throttle,
 }
@@ -106,6 +112,7 @@ impl Queue {
             shards: (0..shards).map(|_| Shard::default()).collect(),
             shard_capacity: capacity.div_ceil(shards),
             wake: Notify::new(),
+            sleeping: AtomicBool::new(false),
             drops: Throttle::default(),
         }
     }
@@ -139,14 +146,23 @@ impl Queue {
                 }
             }
         };
-        let was_empty = guard.lines == 0;
         write(&mut guard.bytes)?;
         guard.lines += lines;
         guard.accepted += lines as u64;
+        // Read under the lock: if the processor's last look at this shard came
+        // before our lock, it set `sleeping` before that look, and we see it.
+        // Otherwise it sees our line. Either way no line waits unnoticed, and
+        // while the processor is busy no caller pays for a wake-up.
+        let mut wake = self.sleeping.load(Relaxed);
+        if !guard.pressed && guard.lines * 2 >= self.shard_capacity {
+            // Half full: the processor may be letting a batch grow; hurry it,
+            // once per take, before anything has to be dropped.
+            guard.pressed = true;
+            wake = true;
+        }
         drop(guard);
-        if was_empty {
-            // The processor may be asleep: the first line of a batch wakes it,
-            // the rest ride along in the same buffer.
+        if wake {
+            self.sleeping.store(false, Relaxed);
             self.wake.notify_one();
         }
         self.drops.reset();
@@ -195,12 +211,14 @@ impl Queue {
             }
             let bytes = std::mem::replace(&mut guard.bytes, spares.pop().unwrap_or_default());
             let lines = std::mem::take(&mut guard.lines);
+            guard.pressed = false;
             drop(guard);
             taken += lines;
             out.push(ShardBuffer {
                 bytes,
                 lines,
                 accepted: 0,
+                pressed: false,
             });
         }
         taken
@@ -225,8 +243,20 @@ impl Queue {
         })
     }
 
-    /// Completes when a caller has put a line into an empty shard since the
-    /// last call (or since the processor last took the queue).
+    /// Announces that the processor is about to sleep. It must then look at
+    /// the queue once more ([`Queue::take`]) before it waits in
+    /// [`Queue::woken`], and call [`Queue::awake`] if it does not wait.
+    pub(crate) fn going_to_sleep(&self) {
+        self.sleeping.store(true, Relaxed);
+    }
+
+    /// Withdraws [`Queue::going_to_sleep`].
+    pub(crate) fn awake(&self) {
+        self.sleeping.store(false, Relaxed);
+    }
+
+    /// Completes when a caller has queued a line since the processor went to
+    /// sleep, or a shard has become half full.
     pub(crate) async fn woken(&self) {
         self.wake.notified().await;
     }

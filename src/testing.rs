@@ -77,6 +77,9 @@ pub struct CaptureServer {
 struct Captured {
     /// Only count lines; keep and parse nothing.
     count_only: bool,
+    /// Keep received lines for `lines()` / `malformed()` (subscribers and
+    /// counts work either way).
+    keep: bool,
     lines: Mutex<Vec<String>>,
     malformed: Mutex<Vec<String>>,
     /// Lines received (well-formed or not) since start or `clear`.
@@ -104,6 +107,7 @@ pub struct CaptureBuilder {
     address: SocketAddr,
     listen: Listen,
     count_only: bool,
+    keep: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,10 +133,19 @@ impl CaptureBuilder {
         self
     }
 
+    /// Keep what arrives for [`CaptureServer::lines`] (default). Off, lines are
+    /// parsed, counted and passed to subscribers only, so a long-running
+    /// listener does not grow.
+    pub fn keep_lines(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
     /// Binds the sockets and starts serving.
     pub async fn start(self) -> io::Result<CaptureServer> {
         let shared = Arc::new(Captured {
             count_only: self.count_only,
+            keep: self.keep,
             ..Captured::default()
         });
         let (running, address) = bind(&shared, self.address, self.listen).await?;
@@ -152,6 +165,7 @@ impl CaptureServer {
             address: (Ipv4Addr::LOCALHOST, 0).into(),
             listen: Listen::Both,
             count_only: false,
+            keep: true,
         }
     }
 
@@ -487,12 +501,16 @@ impl Captured {
             Ok(_) => {
                 // Valid lines are UTF-8 by construction.
                 let line = String::from_utf8_lossy(bytes).into_owned();
-                lock(&self.lines).push(line.clone());
+                if self.keep {
+                    lock(&self.lines).push(line.clone());
+                }
                 Received::Line(line)
             }
             Err(reason) => {
                 let line = String::from_utf8_lossy(bytes).into_owned();
-                lock(&self.malformed).push(line.clone());
+                if self.keep {
+                    lock(&self.malformed).push(line.clone());
+                }
                 Received::Malformed { line, reason }
             }
         };
