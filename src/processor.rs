@@ -135,6 +135,7 @@ impl Processor {
                 // until a caller queues a line, the server goes away, a stop
                 // arrives, or `wait_timeout` passes.
                 let queue = &self.shared.queue;
+                connection.refresh();
                 queue.going_to_sleep();
                 let idle = if refill(&mut self.batch, &self.shared) {
                     Idle::Work

@@ -60,8 +60,10 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
 
     let report = statsd.stop().await;
     let stats = statsd.stats();
+    // Stop returned once the server's kernel acknowledged everything; give
+    // the server itself a moment to read it.
     let received = server
-        .wait_for_lines(stats.sent - stats.possibly_lost, Duration::from_secs(10))
+        .wait_for_lines(emitted, Duration::from_secs(10))
         .await
         .unwrap_or_else(|_| server.line_count());
     let lines = server.lines();

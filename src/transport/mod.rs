@@ -67,6 +67,14 @@ impl Connection {
         }
     }
 
+    /// Updates what the server has acknowledged (TCP), so that a later failure
+    /// counts only what is really in flight.
+    pub(crate) fn refresh(&mut self) {
+        if let Connection::Tcp(tcp) = self {
+            tcp.refresh();
+        }
+    }
+
     /// Lines written that may not have reached the server, now that the
     /// connection has failed.
     pub(crate) fn possibly_lost(&self) -> u64 {

@@ -71,11 +71,22 @@ impl TcpConnection {
         let mut scratch = [0u8; 512];
         loop {
             match self.stream.read(&mut scratch).await {
-                Ok(0) => return io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"),
+                Ok(0) => {
+                    // A graceful close leaves our send queue readable: learn
+                    // what was acknowledged before counting what may be lost.
+                    // (A reset purges it, so then the last count stands.)
+                    self.refresh();
+                    return io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection");
+                }
                 Ok(_) => continue,
                 Err(error) => return error,
             }
         }
+    }
+
+    /// Forgets the writes the server has acknowledged since the last look.
+    pub(crate) fn refresh(&mut self) {
+        self.in_flight.acknowledged(unacknowledged_bytes(&self.stream));
     }
 
     pub(crate) fn unacknowledged_lines(&self) -> u64 {
