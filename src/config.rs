@@ -85,6 +85,7 @@ pub struct Config {
     pub(crate) reconnect_sleep: Duration,
     pub(crate) wait_timeout: Duration,
     pub(crate) batch_delay: Duration,
+    pub(crate) aggregate: Option<Duration>,
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_timeout: Duration,
     pub(crate) max_payload: usize,
@@ -106,6 +107,7 @@ impl fmt::Debug for Config {
             .field("reconnect_sleep", &self.reconnect_sleep)
             .field("wait_timeout", &self.wait_timeout)
             .field("batch_delay", &self.batch_delay)
+            .field("aggregate", &self.aggregate)
             .field("connect_timeout", &self.connect_timeout)
             .field("stop_timeout", &self.stop_timeout)
             .field("max_payload", &self.max_payload)
@@ -197,6 +199,7 @@ pub struct Builder {
     reconnect_sleep: Duration,
     wait_timeout: Duration,
     batch_delay: Duration,
+    aggregate: Option<Duration>,
     connect_timeout: Duration,
     stop_timeout: Duration,
     max_payload: usize,
@@ -236,6 +239,7 @@ impl Default for Builder {
             reconnect_sleep: Duration::from_secs(1),
             wait_timeout: Duration::from_millis(100),
             batch_delay: Duration::from_millis(1),
+            aggregate: None,
             connect_timeout: Duration::from_secs(5),
             stop_timeout: Duration::from_secs(5),
             max_payload: DEFAULT_MAX_PAYLOAD,
@@ -343,6 +347,24 @@ impl Builder {
     /// quiet spell still goes out at once. Zero writes as soon as possible.
     pub fn batch_delay(mut self, delay: Duration) -> Builder {
         self.batch_delay = delay;
+        self
+    }
+
+    /// Aggregates on the client (off by default): counters are summed, gauges
+    /// keep their last value, sets their distinct members, per name and tag
+    /// set, and one line each is sent every `flush_interval` (and at stop).
+    /// Timings, histograms, distributions and sampled calls pass through.
+    /// This changes what the server sees per flush, hence opt-in.
+    ///
+    /// ```
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .aggregate(std::time::Duration::from_secs(1))
+    ///     .build()?;
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn aggregate(mut self, flush_interval: Duration) -> Builder {
+        self.aggregate = Some(flush_interval);
         self
     }
 
@@ -480,6 +502,13 @@ impl Builder {
         if self.shards == Some(0) {
             return Err(setting_error("shards", 0, "must be at least 1"));
         }
+        if self.aggregate == Some(Duration::ZERO) {
+            return Err(Error::InvalidSetting {
+                setting: "aggregate",
+                value: "0s".into(),
+                reason: "the flush interval must be longer than zero",
+            });
+        }
         if !(64..=65_507).contains(&self.max_payload) {
             return Err(setting_error(
                 "max_payload",
@@ -502,6 +531,7 @@ impl Builder {
             reconnect_sleep: self.reconnect_sleep,
             wait_timeout: self.wait_timeout,
             batch_delay: self.batch_delay,
+            aggregate: self.aggregate,
             connect_timeout: self.connect_timeout,
             stop_timeout: self.stop_timeout,
             max_payload: self.max_payload,

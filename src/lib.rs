@@ -29,6 +29,8 @@
 //!   reconnect, drain on stop.
 //! - `batch` and `transport`: what the processor holds, and the TCP and UDP
 //!   sockets it writes to (vectored writes, `sendmmsg`).
+//! - `aggregate`: the opt-in client-side aggregation (sums, last values,
+//!   distinct members per flush interval) and the [`Counter`] handle.
 //! - [`stats`], [`state`]: counters that account for every metric, and the
 //!   running/connected state as a `watch` channel.
 //! - [`line`]: the statsd grammar, for reading lines back.
@@ -45,6 +47,7 @@
 
 #![warn(missing_docs)]
 
+mod aggregate;
 mod batch;
 pub mod config;
 pub mod connector;
@@ -64,6 +67,7 @@ mod timer;
 mod transport;
 mod validate;
 
+pub use aggregate::Counter;
 pub use config::{Builder, Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY};
 pub use connector::{Connector, StopReport};
 pub use error::{Error, Reason, Result};

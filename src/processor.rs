@@ -108,6 +108,8 @@ enum Idle {
 impl Processor {
     async fn run(&mut self, mut stop: StopSignal) {
         let deadline = self.serve(&mut stop).await;
+        // What was aggregated since the last flush goes out with the rest.
+        self.shared.flush_aggregates();
         let queued = self.shared.queue.counts().1 + self.batch.lines() as u64;
         tracing::info!(queued, "statsd processor stopping; draining");
         self.drain(deadline).await;
@@ -116,9 +118,19 @@ impl Processor {
 
     /// Step 1: serve until a stop is requested; returns the stop deadline.
     async fn serve(&mut self, stop: &mut StopSignal) -> Instant {
+        let flush_interval = self.shared.config.aggregate;
+        let mut next_flush = flush_interval.map(|interval| Instant::now() + interval);
         loop {
             if let Some(deadline) = stop.requested() {
                 return deadline;
+            }
+            // Aggregates are flushed from here: every turn of the loop passes
+            // by at least every `wait_timeout`, close enough to the interval.
+            if let (Some(due), Some(interval)) = (next_flush, flush_interval) {
+                if Instant::now() >= due {
+                    self.shared.flush_aggregates();
+                    next_flush = Some(due.max(Instant::now() - interval) + interval);
+                }
             }
             if self.connection.is_none() && !self.connect(None).await {
                 tokio::select! {

@@ -75,8 +75,10 @@ thread_local! {
     static HOME: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
+/// This thread's home index, assigned round robin on first use; shared by the
+/// queue shards and the aggregation stripes.
 #[inline]
-fn home_hint() -> usize {
+pub(crate) fn home_hint() -> usize {
     HOME.with(|home| {
         let mut value = home.get();
         if value == usize::MAX {

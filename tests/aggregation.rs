@@ -1,0 +1,121 @@
+//! Client-side aggregation against the capture server: exact totals, one line
+//! per name and tag set per interval, flushed on stop.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use statsd_connector::testing::CaptureServer;
+use statsd_connector::{Connector, Line, Metrics};
+
+fn sums(lines: &[String]) -> BTreeMap<String, i64> {
+    let mut sums = BTreeMap::new();
+    for line in lines {
+        let parsed = Line::parse(line).unwrap();
+        if parsed.kind == statsd_connector::MetricType::Counter {
+            *sums.entry(parsed.name.to_owned()).or_default() += parsed.value.parse::<i64>().unwrap();
+        }
+    }
+    sums
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_from_many_threads_arrive_as_exact_sums_flushed_on_stop() {
+    let server = CaptureServer::start().await.unwrap();
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .aggregate(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    statsd.start().await.unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let statsd = statsd.clone();
+            std::thread::spawn(move || {
+                let handle = statsd.counter("handle.hits").unwrap();
+                for i in 0..100_000 {
+                    statsd.incr("hot").unwrap();
+                    handle.incr().unwrap();
+                    statsd.count(&format!("per.thread.{t}"), 2).unwrap();
+                    if i % 1000 == 0 {
+                        statsd.with_tags(&[("t", "x")]).incr("hot").unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // The interval is an hour: only the flush on stop can deliver these.
+    assert_eq!(statsd.stats().queued, 0);
+    statsd.stop().await;
+    let lines_expected = 1 + 1 + 1 + 4;
+    server.wait_for_lines(lines_expected, Duration::from_secs(5)).await.unwrap();
+    let lines = server.lines();
+    assert_eq!(lines.len() as u64, lines_expected, "{lines:?}");
+    assert!(lines.contains(&"hot:400|c|#t:x".to_owned()), "{lines:?}");
+    let sums = sums(&lines);
+    assert_eq!(sums["hot"], 400_400);
+    assert_eq!(sums["handle.hits"], 400_000);
+    for t in 0..4 {
+        assert_eq!(sums[&format!("per.thread.{t}")], 200_000);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gauges_sets_and_timings_in_aggregating_mode() {
+    let server = CaptureServer::start().await.unwrap();
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .prefix("agg")
+        .aggregate(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    statsd.start().await.unwrap();
+    statsd.gauge("g", 10.0).unwrap();
+    statsd.gauge("g", -3.0).unwrap();
+    statsd.gauge_delta("g", 1.0).unwrap();
+    statsd.gauge_delta("d", 5.0).unwrap();
+    for user in ["ann", "bob", "ann"] {
+        statsd.set("users", user).unwrap();
+    }
+    statsd.timing("t", Duration::from_millis(5)).unwrap();
+    statsd.timing("t", Duration::from_millis(7)).unwrap();
+    statsd.stop().await;
+    server.wait_for_lines(7, Duration::from_secs(5)).await.unwrap();
+    let mut lines = server.lines();
+    // Timings pass straight through, in order, before the final flush.
+    assert_eq!(&lines[..2], ["agg.t:5|ms", "agg.t:7|ms"]);
+    let gauge_reset = lines.iter().position(|l| l == "agg.g:0|g").expect("reset line");
+    assert_eq!(lines[gauge_reset + 1], "agg.g:-2|g");
+    lines.sort();
+    assert_eq!(lines, ["agg.d:+5|g", "agg.g:-2|g", "agg.g:0|g", "agg.t:5|ms", "agg.t:7|ms", "agg.users:ann|s", "agg.users:bob|s"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_are_flushed_every_interval() {
+    let server = CaptureServer::start().await.unwrap();
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .aggregate(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    statsd.start().await.unwrap();
+    statsd.count("tick", 3).unwrap();
+    // Without a stop, only the periodic flush can deliver it.
+    server.wait_for_lines(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(server.lines(), ["tick:3|c"]);
+    statsd.count("tick", 4).unwrap();
+    server.wait_for_lines(2, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(server.lines(), ["tick:3|c", "tick:4|c"]);
+    statsd.stop().await;
+}
+
+#[test]
+fn a_zero_flush_interval_is_refused() {
+    let err = Connector::builder().host("h").aggregate(Duration::ZERO).build().unwrap_err();
+    assert!(err.to_string().contains("aggregate"), "{err}");
+}
