@@ -31,7 +31,9 @@ use crate::stats::Counters;
 type OwnedTags = Box<[(Box<str>, Box<str>)]>;
 
 fn owned(tags: &[(&str, &str)]) -> OwnedTags {
-    tags.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    tags.iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect()
 }
 
 fn same_tags(owned: &OwnedTags, tags: &[(&str, &str)]) -> bool {
@@ -47,7 +49,12 @@ type ByName<T> = HashMap<String, Vec<(OwnedTags, T)>>;
 
 /// Finds or inserts the value for `(name, tags)` without allocating when it
 /// exists.
-fn slot<'m, T>(map: &'m mut ByName<T>, name: &str, tags: &[(&str, &str)], new: impl FnOnce() -> T) -> &'m mut T {
+fn slot<'m, T>(
+    map: &'m mut ByName<T>,
+    name: &str,
+    tags: &[(&str, &str)],
+    new: impl FnOnce() -> T,
+) -> &'m mut T {
     let entries = map.entry_ref(name).or_default();
     match entries.iter().position(|(owned, _)| same_tags(owned, tags)) {
         Some(at) => &mut entries[at].1,
@@ -96,7 +103,9 @@ pub(crate) struct Aggregator {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Aggregator {
@@ -112,7 +121,13 @@ impl Aggregator {
     /// Folds one data point in; returns `false` for types that are not
     /// aggregated (the caller queues those as lines).
     #[inline]
-    pub(crate) fn add(&self, name: &str, value: Value<'_>, kind: MetricType, tags: &[(&str, &str)]) -> bool {
+    pub(crate) fn add(
+        &self,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+        tags: &[(&str, &str)],
+    ) -> bool {
         match (kind, value) {
             (MetricType::Counter, Value::Int(n)) => {
                 let stripe = &self.stripes[home_hint() % self.stripes.len()];
@@ -145,7 +160,9 @@ impl Aggregator {
     fn handle(&self, name: &str) -> Arc<HandleCell> {
         let cell = Arc::new(HandleCell {
             name: name.into(),
-            stripes: (0..self.stripes.len()).map(|_| AtomicStripe::default()).collect(),
+            stripes: (0..self.stripes.len())
+                .map(|_| AtomicStripe::default())
+                .collect(),
         });
         lock(&self.handles).push(cell.clone());
         cell
@@ -164,10 +181,9 @@ impl Aggregator {
             }
         }
         for cell in lock(&self.handles).iter() {
-            let n = cell
-                .stripes
-                .iter()
-                .fold(0i64, |sum, stripe| sum.wrapping_add(stripe.0.swap(0, Relaxed)));
+            let n = cell.stripes.iter().fold(0i64, |sum, stripe| {
+                sum.wrapping_add(stripe.0.swap(0, Relaxed))
+            });
             if n != 0 {
                 merge_sum(&mut sums, cell.name.to_string(), OwnedTags::default(), n);
             }
@@ -249,7 +265,11 @@ pub struct Counter {
 }
 
 impl Counter {
-    pub(crate) fn new(connector: crate::Connector, name: &str, aggregator: Option<&Aggregator>) -> Counter {
+    pub(crate) fn new(
+        connector: crate::Connector,
+        name: &str,
+        aggregator: Option<&Aggregator>,
+    ) -> Counter {
         Counter {
             cell: aggregator.map(|a| a.handle(name)),
             name: name.into(),
@@ -273,7 +293,9 @@ impl Counter {
                     .fetch_add(n, Relaxed);
                 Ok(())
             }
-            None => self.connector.emit_checked(&self.name, Value::Int(n), MetricType::Counter),
+            None => self
+                .connector
+                .emit_checked(&self.name, Value::Int(n), MetricType::Counter),
         }
     }
 
@@ -294,7 +316,10 @@ mod tests {
         aggregator.flush(&format, &queue, &counters);
         let (mut out, mut spares) = (Vec::new(), Vec::new());
         queue.take(&mut out, &mut spares);
-        let text: String = out.iter().map(|b| String::from_utf8(b.bytes.clone()).unwrap()).collect();
+        let text: String = out
+            .iter()
+            .map(|b| String::from_utf8(b.bytes.clone()).unwrap())
+            .collect();
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
         lines.sort();
         lines

@@ -68,7 +68,8 @@ impl Batch {
             };
             let available = front.bytes.len() - self.offset;
             let step = written.min(available);
-            completed += memchr::memchr_iter(b'\n', &front.bytes[self.offset..self.offset + step]).count();
+            completed +=
+                memchr::memchr_iter(b'\n', &front.bytes[self.offset..self.offset + step]).count();
             written -= step;
             if step == available {
                 self.recycle_front();
@@ -84,7 +85,8 @@ impl Batch {
     /// start of that line, so the next connection receives it whole.
     pub(crate) fn rewind_partial_line(&mut self) {
         if let Some(front) = self.chunks.front() {
-            self.offset = memchr::memrchr(b'\n', &front.bytes[..self.offset]).map_or(0, |at| at + 1);
+            self.offset =
+                memchr::memrchr(b'\n', &front.bytes[..self.offset]).map_or(0, |at| at + 1);
         }
     }
 
@@ -145,9 +147,12 @@ fn datagram_end(bytes: &[u8], start: usize, max_payload: usize) -> usize {
         return memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |at| start + at + 1);
     };
     let cut = start + last_newline + 1;
-    let previous_start = memchr::memrchr(b'\n', &bytes[start..cut - 1]).map_or(start, |at| start + at + 1);
+    let previous_start =
+        memchr::memrchr(b'\n', &bytes[start..cut - 1]).map_or(start, |at| start + at + 1);
     let next_end = memchr::memchr(b'\n', &bytes[cut..]).map_or(bytes.len(), |at| cut + at);
-    if previous_start > start && is_gauge_reset_pair(&bytes[previous_start..cut - 1], &bytes[cut..next_end]) {
+    if previous_start > start
+        && is_gauge_reset_pair(&bytes[previous_start..cut - 1], &bytes[cut..next_end])
+    {
         previous_start
     } else {
         cut
@@ -238,7 +243,10 @@ mod tests {
     fn a_gauge_reset_stays_with_its_value() {
         let batch = batch_of(&["a:1|c\n", "g:0|g\n", "g:-5|g\n", "z:1|c\n"]);
         // 12 bytes would fit "a:1|c\ng:0|g\n" but that separates the pair.
-        assert_eq!(packed(&batch, 13), ["a:1|c\n", "g:0|g\ng:-5|g\n", "z:1|c\n"]);
+        assert_eq!(
+            packed(&batch, 13),
+            ["a:1|c\n", "g:0|g\ng:-5|g\n", "z:1|c\n"]
+        );
         assert!(is_gauge_reset_pair(b"g:0|g|#k:v", b"g:-5.5|g|#k:v"));
         assert!(!is_gauge_reset_pair(b"g:0|g", b"h:-5|g"));
         assert!(!is_gauge_reset_pair(b"g:0|g", b"g:5|g"));

@@ -431,7 +431,7 @@ impl Builder {
     ///     "STATSD_PROTOCOL" => Some("udp".to_owned()),
     ///     _ => None,
     /// };
-    /// let config = Builder::from_env_with(env)?.build()?;
+    /// let config = Builder::from_env_with(env)?.build_config()?;
     /// assert_eq!(config.host(), "statsd.internal");
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
@@ -464,13 +464,13 @@ impl Builder {
         }
         if let Some(text) = var("STATSD_QUEUE_CAPACITY") {
             builder.queue_capacity =
-                text.trim()
-                    .parse()
-                    .map_err(|e: std::num::ParseIntError| Error::InvalidEnvironment {
+                text.trim().parse().map_err(|e: std::num::ParseIntError| {
+                    Error::InvalidEnvironment {
                         variable: "STATSD_QUEUE_CAPACITY",
                         value: text.clone(),
                         reason: e.to_string(),
-                    })?;
+                    }
+                })?;
         }
         Ok(builder)
     }
@@ -606,7 +606,12 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     fn from_env(pairs: &[(&str, &str)]) -> Result<Config, Error> {
@@ -626,8 +631,14 @@ mod tests {
 
     #[test]
     fn empty_host_is_an_error() {
-        assert!(matches!(Config::builder().build_config(), Err(Error::EmptyHost)));
-        assert!(matches!(Config::builder().host("  ").build_config(), Err(Error::EmptyHost)));
+        assert!(matches!(
+            Config::builder().build_config(),
+            Err(Error::EmptyHost)
+        ));
+        assert!(matches!(
+            Config::builder().host("  ").build_config(),
+            Err(Error::EmptyHost)
+        ));
     }
 
     #[test]
@@ -640,7 +651,12 @@ mod tests {
         for text in ["0", "-1", "65536", "80a", "", "eighty"] {
             assert_eq!(port_error(Config::builder().port_text(text)), text);
         }
-        let message = Config::builder().host("h").port_text("80a").build_config().unwrap_err().to_string();
+        let message = Config::builder()
+            .host("h")
+            .port_text("80a")
+            .build_config()
+            .unwrap_err()
+            .to_string();
         assert_eq!(message, "invalid port \"80a\": not a number");
     }
 
@@ -649,14 +665,25 @@ mod tests {
         assert_eq!("UDP".parse::<Protocol>().unwrap(), Protocol::Udp);
         assert_eq!("tcp".parse::<Protocol>().unwrap(), Protocol::Tcp);
         let err = "sctp".parse::<Protocol>().unwrap_err();
-        assert_eq!(err.to_string(), "unknown protocol \"sctp\": expected tcp or udp");
+        assert_eq!(
+            err.to_string(),
+            "unknown protocol \"sctp\": expected tcp or udp"
+        );
     }
 
     #[test]
     fn invalid_prefix_is_an_error() {
-        let err = Config::builder().host("h").prefix("a:b").build_config().unwrap_err();
+        let err = Config::builder()
+            .host("h")
+            .prefix("a:b")
+            .build_config()
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidPrefix { ref prefix, .. } if prefix == "a:b"));
-        assert!(Config::builder().host("h").prefix("app.").build_config().is_err());
+        assert!(Config::builder()
+            .host("h")
+            .prefix("app.")
+            .build_config()
+            .is_err());
     }
 
     #[test]
@@ -697,11 +724,15 @@ mod tests {
     fn enabled_follows_the_truthiness_rules() {
         for yes in ["1", "2", "-1", "0.5", "on", "T", "true", "TRUE", "Yes"] {
             assert!(truthy(yes), "{yes}");
-            assert!(from_env(&[("STATSD_HOST", "h"), ("STATSD_ENABLED", yes)]).unwrap().enabled());
+            assert!(from_env(&[("STATSD_HOST", "h"), ("STATSD_ENABLED", yes)])
+                .unwrap()
+                .enabled());
         }
         for no in ["0", "0.0", "off", "false", "no", "", "nope", "f"] {
             assert!(!truthy(no), "{no}");
-            assert!(!from_env(&[("STATSD_HOST", "h"), ("STATSD_ENABLED", no)]).unwrap().enabled());
+            assert!(!from_env(&[("STATSD_HOST", "h"), ("STATSD_ENABLED", no)])
+                .unwrap()
+                .enabled());
         }
     }
 
@@ -712,6 +743,12 @@ mod tests {
         let err = from_env(&[("STATSD_HOST", "h"), ("STATSD_PROTOCOL", "quic")]).unwrap_err();
         assert!(matches!(err, Error::UnknownProtocol(ref p) if p == "quic"));
         let err = from_env(&[("STATSD_HOST", "h"), ("STATSD_WAIT_TIMEOUT", "-1")]).unwrap_err();
-        assert!(matches!(err, Error::InvalidEnvironment { variable: "STATSD_WAIT_TIMEOUT", .. }));
+        assert!(matches!(
+            err,
+            Error::InvalidEnvironment {
+                variable: "STATSD_WAIT_TIMEOUT",
+                ..
+            }
+        ));
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! A metric call validates its input, formats the line into a queue shard and
 //! returns: it never touches the network and never waits for it. Everything
-//! the handles and the processor share lives in one [`Shared`].
+//! the handles and the processor share lives in one `Shared`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -163,7 +163,9 @@ impl Connector {
             *control = Some(stop_sender);
             // Running from this instant: a stop that races with this start
             // waits for the task instead of finding nothing to stop.
-            shared.state.send_if_modified(|state| state.set_running(true));
+            shared
+                .state
+                .send_if_modified(|state| state.set_running(true));
             let (started_sender, started) = oneshot::channel();
             runtime.spawn(processor::run(
                 self.handle.shared.clone(),
@@ -185,7 +187,8 @@ impl Connector {
     /// Stopping twice, or a connector that never started, is harmless; in the
     /// latter case what was queued is discarded and counted as undelivered.
     pub async fn stop(&self) -> StopReport {
-        self.stop_with_timeout(self.shared().config.stop_timeout).await
+        self.stop_with_timeout(self.shared().config.stop_timeout)
+            .await
     }
 
     /// Like [`stop`](Connector::stop), with its own deadline: when the server
@@ -370,7 +373,12 @@ impl Connector {
     /// Queues a line for a metric whose name is already checked (a
     /// [`Counter`] handle's).
     #[inline]
-    pub(crate) fn emit_checked(&self, name: &str, value: Value<'_>, kind: MetricType) -> Result<(), Error> {
+    pub(crate) fn emit_checked(
+        &self,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+    ) -> Result<(), Error> {
         if !self.shared().config.enabled {
             return Ok(());
         }
@@ -427,7 +435,9 @@ impl Drop for Handle {
 
 impl Shared {
     fn control(&self) -> MutexGuard<'_, Option<watch::Sender<Option<Instant>>>> {
-        self.control.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.control
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Asks a running processor to stop by `deadline` (a later request keeps
@@ -456,12 +466,14 @@ impl Shared {
     }
 
     pub(crate) fn set_connected(&self, connected: bool) {
-        self.state.send_if_modified(|state| state.set_connected(connected));
+        self.state
+            .send_if_modified(|state| state.set_connected(connected));
     }
 
     /// Called by the processor as its very last act.
     pub(crate) fn processor_exited(&self) {
         *self.control() = None;
-        self.state.send_if_modified(|state| state.set_running(false));
+        self.state
+            .send_if_modified(|state| state.set_running(false));
     }
 }

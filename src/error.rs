@@ -16,7 +16,7 @@ use std::fmt;
 /// [`Stats`](crate::Stats).
 ///
 /// ```
-/// use statsd_connector::{Connector, Error};
+/// use statsd_connector::{Connector, Error, Metrics};
 ///
 /// let connector = Connector::builder().host("localhost").build()?;
 /// match connector.count("bad|name", 1) {
@@ -191,10 +191,14 @@ impl fmt::Display for Reason {
                 write!(f, "contains the reserved character '{}'", b as char)
             }
             Reason::ForbiddenByte(b) => write!(f, "contains the control byte 0x{b:02x}"),
-            Reason::EmptySegment => f.write_str("has an empty segment (leading, trailing or double '.')"),
+            Reason::EmptySegment => {
+                f.write_str("has an empty segment (leading, trailing or double '.')")
+            }
             Reason::MissingValue => f.write_str("missing ':value' after the name"),
             Reason::MissingType => f.write_str("missing '|type' after the value"),
-            Reason::UnknownField => f.write_str("a field after the type is neither '@rate' nor '#tags'"),
+            Reason::UnknownField => {
+                f.write_str("a field after the type is neither '@rate' nor '#tags'")
+            }
             Reason::BadSampleRate => f.write_str("sample rate is not a number in (0, 1]"),
             Reason::BadValue => f.write_str("value does not fit the metric type"),
             Reason::BadType => f.write_str("unknown metric type (expected c, g, ms, s, h or d)"),

@@ -265,7 +265,9 @@ mod tests {
         tags: &[(&str, &str)],
     ) -> String {
         let mut buf = Vec::new();
-        format.write(&mut buf, name, value, kind, rate, tags).unwrap();
+        format
+            .write(&mut buf, name, value, kind, rate, tags)
+            .unwrap();
         String::from_utf8(buf).unwrap()
     }
 
@@ -276,21 +278,51 @@ mod tests {
     #[test]
     fn counter_gauge_timing_set_lines() {
         let f = plain();
-        assert_eq!(line(&f, "hits", Value::Int(1), MetricType::Counter), "hits:1|c\n");
-        assert_eq!(line(&f, "hits", Value::Int(-3), MetricType::Counter), "hits:-3|c\n");
-        assert_eq!(line(&f, "temp", Value::Float(21.5), MetricType::Gauge), "temp:21.5|g\n");
-        assert_eq!(line(&f, "temp", Value::Float(20.0), MetricType::Gauge), "temp:20|g\n");
-        assert_eq!(line(&f, "temp", Value::Float(-0.0), MetricType::Gauge), "temp:0|g\n");
-        assert_eq!(line(&f, "users", Value::Text("alice"), MetricType::Set), "users:alice|s\n");
+        assert_eq!(
+            line(&f, "hits", Value::Int(1), MetricType::Counter),
+            "hits:1|c\n"
+        );
+        assert_eq!(
+            line(&f, "hits", Value::Int(-3), MetricType::Counter),
+            "hits:-3|c\n"
+        );
+        assert_eq!(
+            line(&f, "temp", Value::Float(21.5), MetricType::Gauge),
+            "temp:21.5|g\n"
+        );
+        assert_eq!(
+            line(&f, "temp", Value::Float(20.0), MetricType::Gauge),
+            "temp:20|g\n"
+        );
+        assert_eq!(
+            line(&f, "temp", Value::Float(-0.0), MetricType::Gauge),
+            "temp:0|g\n"
+        );
+        assert_eq!(
+            line(&f, "users", Value::Text("alice"), MetricType::Set),
+            "users:alice|s\n"
+        );
     }
 
     #[test]
     fn deltas_always_carry_a_sign() {
         let f = plain();
-        assert_eq!(line(&f, "q", Value::Delta(3.0), MetricType::Gauge), "q:+3|g\n");
-        assert_eq!(line(&f, "q", Value::Delta(-2.0), MetricType::Gauge), "q:-2|g\n");
-        assert_eq!(line(&f, "q", Value::Delta(0.0), MetricType::Gauge), "q:+0|g\n");
-        assert_eq!(line(&f, "q", Value::Delta(0.25), MetricType::Gauge), "q:+0.25|g\n");
+        assert_eq!(
+            line(&f, "q", Value::Delta(3.0), MetricType::Gauge),
+            "q:+3|g\n"
+        );
+        assert_eq!(
+            line(&f, "q", Value::Delta(-2.0), MetricType::Gauge),
+            "q:-2|g\n"
+        );
+        assert_eq!(
+            line(&f, "q", Value::Delta(0.0), MetricType::Gauge),
+            "q:+0|g\n"
+        );
+        assert_eq!(
+            line(&f, "q", Value::Delta(0.25), MetricType::Gauge),
+            "q:+0.25|g\n"
+        );
     }
 
     #[test]
@@ -316,11 +348,23 @@ mod tests {
     #[test]
     fn prefix_and_type_prefixes_come_in_order() {
         let f = LineFormat::new(Some("app.web"), true, TagFormat::DogStatsd, &[], 8192);
-        assert_eq!(line(&f, "hits", Value::Int(1), MetricType::Counter), "app.web.counters.hits:1|c\n");
-        assert_eq!(line(&f, "t", Value::Int(5), MetricType::Timing), "app.web.timers.t:5|ms\n");
-        assert_eq!(line(&f, "g", Value::Int(5), MetricType::Gauge), "app.web.gauges.g:5|g\n");
+        assert_eq!(
+            line(&f, "hits", Value::Int(1), MetricType::Counter),
+            "app.web.counters.hits:1|c\n"
+        );
+        assert_eq!(
+            line(&f, "t", Value::Int(5), MetricType::Timing),
+            "app.web.timers.t:5|ms\n"
+        );
+        assert_eq!(
+            line(&f, "g", Value::Int(5), MetricType::Gauge),
+            "app.web.gauges.g:5|g\n"
+        );
         let f = LineFormat::new(Some("app"), false, TagFormat::DogStatsd, &[], 8192);
-        assert_eq!(line(&f, "hits", Value::Int(1), MetricType::Counter), "app.hits:1|c\n");
+        assert_eq!(
+            line(&f, "hits", Value::Int(1), MetricType::Counter),
+            "app.hits:1|c\n"
+        );
     }
 
     #[test]
@@ -328,17 +372,38 @@ mod tests {
         let global = [("env".to_owned(), "prod".to_owned())];
         let dog = LineFormat::new(None, false, TagFormat::DogStatsd, &global, 8192);
         assert_eq!(
-            line_with(&dog, "h", Value::Int(1), MetricType::Counter, 0.5, &[("a", "b"), ("bare", "")]),
+            line_with(
+                &dog,
+                "h",
+                Value::Int(1),
+                MetricType::Counter,
+                0.5,
+                &[("a", "b"), ("bare", "")]
+            ),
             "h:1|c|@0.5|#env:prod,a:b,bare\n"
         );
         let influx = LineFormat::new(None, false, TagFormat::Influx, &global, 8192);
         assert_eq!(
-            line_with(&influx, "h", Value::Int(1), MetricType::Counter, 1.0, &[("a", "b"), ("bare", "")]),
+            line_with(
+                &influx,
+                "h",
+                Value::Int(1),
+                MetricType::Counter,
+                1.0,
+                &[("a", "b"), ("bare", "")]
+            ),
             "h,env=prod,a=b,bare=true:1|c\n"
         );
         let graphite = LineFormat::new(None, false, TagFormat::Graphite, &[], 8192);
         assert_eq!(
-            line_with(&graphite, "h", Value::Int(1), MetricType::Counter, 0.25, &[("a", "b"), ("c", "d")]),
+            line_with(
+                &graphite,
+                "h",
+                Value::Int(1),
+                MetricType::Counter,
+                0.25,
+                &[("a", "b"), ("c", "d")]
+            ),
             "h;a=b;c=d:1|c|@0.25\n"
         );
     }
@@ -348,7 +413,14 @@ mod tests {
         let f = LineFormat::new(None, false, TagFormat::DogStatsd, &[], 16);
         let mut buf = b"before\n".to_vec();
         let err = f
-            .write(&mut buf, "a-rather-long-name", Value::Int(1), MetricType::Counter, 1.0, &[])
+            .write(
+                &mut buf,
+                "a-rather-long-name",
+                Value::Int(1),
+                MetricType::Counter,
+                1.0,
+                &[],
+            )
             .unwrap_err();
         assert!(matches!(err, Error::LineTooLong { limit: 16, .. }));
         assert_eq!(buf, b"before\n");

@@ -33,7 +33,7 @@
 //!   distinct members per flush interval) and the [`Counter`] handle.
 //! - [`stats`], [`state`]: counters that account for every metric, and the
 //!   running/connected state as a `watch` channel.
-//! - [`line`]: the statsd grammar, for reading lines back.
+//! - [`line`](mod@line): the statsd grammar, for reading lines back.
 //! - `testing` (feature `testing`): an in-process capture server for tests,
 //!   demos and benchmarks.
 //!
@@ -68,7 +68,9 @@ mod transport;
 mod validate;
 
 pub use aggregate::Counter;
-pub use config::{Builder, Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY};
+pub use config::{
+    Builder, Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY,
+};
 pub use connector::{Connector, StopReport};
 pub use error::{Error, Reason, Result};
 pub use line::Line;

@@ -3,7 +3,7 @@
 //! The CLI's `send` reads lines typed by people, the capture server and `listen`
 //! read what arrives on a socket, and the property tests read back what the
 //! formatter wrote. All of them use [`Line::parse`], which accepts the three tag
-//! dialects of [`TagFormat`](crate::TagFormat):
+//! dialects of [`TagFormat`]:
 //!
 //! ```text
 //! name:value|type[|@rate][|#k:v,k2]     DogStatsD
@@ -60,8 +60,7 @@ impl<'a> Line<'a> {
 
     /// Parses one line given as bytes, which must be UTF-8.
     pub fn parse_bytes(bytes: &'a [u8]) -> Result<Line<'a>, Error> {
-        let text =
-            std::str::from_utf8(bytes).map_err(|_| Error::MalformedLine(Reason::NotUtf8))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::MalformedLine(Reason::NotUtf8))?;
         Line::parse(text)
     }
 
@@ -180,8 +179,14 @@ mod tests {
         assert_eq!((influx.name, influx.tag_format), ("a", TagFormat::Influx));
         assert_eq!(influx.tags().collect::<Vec<_>>(), [("k", "v"), ("x", "y")]);
         let graphite = Line::parse("a;k=v;x=y:1|c|@0.5").unwrap();
-        assert_eq!((graphite.name, graphite.tag_format), ("a", TagFormat::Graphite));
-        assert_eq!(graphite.tags().collect::<Vec<_>>(), [("k", "v"), ("x", "y")]);
+        assert_eq!(
+            (graphite.name, graphite.tag_format),
+            ("a", TagFormat::Graphite)
+        );
+        assert_eq!(
+            graphite.tags().collect::<Vec<_>>(),
+            [("k", "v"), ("x", "y")]
+        );
     }
 
     #[test]

@@ -212,7 +212,12 @@ impl Processor {
             let Some(connection) = self.connection.as_mut() else {
                 continue;
             };
-            match timeout_at(deadline, connection.send(&mut self.batch, &self.shared.counters)).await {
+            match timeout_at(
+                deadline,
+                connection.send(&mut self.batch, &self.shared.counters),
+            )
+            .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => self.disconnected(error),
                 Err(_elapsed) => return,
@@ -239,7 +244,10 @@ impl Processor {
         let undelivered = held + queued;
         if undelivered > 0 {
             Counters::add(&counters.undelivered, undelivered);
-            tracing::warn!(undelivered, "statsd processor stopped with undelivered metrics");
+            tracing::warn!(
+                undelivered,
+                "statsd processor stopped with undelivered metrics"
+            );
         }
         if let Some(connection) = self.connection.take() {
             Counters::add(&counters.possibly_lost, connection.possibly_lost());
@@ -320,7 +328,11 @@ impl Drop for ExitGuard {
     fn drop(&mut self) {
         // Normally `close` already emptied `held`; if the runtime dropped the
         // task mid-flight, what the processor held is gone: count it.
-        let held = self.shared.counters.held.swap(0, std::sync::atomic::Ordering::Relaxed);
+        let held = self
+            .shared
+            .counters
+            .held
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
         Counters::add(&self.shared.counters.undelivered, held);
         self.shared.processor_exited();
     }

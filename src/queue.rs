@@ -94,7 +94,9 @@ pub(crate) fn home_hint() -> usize {
 /// failure) leaves whole lines behind, since a failed write is truncated away.
 #[inline]
 fn lock(mutex: &Mutex<ShardBuffer>) -> MutexGuard<'_, ShardBuffer> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[inline]
@@ -281,7 +283,10 @@ mod tests {
         for _ in 0..8 {
             push_line(&queue, &counters, b"a:1|c\n").unwrap();
         }
-        assert!(matches!(push_line(&queue, &counters, b"a:1|c\n"), Err(Error::QueueFull)));
+        assert!(matches!(
+            push_line(&queue, &counters, b"a:1|c\n"),
+            Err(Error::QueueFull)
+        ));
         assert_eq!(queue.counts(), (8, 8));
         assert_eq!(counters.snapshot().dropped, 1);
     }

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), statsd_connector::Error> {
+/// use statsd_connector::Metrics;
 /// let connector = statsd_connector::Connector::builder().host("localhost").build()?;
 /// connector.incr("requests")?;
 /// let _ = connector.count("bad:name", 1);

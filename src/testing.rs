@@ -111,7 +111,9 @@ pub struct CaptureBuilder {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl CaptureBuilder {
@@ -385,7 +387,11 @@ fn enlarge_receive_buffer(socket: &UdpSocket) {
 #[cfg(not(target_os = "linux"))]
 fn enlarge_receive_buffer(_socket: &UdpSocket) {}
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Captured>, end: watch::Sender<Option<bool>>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Captured>,
+    end: watch::Sender<Option<bool>>,
+) {
     let mut connections = JoinSet::new();
     let mut ending = end.subscribe();
     loop {
@@ -403,7 +409,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Captured>, end: watch::S
     while connections.join_next().await.is_some() {}
 }
 
-async fn read_stream(mut stream: TcpStream, shared: Arc<Captured>, mut end: watch::Receiver<Option<bool>>) {
+async fn read_stream(
+    mut stream: TcpStream,
+    shared: Arc<Captured>,
+    mut end: watch::Receiver<Option<bool>>,
+) {
     let mut buffer = vec![0u8; 256 * 1024];
     let mut filled = 0;
     loop {
@@ -439,7 +449,11 @@ async fn read_stream(mut stream: TcpStream, shared: Arc<Captured>, mut end: watc
     }
 }
 
-async fn datagram_loop(socket: UdpSocket, shared: Arc<Captured>, mut end: watch::Receiver<Option<bool>>) {
+async fn datagram_loop(
+    socket: UdpSocket,
+    shared: Arc<Captured>,
+    mut end: watch::Receiver<Option<bool>>,
+) {
     let mut buffer = vec![0u8; 65_536];
     loop {
         let received = tokio::select! {

@@ -41,7 +41,10 @@ mod tests {
     fn first_hundred_then_one_in_a_hundred() {
         let logged: Vec<u64> = (1..=1000).filter(|&n| should_log(n)).collect();
         assert_eq!(logged.len(), 100 + 9);
-        assert_eq!(&logged[98..], &[99, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
+        assert_eq!(
+            &logged[98..],
+            &[99, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
+        );
     }
 
     #[test]

@@ -148,8 +148,12 @@ pub(crate) fn raw_value(value: &str, kind: MetricType) -> Result<(), Error> {
         return Ok(());
     }
     let digits = match value.as_bytes()[0] {
-        b'+' if kind != MetricType::Gauge => return Err(invalid("a '+' sign is only meaningful for gauges")),
-        b'-' if matches!(kind, MetricType::Timing) => return Err(invalid("timings cannot be negative")),
+        b'+' if kind != MetricType::Gauge => {
+            return Err(invalid("a '+' sign is only meaningful for gauges"))
+        }
+        b'-' if matches!(kind, MetricType::Timing) => {
+            return Err(invalid("timings cannot be negative"))
+        }
         b'+' | b'-' => &value[1..],
         _ => value,
     };
@@ -217,16 +221,28 @@ mod tests {
 
     #[test]
     fn ordinary_names_pass() {
-        for ok in ["requests", "api.v2.latency", "with-dash_and_underscore", "ünïcödé.name", "a"] {
+        for ok in [
+            "requests",
+            "api.v2.latency",
+            "with-dash_and_underscore",
+            "ünïcödé.name",
+            "a",
+        ] {
             name(ok, 0).unwrap();
         }
     }
 
     #[test]
     fn every_separator_and_control_byte_is_refused_in_names() {
-        for bad in [":", "|", "@", "#", ",", ";", "=", " ", "\n", "\r", "\0", "\t", "\x7f"] {
+        for bad in [
+            ":", "|", "@", "#", ",", ";", "=", " ", "\n", "\r", "\0", "\t", "\x7f",
+        ] {
             let text = format!("a{bad}b");
-            assert_eq!(name_reason(&text), Reason::ForbiddenByte(bad.as_bytes()[0]), "{text:?}");
+            assert_eq!(
+                name_reason(&text),
+                Reason::ForbiddenByte(bad.as_bytes()[0]),
+                "{text:?}"
+            );
         }
     }
 
@@ -244,7 +260,10 @@ mod tests {
     fn prefix_refuses_empty_segments_and_separators() {
         prefix("app.web").unwrap();
         for bad in [".app", "app.", "a..b", "a:b", "a b", ""] {
-            assert!(matches!(prefix(bad), Err(Error::InvalidPrefix { .. })), "{bad:?}");
+            assert!(
+                matches!(prefix(bad), Err(Error::InvalidPrefix { .. })),
+                "{bad:?}"
+            );
         }
     }
 

@@ -113,7 +113,10 @@ async fn resolve(config: &Config) -> io::Result<Vec<SocketAddr>> {
 }
 
 /// Bounds one connection attempt.
-pub(crate) async fn open_with_timeout(config: &Config, timeout: Duration) -> io::Result<Connection> {
+pub(crate) async fn open_with_timeout(
+    config: &Config,
+    timeout: Duration,
+) -> io::Result<Connection> {
     match tokio::time::timeout(timeout, Connection::open(config)).await {
         Ok(result) => result,
         Err(_) => Err(io::Error::new(

@@ -60,7 +60,8 @@ impl TcpConnection {
             Counters::add(&counters.sent_bytes, written as u64);
             Counters::sub(&counters.held, lines as u64);
             self.in_flight.wrote(written as u64, lines as u64);
-            self.in_flight.acknowledged(unacknowledged_bytes(&self.stream));
+            self.in_flight
+                .acknowledged(unacknowledged_bytes(&self.stream));
         }
         Ok(())
     }
@@ -76,7 +77,10 @@ impl TcpConnection {
                     // what was acknowledged before counting what may be lost.
                     // (A reset purges it, so then the last count stands.)
                     self.refresh();
-                    return io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection");
+                    return io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    );
                 }
                 Ok(_) => continue,
                 Err(error) => return error,
@@ -86,7 +90,8 @@ impl TcpConnection {
 
     /// Forgets the writes the server has acknowledged since the last look.
     pub(crate) fn refresh(&mut self) {
-        self.in_flight.acknowledged(unacknowledged_bytes(&self.stream));
+        self.in_flight
+            .acknowledged(unacknowledged_bytes(&self.stream));
     }
 
     pub(crate) fn unacknowledged_lines(&self) -> u64 {

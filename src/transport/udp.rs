@@ -24,7 +24,10 @@ pub(crate) struct UdpConnection {
 }
 
 impl UdpConnection {
-    pub(crate) async fn connect(address: SocketAddr, max_payload: usize) -> io::Result<UdpConnection> {
+    pub(crate) async fn connect(
+        address: SocketAddr,
+        max_payload: usize,
+    ) -> io::Result<UdpConnection> {
         let local: SocketAddr = if address.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
@@ -45,10 +48,9 @@ impl UdpConnection {
             let bytes = batch.front_bytes();
             let sent = loop {
                 self.socket.writable().await?;
-                match self
-                    .socket
-                    .try_io(tokio::io::Interest::WRITABLE, || send_many(&self.socket, bytes, &self.datagrams))
-                {
+                match self.socket.try_io(tokio::io::Interest::WRITABLE, || {
+                    send_many(&self.socket, bytes, &self.datagrams)
+                }) {
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                     other => break other?,
                 }
