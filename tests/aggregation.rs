@@ -12,7 +12,8 @@ fn sums(lines: &[String]) -> BTreeMap<String, i64> {
     for line in lines {
         let parsed = Line::parse(line).unwrap();
         if parsed.kind == statsd_connector::MetricType::Counter {
-            *sums.entry(parsed.name.to_owned()).or_default() += parsed.value.parse::<i64>().unwrap();
+            *sums.entry(parsed.name.to_owned()).or_default() +=
+                parsed.value.parse::<i64>().unwrap();
         }
     }
     sums
@@ -51,7 +52,10 @@ async fn counters_from_many_threads_arrive_as_exact_sums_flushed_on_stop() {
     assert_eq!(statsd.stats().queued, 0);
     statsd.stop().await;
     let lines_expected = 1 + 1 + 1 + 4;
-    server.wait_for_lines(lines_expected, Duration::from_secs(5)).await.unwrap();
+    server
+        .wait_for_lines(lines_expected, Duration::from_secs(5))
+        .await
+        .unwrap();
     let lines = server.lines();
     assert_eq!(lines.len() as u64, lines_expected, "{lines:?}");
     assert!(lines.contains(&"hot:400|c|#t:x".to_owned()), "{lines:?}");
@@ -84,14 +88,31 @@ async fn gauges_sets_and_timings_in_aggregating_mode() {
     statsd.timing("t", Duration::from_millis(5)).unwrap();
     statsd.timing("t", Duration::from_millis(7)).unwrap();
     statsd.stop().await;
-    server.wait_for_lines(7, Duration::from_secs(5)).await.unwrap();
+    server
+        .wait_for_lines(7, Duration::from_secs(5))
+        .await
+        .unwrap();
     let mut lines = server.lines();
     // Timings pass straight through, in order, before the final flush.
     assert_eq!(&lines[..2], ["agg.t:5|ms", "agg.t:7|ms"]);
-    let gauge_reset = lines.iter().position(|l| l == "agg.g:0|g").expect("reset line");
+    let gauge_reset = lines
+        .iter()
+        .position(|l| l == "agg.g:0|g")
+        .expect("reset line");
     assert_eq!(lines[gauge_reset + 1], "agg.g:-2|g");
     lines.sort();
-    assert_eq!(lines, ["agg.d:+5|g", "agg.g:-2|g", "agg.g:0|g", "agg.t:5|ms", "agg.t:7|ms", "agg.users:ann|s", "agg.users:bob|s"]);
+    assert_eq!(
+        lines,
+        [
+            "agg.d:+5|g",
+            "agg.g:-2|g",
+            "agg.g:0|g",
+            "agg.t:5|ms",
+            "agg.t:7|ms",
+            "agg.users:ann|s",
+            "agg.users:bob|s"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,16 +127,26 @@ async fn aggregates_are_flushed_every_interval() {
     statsd.start().await.unwrap();
     statsd.count("tick", 3).unwrap();
     // Without a stop, only the periodic flush can deliver it.
-    server.wait_for_lines(1, Duration::from_secs(5)).await.unwrap();
+    server
+        .wait_for_lines(1, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(server.lines(), ["tick:3|c"]);
     statsd.count("tick", 4).unwrap();
-    server.wait_for_lines(2, Duration::from_secs(5)).await.unwrap();
+    server
+        .wait_for_lines(2, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(server.lines(), ["tick:3|c", "tick:4|c"]);
     statsd.stop().await;
 }
 
 #[test]
 fn a_zero_flush_interval_is_refused() {
-    let err = Connector::builder().host("h").aggregate(Duration::ZERO).build().unwrap_err();
+    let err = Connector::builder()
+        .host("h")
+        .aggregate(Duration::ZERO)
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("aggregate"), "{err}");
 }

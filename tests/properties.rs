@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use statsd_connector::testing::CaptureServer;
-use statsd_connector::{Connector, Line, Metrics, MetricType, TagFormat};
+use statsd_connector::{Connector, Line, MetricType, Metrics, TagFormat};
 
 /// Names from every corner: plain ones, and ones laced with separators,
 /// control characters and non-ASCII text.
@@ -34,7 +34,11 @@ fn tag_part() -> impl Strategy<Value = String> {
 }
 
 fn tag_format() -> impl Strategy<Value = TagFormat> {
-    prop_oneof![Just(TagFormat::DogStatsd), Just(TagFormat::Influx), Just(TagFormat::Graphite)]
+    prop_oneof![
+        Just(TagFormat::DogStatsd),
+        Just(TagFormat::Influx),
+        Just(TagFormat::Graphite)
+    ]
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +53,13 @@ enum Call {
 }
 
 fn call() -> impl Strategy<Value = Call> {
-    let float = prop_oneof![any::<f64>(), -1e6..1e6f64, Just(f64::NAN), Just(f64::INFINITY), Just(-0.0)];
+    let float = prop_oneof![
+        any::<f64>(),
+        -1e6..1e6f64,
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(-0.0)
+    ];
     prop_oneof![
         any::<i64>().prop_map(Call::Count),
         float.clone().prop_map(Call::Gauge),
@@ -62,7 +72,13 @@ fn call() -> impl Strategy<Value = Call> {
 }
 
 /// Emits one call; returns whether it was accepted and how many lines it makes.
-fn emit(statsd: &Connector, name: &str, call: &Call, tags: &[(&str, &str)], rate: f64) -> Option<usize> {
+fn emit(
+    statsd: &Connector,
+    name: &str,
+    call: &Call,
+    tags: &[(&str, &str)],
+    rate: f64,
+) -> Option<usize> {
     let scoped = statsd.with_tags(tags).sampled(rate);
     let result = match call {
         Call::Count(n) => scoped.count(name, *n),
@@ -71,11 +87,17 @@ fn emit(statsd: &Connector, name: &str, call: &Call, tags: &[(&str, &str)], rate
         Call::TimingSecs(s) => scoped.timing_secs(name, *s),
         Call::Set(member) => scoped.set(name, member),
         Call::Histogram(v) => scoped.histogram(name, *v),
-        Call::Raw(value, code) if tags.is_empty() && rate == 1.0 => statsd.inject_metric(name, value, code),
+        Call::Raw(value, code) if tags.is_empty() && rate == 1.0 => {
+            statsd.inject_metric(name, value, code)
+        }
         Call::Raw(..) => return None,
     };
     match result {
-        Ok(()) => Some(if matches!(call, Call::Gauge(v) if *v < 0.0) { 2 } else { 1 }),
+        Ok(()) => Some(if matches!(call, Call::Gauge(v) if *v < 0.0) {
+            2
+        } else {
+            1
+        }),
         Err(_) => None,
     }
 }
@@ -86,7 +108,10 @@ fn assert_well_formed(line: &str, format: TagFormat) {
     assert!(!line.contains('\n') && !line.contains('\r'), "{line:?}");
     let parsed = Line::parse(line).unwrap_or_else(|e| panic!("{line:?} does not parse: {e}"));
     assert!(
-        !parsed.name.bytes().any(|b| b":|@#,;= ".contains(&b) || b < 0x20 || b == 0x7f),
+        !parsed
+            .name
+            .bytes()
+            .any(|b| b":|@#,;= ".contains(&b) || b < 0x20 || b == 0x7f),
         "{line:?}"
     );
     if parsed.raw_tags.is_some() {
@@ -94,7 +119,10 @@ fn assert_well_formed(line: &str, format: TagFormat) {
     }
     if parsed.kind != MetricType::Set {
         let digits = parsed.value.trim_start_matches(['+', '-']);
-        assert!(digits.parse::<f64>().map(f64::is_finite).unwrap_or(false), "{line:?}");
+        assert!(
+            digits.parse::<f64>().map(f64::is_finite).unwrap_or(false),
+            "{line:?}"
+        );
     }
 }
 
@@ -114,7 +142,7 @@ proptest! {
         ),
     ) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        runtime.block_on(async { 
+        runtime.block_on(async {
             let server = CaptureServer::start().await.unwrap();
             let mut builder = Connector::builder().host("127.0.0.1").port(server.port()).tag_format(format).shards(1);
             if let Some(prefix) = &prefix {
@@ -167,7 +195,7 @@ proptest! {
         tags in proptest::collection::vec(("[a-z][a-z0-9_]{0,8}", "[a-z0-9_]{0,8}"), 0..3),
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async { 
+        runtime.block_on(async {
             let server = CaptureServer::start().await.unwrap();
             let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build().unwrap();
             let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -78,7 +78,9 @@ pub async fn run(args: Args) -> ExitCode {
 
     if let (Some(server), Protocol::Tcp) = (&embedded, connector.config().protocol()) {
         // Over TCP the embedded server must see every line that was sent.
-        let _ = server.wait_for_lines(stats.sent, std::time::Duration::from_secs(10)).await;
+        let _ = server
+            .wait_for_lines(stats.sent, std::time::Duration::from_secs(10))
+            .await;
     }
     println!(
         "{{\"metrics\": {metrics}, \"sent\": {}, \"dropped\": {}, \"emit_s\": {emit_s:.6}, \"total_s\": {total_s:.6}}}",

@@ -38,8 +38,13 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
     let mut emitted = 0;
     // Phase 1: server up.
     emitted += emit_mix(&statsd, 0)?;
-    server.wait_for_lines(emitted, Duration::from_secs(10)).await?;
-    println!("phase 1: emitted {emitted} lines, server has {}", server.line_count());
+    server
+        .wait_for_lines(emitted, Duration::from_secs(10))
+        .await?;
+    println!(
+        "phase 1: emitted {emitted} lines, server has {}",
+        server.line_count()
+    );
 
     // Phase 2: the server goes away; metrics keep being accepted and queued.
     server.stop().await;
@@ -70,7 +75,11 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
 
     println!();
     println!("emitted   {emitted} lines (counters, gauges with negative values and deltas, timings, sets)");
-    println!("received  {received} lines, {} malformed, {} partial", server.malformed().len(), server.partial_lines());
+    println!(
+        "received  {received} lines, {} malformed, {} partial",
+        server.malformed().len(),
+        server.partial_lines()
+    );
     println!("first lines received:");
     for line in lines.iter().take(6) {
         println!("  {line}");
@@ -78,7 +87,10 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
     println!();
     println!("connector stats:");
     println!("  queued        {}", stats.queued);
-    println!("  sent          {} lines, {} bytes", stats.sent, stats.sent_bytes);
+    println!(
+        "  sent          {} lines, {} bytes",
+        stats.sent, stats.sent_bytes
+    );
     println!("  dropped       {}", stats.dropped);
     println!("  rejected      {}", stats.rejected);
     println!("  reconnects    {}", stats.reconnects);

@@ -24,7 +24,9 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
         "tcp" => Ok(Listen::Tcp),
         "udp" => Ok(Listen::Udp),
         "both" => Ok(Listen::Both),
-        _ => Err(format!("unknown protocol {text:?}: expected tcp, udp or both")),
+        _ => Err(format!(
+            "unknown protocol {text:?}: expected tcp, udp or both"
+        )),
     }
 }
 
@@ -38,12 +40,19 @@ pub async fn run(args: Args) -> ExitCode {
     let server = match server {
         Ok(server) => server,
         Err(error) => {
-            eprintln!("error: cannot listen on {}:{}: {error}", args.host, args.port);
+            eprintln!(
+                "error: cannot listen on {}:{}: {error}",
+                args.host, args.port
+            );
             return ExitCode::from(1);
         }
     };
     let mut received = server.subscribe();
-    eprintln!("listening on {} ({:?}); Ctrl-C to stop", server.address(), args.protocol);
+    eprintln!(
+        "listening on {} ({:?}); Ctrl-C to stop",
+        server.address(),
+        args.protocol
+    );
     let stdout = std::io::stdout();
     loop {
         tokio::select! {

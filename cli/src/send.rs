@@ -29,7 +29,10 @@ const SEND_QUEUE_CAPACITY: usize = 1_000_000;
 
 pub async fn run(args: Args) -> ExitCode {
     let Ok(timeout) = Duration::try_from_secs_f64(args.timeout) else {
-        eprintln!("error: invalid --timeout {}: expected a non-negative number of seconds", args.timeout);
+        eprintln!(
+            "error: invalid --timeout {}: expected a non-negative number of seconds",
+            args.timeout
+        );
         return ExitCode::from(2);
     };
     let connector = match args
@@ -97,7 +100,10 @@ pub async fn run(args: Args) -> ExitCode {
 /// with its 1-based number as soon as it is complete (so `tail -f` streams).
 /// A line that is too long or not UTF-8 is handed over as an error; a trailing
 /// `\r` is removed.
-async fn read_lines<R: AsyncRead + Unpin>(input: R, handle: &mut impl FnMut(usize, Result<&str, Error>)) {
+async fn read_lines<R: AsyncRead + Unpin>(
+    input: R,
+    handle: &mut impl FnMut(usize, Result<&str, Error>),
+) {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut line = Vec::with_capacity(256);
     let mut overlong = false;
@@ -133,7 +139,12 @@ async fn read_lines<R: AsyncRead + Unpin>(input: R, handle: &mut impl FnMut(usiz
     }
 }
 
-fn deliver(number: usize, line: &[u8], overlong: bool, handle: &mut impl FnMut(usize, Result<&str, Error>)) {
+fn deliver(
+    number: usize,
+    line: &[u8],
+    overlong: bool,
+    handle: &mut impl FnMut(usize, Result<&str, Error>),
+) {
     if overlong {
         return handle(
             number,
@@ -146,7 +157,10 @@ fn deliver(number: usize, line: &[u8], overlong: bool, handle: &mut impl FnMut(u
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match std::str::from_utf8(line) {
         Ok(text) => handle(number, Ok(text)),
-        Err(_) => handle(number, Err(Error::MalformedLine(statsd_connector::Reason::NotUtf8))),
+        Err(_) => handle(
+            number,
+            Err(Error::MalformedLine(statsd_connector::Reason::NotUtf8)),
+        ),
     }
 }
 

@@ -22,8 +22,12 @@ impl Target {
     /// `STATSD_PREFIX`).
     pub fn builder(&self, prefix: Option<&str>) -> Result<Builder, Error> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let mut builder = Connector::builder()
-            .host(self.host.clone().or_else(|| env("STATSD_HOST")).unwrap_or_else(|| "127.0.0.1".into()));
+        let mut builder = Connector::builder().host(
+            self.host
+                .clone()
+                .or_else(|| env("STATSD_HOST"))
+                .unwrap_or_else(|| "127.0.0.1".into()),
+        );
         builder = match (self.port, env("STATSD_PORT")) {
             (Some(port), _) => builder.port(port),
             (None, Some(text)) => builder.port_text(text),

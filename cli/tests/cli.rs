@@ -46,11 +46,32 @@ fn dead_port() -> String {
 async fn send_good_lines_from_arguments_exits_0_and_they_arrive() {
     let server = CaptureServer::start().await.unwrap();
     let port = server.port().to_string();
-    let output = run(&["send", "--port", &port, "--prefix", "cli", "a:1|c", "g:-5|g", "t:2.5|ms|#k:v"], b"");
+    let output = run(
+        &[
+            "send",
+            "--port",
+            &port,
+            "--prefix",
+            "cli",
+            "a:1|c",
+            "g:-5|g",
+            "t:2.5|ms|#k:v",
+        ],
+        b"",
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(summary(&output), "3 sent, 0 invalid, 0 dropped, 0 undelivered, 0 possibly lost");
-    server.wait_for_lines(3, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(server.lines(), ["cli.a:1|c", "cli.g:-5|g", "cli.t:2.5|ms|#k:v"]);
+    assert_eq!(
+        summary(&output),
+        "3 sent, 0 invalid, 0 dropped, 0 undelivered, 0 possibly lost"
+    );
+    server
+        .wait_for_lines(3, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.lines(),
+        ["cli.a:1|c", "cli.g:-5|g", "cli.t:2.5|ms|#k:v"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,23 +79,45 @@ async fn send_streams_standard_input_over_udp_too() {
     let server = CaptureServer::start().await.unwrap();
     let port = server.port().to_string();
     let input: String = (0..1000).map(|i| format!("n{i}:1|c\n")).collect();
-    let output = run(&["send", "--port", &port, "--protocol", "udp"], input.as_bytes());
+    let output = run(
+        &["send", "--port", &port, "--protocol", "udp"],
+        input.as_bytes(),
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(summary(&output).starts_with("1000 sent, 0 invalid"), "{}", summary(&output));
-    server.wait_for_lines(1000, Duration::from_secs(5)).await.unwrap();
+    assert!(
+        summary(&output).starts_with("1000 sent, 0 invalid"),
+        "{}",
+        summary(&output)
+    );
+    server
+        .wait_for_lines(1000, Duration::from_secs(5))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_reports_invalid_lines_by_number_sends_the_rest_and_exits_2() {
     let server = CaptureServer::start().await.unwrap();
     let port = server.port().to_string();
-    let output = run(&["send", "--port", &port], b"ok:1|c\nno value here\nok2:2|g\nbad:1|c|@7\n");
+    let output = run(
+        &["send", "--port", &port],
+        b"ok:1|c\nno value here\nok2:2|g\nbad:1|c|@7\n",
+    );
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(err.contains("line 2: malformed statsd line"), "{err}");
-    assert!(err.contains("line 4: malformed statsd line: sample rate"), "{err}");
-    assert_eq!(summary(&output), "2 sent, 2 invalid, 0 dropped, 0 undelivered, 0 possibly lost");
-    server.wait_for_lines(2, Duration::from_secs(5)).await.unwrap();
+    assert!(
+        err.contains("line 4: malformed statsd line: sample rate"),
+        "{err}"
+    );
+    assert_eq!(
+        summary(&output),
+        "2 sent, 2 invalid, 0 dropped, 0 undelivered, 0 possibly lost"
+    );
+    server
+        .wait_for_lines(2, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(server.lines(), ["ok:1|c", "ok2:2|g"]);
 }
 
@@ -82,10 +125,28 @@ async fn send_reports_invalid_lines_by_number_sends_the_rest_and_exits_2() {
 fn send_to_an_unreachable_server_reports_undelivered_and_exits_1() {
     let port = dead_port();
     let started = std::time::Instant::now();
-    let output = run(&["send", "--port", &port, "--timeout", "0.5", "a:1|c", "b:1|c"], b"");
+    let output = run(
+        &[
+            "send",
+            "--port",
+            &port,
+            "--timeout",
+            "0.5",
+            "a:1|c",
+            "b:1|c",
+        ],
+        b"",
+    );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert_eq!(summary(&output), "0 sent, 0 invalid, 0 dropped, 2 undelivered, 0 possibly lost");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(
+        summary(&output),
+        "0 sent, 0 invalid, 0 dropped, 2 undelivered, 0 possibly lost"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,18 +166,32 @@ async fn hostile_input_gets_clear_errors_exit_2_and_nothing_malformed_on_the_wir
     let output = run(&["send", "--port", &port], &input);
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
-    for expected in ["line 2: malformed statsd line: not valid UTF-8", "line 3: malformed statsd line:", "line 6:", "line 7:"] {
+    for expected in [
+        "line 2: malformed statsd line: not valid UTF-8",
+        "line 3: malformed statsd line:",
+        "line 6:",
+        "line 7:",
+    ] {
         assert!(err.contains(expected), "missing {expected:?} in {err}");
     }
-    assert_eq!(summary(&output), "3 sent, 4 invalid, 0 dropped, 0 undelivered, 0 possibly lost");
-    server.wait_for_lines(3, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        summary(&output),
+        "3 sent, 4 invalid, 0 dropped, 0 undelivered, 0 possibly lost"
+    );
+    server
+        .wait_for_lines(3, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(server.lines(), ["good.one:1|c", "crlf.ok:2|c", "last:3|c"]);
     assert!(server.malformed().is_empty());
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(run(&["send", "--protocol", "sctp"], b"").status.code(), Some(2));
+    assert_eq!(
+        run(&["send", "--protocol", "sctp"], b"").status.code(),
+        Some(2)
+    );
     assert_eq!(run(&["send", "--port", "0x50"], b"").status.code(), Some(2));
     assert_eq!(run(&["frobnicate"], b"").status.code(), Some(2));
     assert_eq!(run(&["--help"], b"").status.code(), Some(0));
@@ -125,7 +200,18 @@ fn usage_errors_exit_2() {
 #[test]
 fn bench_prints_one_json_object() {
     for protocol in ["tcp", "udp"] {
-        let output = run(&["bench", "--count", "20000", "--threads", "2", "--protocol", protocol], b"");
+        let output = run(
+            &[
+                "bench",
+                "--count",
+                "20000",
+                "--threads",
+                "2",
+                "--protocol",
+                protocol,
+            ],
+            b"",
+        );
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert_eq!(stdout.lines().count(), 1, "{stdout}");
@@ -142,7 +228,12 @@ fn bench_prints_one_json_object() {
 fn demo_exits_0_and_shows_nothing_lost() {
     let output = run(&["demo"], b"");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        stderr(&output)
+    );
     assert!(stdout.contains("nothing lost"), "{stdout}");
     assert!(stdout.contains("reconnects    1"), "{stdout}");
 }
@@ -159,6 +250,9 @@ async fn send_reads_the_statsd_environment() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    server.wait_for_lines(1, Duration::from_secs(5)).await.unwrap();
+    server
+        .wait_for_lines(1, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(server.lines(), ["fromenv.env.line:1|c"]);
 }
