@@ -34,6 +34,8 @@
 //! - [`stats`], [`state`]: counters that account for every metric, and the
 //!   running/connected state as a `watch` channel.
 //! - [`line`](mod@line): the statsd grammar, for reading lines back.
+//! - [`integrations`]: the `metrics` facade recorder and the tower layer,
+//!   behind their features.
 //! - `testing` (feature `testing`): an in-process capture server for tests,
 //!   demos and benchmarks.
 //!
@@ -53,6 +55,7 @@ pub mod config;
 pub mod connector;
 mod error;
 mod format;
+pub mod integrations;
 pub mod line;
 pub mod metric;
 pub mod metrics;

@@ -1,0 +1,1 @@
+//! The `metrics` facade recorder (feature `metrics`).

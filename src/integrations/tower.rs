@@ -1,0 +1,1 @@
+//! A `tower::Layer` for HTTP services (feature `tower`).
