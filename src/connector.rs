@@ -12,6 +12,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use crate::aggregate::{Aggregator, Counter};
+use crate::blocking;
 use crate::config::{Builder, Config};
 use crate::error::Error;
 use crate::format::{LineFormat, Value};
@@ -79,6 +80,8 @@ pub(crate) struct Shared {
     state: watch::Sender<State>,
     /// The stop channel of the running processor, if one runs.
     control: Mutex<Option<watch::Sender<Option<Instant>>>>,
+    /// The thread of [`Connector::start_blocking`], if it started one.
+    background: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// What a stop achieved.
@@ -125,6 +128,7 @@ impl Connector {
             counters: Counters::default(),
             state: watch::Sender::new(State::default()),
             control: Mutex::new(None),
+            background: Mutex::new(None),
             config,
         });
         Connector {
@@ -154,30 +158,72 @@ impl Connector {
             return Ok(());
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let started = {
-            let mut control = shared.control();
-            if control.is_some() {
-                return Ok(());
-            }
-            let (stop_sender, stop_receiver) = watch::channel(None);
-            *control = Some(stop_sender);
-            // Running from this instant: a stop that races with this start
-            // waits for the task instead of finding nothing to stop.
-            shared
-                .state
-                .send_if_modified(|state| state.set_running(true));
-            let (started_sender, started) = oneshot::channel();
-            runtime.spawn(processor::run(
-                self.handle.shared.clone(),
-                StopSignal(stop_receiver),
-                started_sender,
-            ));
-            started
+        let Some((stop, started_sender, started)) = shared.claim_start() else {
+            return Ok(());
         };
+        runtime.spawn(processor::run(shared.clone(), stop, started_sender));
         // An error means the task was dropped before it ran (the runtime is
         // shutting down); the exit guard has already reported it stopped.
         let _ = started.await;
         Ok(())
+    }
+
+    /// For programs without a tokio runtime: starts the processor on a small
+    /// runtime of its own, on a background thread named `statsd-connector`,
+    /// and returns once it runs. Stop it with [`stop_blocking`](Self::stop_blocking)
+    /// (or [`stop`](Self::stop) from async code). Must not be called from
+    /// within an async task (it blocks).
+    ///
+    /// ```no_run
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// fn main() -> Result<(), statsd_connector::Error> {
+    ///     let statsd = Connector::builder().host("127.0.0.1").build()?;
+    ///     statsd.start_blocking()?;
+    ///     statsd.incr("jobs.done")?;
+    ///     let report = statsd.stop_blocking();
+    ///     assert_eq!(report.undelivered, 0);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn start_blocking(&self) -> Result<(), Error> {
+        let shared = &self.handle.shared;
+        if !shared.config.enabled {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let Some((stop, started_sender, started)) = shared.claim_start() else {
+            return Ok(());
+        };
+        let task_shared = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("statsd-connector".into())
+            .spawn(move || runtime.block_on(processor::run(task_shared, stop, started_sender)));
+        match spawned {
+            Ok(thread) => {
+                *shared.background() = Some(thread);
+                let _ = started.blocking_recv();
+                Ok(())
+            }
+            Err(error) => {
+                shared.processor_exited();
+                Err(Error::Io(error))
+            }
+        }
+    }
+
+    /// [`stop`](Self::stop) for programs without a runtime: blocks until the
+    /// processor has delivered what is queued (within the stop timeout) and
+    /// exited. Must not be called from within an async task.
+    pub fn stop_blocking(&self) -> StopReport {
+        let report = blocking::block_on(self.stop());
+        let thread = self.shared().background().take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        report
     }
 
     /// Stops the processor: delivers what is queued (trying for at most the
@@ -434,6 +480,28 @@ impl Drop for Handle {
 }
 
 impl Shared {
+    /// Claims the right to start a processor: `None` if one runs already.
+    /// Marks the connector running from this instant, so that a stop that
+    /// races with the start waits for the task instead of finding nothing.
+    #[allow(clippy::type_complexity)]
+    fn claim_start(&self) -> Option<(StopSignal, oneshot::Sender<()>, oneshot::Receiver<()>)> {
+        let mut control = self.control();
+        if control.is_some() {
+            return None;
+        }
+        let (stop_sender, stop_receiver) = watch::channel(None);
+        *control = Some(stop_sender);
+        self.state.send_if_modified(|state| state.set_running(true));
+        let (started_sender, started) = oneshot::channel();
+        Some((StopSignal(stop_receiver), started_sender, started))
+    }
+
+    fn background(&self) -> MutexGuard<'_, Option<std::thread::JoinHandle<()>>> {
+        self.background
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn control(&self) -> MutexGuard<'_, Option<watch::Sender<Option<Instant>>>> {
         self.control
             .lock()

@@ -51,6 +51,7 @@
 
 mod aggregate;
 mod batch;
+mod blocking;
 pub mod config;
 pub mod connector;
 mod error;
