@@ -31,6 +31,10 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
 /// IPv4/IPv6 and UDP headers to spare, so no datagram is fragmented.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1432;
 
+/// The default datagram payload limit for Unix datagrams: no network MTU
+/// applies, and 8 KiB is what the common servers read by default.
+pub const DEFAULT_UNIX_MAX_PAYLOAD: usize = 8192;
+
 /// The transport used to reach the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
@@ -40,16 +44,36 @@ pub enum Protocol {
     Tcp,
     /// UDP datagrams of several lines each, up to the payload limit.
     Udp,
+    /// A Unix domain stream socket; the host is the socket's path. Behaves as
+    /// TCP (reconnects, resends, drains).
+    Unix,
+    /// Unix domain datagrams; the host is the socket's path. The default
+    /// payload limit is [`DEFAULT_UNIX_MAX_PAYLOAD`].
+    Unixgram,
+}
+
+impl Protocol {
+    /// Whether the protocol sends datagrams (UDP, Unix datagrams).
+    pub fn is_datagram(self) -> bool {
+        matches!(self, Protocol::Udp | Protocol::Unixgram)
+    }
+
+    /// Whether the host is a filesystem path (Unix sockets).
+    pub fn is_unix(self) -> bool {
+        matches!(self, Protocol::Unix | Protocol::Unixgram)
+    }
 }
 
 impl FromStr for Protocol {
     type Err = Error;
 
-    /// Parses `tcp` or `udp`, in any case.
+    /// Parses `tcp`, `udp`, `unix` or `unixgram`, in any case.
     fn from_str(s: &str) -> Result<Self, Error> {
         match s.trim().to_ascii_lowercase().as_str() {
             "tcp" => Ok(Protocol::Tcp),
             "udp" => Ok(Protocol::Udp),
+            "unix" => Ok(Protocol::Unix),
+            "unixgram" => Ok(Protocol::Unixgram),
             _ => Err(Error::UnknownProtocol(s.to_owned())),
         }
     }
@@ -60,6 +84,8 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::Unix => "unix",
+            Protocol::Unixgram => "unixgram",
         })
     }
 }
@@ -162,9 +188,10 @@ impl Config {
     /// The longest line this configuration accepts, newline included: the
     /// datagram payload limit for UDP, [`MAX_LINE_LENGTH`] otherwise.
     pub fn max_line_length(&self) -> usize {
-        match self.protocol {
-            Protocol::Udp => self.max_payload.min(MAX_LINE_LENGTH),
-            Protocol::Tcp => MAX_LINE_LENGTH,
+        if self.protocol.is_datagram() {
+            self.max_payload.min(MAX_LINE_LENGTH)
+        } else {
+            MAX_LINE_LENGTH
         }
     }
 }
@@ -202,7 +229,7 @@ pub struct Builder {
     aggregate: Option<Duration>,
     connect_timeout: Duration,
     stop_timeout: Duration,
-    max_payload: usize,
+    max_payload: Option<usize>,
     enabled: bool,
     resolver: Option<ResolverSetting>,
 }
@@ -242,7 +269,7 @@ impl Default for Builder {
             aggregate: None,
             connect_timeout: Duration::from_secs(5),
             stop_timeout: Duration::from_secs(5),
-            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_payload: None,
             enabled: true,
             resolver: None,
         }
@@ -250,7 +277,9 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// The server's host name or IP address (required, unless disabled).
+    /// The server's host name or IP address (required, unless disabled); for
+    /// Unix sockets, the socket's path. An address `unix:///path` or
+    /// `unixgram:///path` also chooses the protocol.
     pub fn host(mut self, host: impl Into<String>) -> Builder {
         self.host = host.into();
         self
@@ -381,10 +410,10 @@ impl Builder {
         self
     }
 
-    /// The largest datagram payload, for UDP (default [`DEFAULT_MAX_PAYLOAD`];
-    /// 8192 suits loopback).
+    /// The largest datagram payload (default [`DEFAULT_MAX_PAYLOAD`] for UDP,
+    /// [`DEFAULT_UNIX_MAX_PAYLOAD`] for Unix datagrams; 8192 suits loopback).
     pub fn max_payload(mut self, bytes: usize) -> Builder {
-        self.max_payload = bytes;
+        self.max_payload = Some(bytes);
         self
     }
 
@@ -487,9 +516,26 @@ impl Builder {
             PortSetting::Number(port) => port,
             PortSetting::Text(text) => parse_port(&text)?,
         };
-        if self.enabled && self.host.trim().is_empty() {
+        let mut host = self.host.trim().to_owned();
+        let mut protocol = self.protocol;
+        if let Some(path) = host.strip_prefix("unixgram://") {
+            (host, protocol) = (path.to_owned(), Protocol::Unixgram);
+        } else if let Some(path) = host.strip_prefix("unix://") {
+            let datagram = protocol.is_datagram();
+            host = path.to_owned();
+            protocol = if datagram {
+                Protocol::Unixgram
+            } else {
+                Protocol::Unix
+            };
+        }
+        if self.enabled && host.is_empty() {
             return Err(Error::EmptyHost);
         }
+        let max_payload = self.max_payload.unwrap_or(match protocol {
+            Protocol::Unixgram => DEFAULT_UNIX_MAX_PAYLOAD,
+            _ => DEFAULT_MAX_PAYLOAD,
+        });
         if let Some(prefix) = &self.prefix {
             validate::prefix(prefix)?;
         }
@@ -509,17 +555,17 @@ impl Builder {
                 reason: "the flush interval must be longer than zero",
             });
         }
-        if !(64..=65_507).contains(&self.max_payload) {
+        if !(64..=65_507).contains(&max_payload) {
             return Err(setting_error(
                 "max_payload",
-                self.max_payload,
+                max_payload,
                 "must be from 64 to 65507 bytes",
             ));
         }
         Ok(Config {
-            host: self.host.trim().to_owned(),
+            host,
             port,
-            protocol: self.protocol,
+            protocol,
             prefix: self.prefix,
             type_prefixes: self.type_prefixes,
             tag_format: self.tag_format,
@@ -534,7 +580,7 @@ impl Builder {
             aggregate: self.aggregate,
             connect_timeout: self.connect_timeout,
             stop_timeout: self.stop_timeout,
-            max_payload: self.max_payload,
+            max_payload,
             enabled: self.enabled,
             resolver: self.resolver.map(|r| r.0),
         })
@@ -667,8 +713,33 @@ mod tests {
         let err = "sctp".parse::<Protocol>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown protocol \"sctp\": expected tcp or udp"
+            "unknown protocol \"sctp\": expected tcp, udp, unix or unixgram"
         );
+    }
+
+    #[test]
+    fn unix_addresses_choose_the_protocol_and_payload() {
+        let config = Config::builder()
+            .host("unix:///run/statsd.sock")
+            .build_config()
+            .unwrap();
+        assert_eq!(
+            (config.host(), config.protocol()),
+            ("/run/statsd.sock", Protocol::Unix)
+        );
+        let config = Config::builder()
+            .host("unixgram:///run/s.sock")
+            .build_config()
+            .unwrap();
+        assert_eq!(config.protocol(), Protocol::Unixgram);
+        assert_eq!(config.max_payload, DEFAULT_UNIX_MAX_PAYLOAD);
+        let config = Config::builder()
+            .host("unix:///run/s.sock")
+            .protocol(Protocol::Udp)
+            .build_config()
+            .unwrap();
+        assert_eq!(config.protocol(), Protocol::Unixgram);
+        assert!(Config::builder().host("unix://").build_config().is_err());
     }
 
     #[test]

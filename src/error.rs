@@ -42,7 +42,7 @@ pub enum Error {
     },
 
     /// The protocol is not one this crate speaks.
-    #[error("unknown protocol {0:?}: expected tcp or udp")]
+    #[error("unknown protocol {0:?}: expected tcp, udp, unix or unixgram")]
     UnknownProtocol(String),
 
     /// The prefix contains characters that cannot appear in a metric name.

@@ -74,6 +74,7 @@ mod validate;
 pub use aggregate::Counter;
 pub use config::{
     Builder, Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_UNIX_MAX_PAYLOAD,
 };
 pub use connector::{Connector, StopReport};
 pub use error::{Error, Reason, Result};

@@ -272,7 +272,7 @@ impl Processor {
                 tracing::info!(
                     host = %config.host,
                     port = config.port,
-                    ?peer,
+                    %peer,
                     attempts = self.failed_attempts + 1,
                     "connected to statsd"
                 );

@@ -1,43 +1,79 @@
-//! The sockets the processor writes to, one file per protocol.
+//! The sockets the processor writes to: the logic once per kind of socket,
+//! the connecting once per protocol.
+//!
+//! - `stream`: vectored writes and the in-flight accounting, for TCP and Unix
+//!   streams; `tcp`, `unix` connect them.
+//! - `datagram`: packing and `sendmmsg`, for UDP and Unix datagrams; `udp`,
+//!   `unix` connect them.
 //!
 //! [`Connection`] is an enum rather than a trait object: the processor calls
-//! the same four operations on each (connect, send a batch, notice the peer
-//! going away, close), and a `match` keeps them visible and inlinable.
+//! the same operations on each (connect, send a batch, notice the peer going
+//! away, close), and a `match` keeps them visible and inlinable.
 
+mod datagram;
+mod stream;
 mod tcp;
 mod udp;
+#[cfg(unix)]
+mod unix;
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use crate::batch::Batch;
 use crate::config::{Config, Protocol};
 use crate::stats::Counters;
 
-pub(crate) use tcp::TcpConnection;
-pub(crate) use udp::UdpConnection;
+use datagram::DatagramConnection;
+use stream::StreamConnection;
 
 /// An open connection to the statsd server.
 #[derive(Debug)]
 pub(crate) enum Connection {
-    Tcp(TcpConnection),
-    Udp(UdpConnection),
+    Tcp(StreamConnection<TcpStream>),
+    Udp(DatagramConnection<UdpSocket>),
+    #[cfg(unix)]
+    Unix(StreamConnection<tokio::net::UnixStream>),
+    #[cfg(unix)]
+    Unixgram(DatagramConnection<tokio::net::UnixDatagram>),
 }
 
 impl Connection {
-    /// Resolves the host anew and connects to the first address that answers.
+    /// Connects: for TCP and UDP, resolves the host anew and uses the first
+    /// address that answers; for Unix sockets, the host is the socket's path.
     pub(crate) async fn open(config: &Config) -> io::Result<Connection> {
+        match config.protocol {
+            Protocol::Tcp | Protocol::Udp => Connection::open_inet(config).await,
+            #[cfg(unix)]
+            Protocol::Unix => Ok(Connection::Unix(
+                unix::connect_stream(config.host.as_ref()).await?,
+            )),
+            #[cfg(unix)]
+            Protocol::Unixgram => Ok(Connection::Unixgram(unix::connect_datagram(
+                config.host.as_ref(),
+                config.max_payload,
+            )?)),
+            #[cfg(not(unix))]
+            Protocol::Unix | Protocol::Unixgram => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Unix domain sockets are not available on this platform",
+            )),
+        }
+    }
+
+    async fn open_inet(config: &Config) -> io::Result<Connection> {
         let addresses = resolve(config).await?;
         let mut last_error = None;
         for address in addresses {
             let attempt = match config.protocol {
-                Protocol::Tcp => TcpConnection::connect(address).await.map(Connection::Tcp),
-                Protocol::Udp => UdpConnection::connect(address, config.max_payload)
+                Protocol::Udp => udp::connect(address, config.max_payload)
                     .await
                     .map(Connection::Udp),
+                _ => tcp::connect(address).await.map(Connection::Tcp),
             };
             match attempt {
                 Ok(connection) => return Ok(connection),
@@ -55,23 +91,32 @@ impl Connection {
         match self {
             Connection::Tcp(tcp) => tcp.send(batch, counters).await,
             Connection::Udp(udp) => udp.send(batch, counters).await,
+            #[cfg(unix)]
+            Connection::Unix(unix) => unix.send(batch, counters).await,
+            #[cfg(unix)]
+            Connection::Unixgram(unix) => unix.send(batch, counters).await,
         }
     }
 
     /// Completes when the server has closed the connection or it has failed
-    /// (never, for UDP, where nothing tells).
+    /// (never, for datagrams, where nothing tells).
     pub(crate) async fn closed(&mut self) -> io::Error {
         match self {
             Connection::Tcp(tcp) => tcp.closed().await,
-            Connection::Udp(_) => std::future::pending().await,
+            #[cfg(unix)]
+            Connection::Unix(unix) => unix.closed().await,
+            _ => std::future::pending().await,
         }
     }
 
-    /// Updates what the server has acknowledged (TCP), so that a later failure
-    /// counts only what is really in flight.
+    /// Updates what the server has acknowledged (streams), so that a later
+    /// failure counts only what is really in flight.
     pub(crate) fn refresh(&mut self) {
-        if let Connection::Tcp(tcp) = self {
-            tcp.refresh();
+        match self {
+            Connection::Tcp(tcp) => tcp.refresh(),
+            #[cfg(unix)]
+            Connection::Unix(unix) => unix.refresh(),
+            _ => {}
         }
     }
 
@@ -80,7 +125,9 @@ impl Connection {
     pub(crate) fn possibly_lost(&self) -> u64 {
         match self {
             Connection::Tcp(tcp) => tcp.unacknowledged_lines(),
-            Connection::Udp(_) => 0,
+            #[cfg(unix)]
+            Connection::Unix(unix) => unix.unacknowledged_lines(),
+            _ => 0,
         }
     }
 
@@ -89,16 +136,23 @@ impl Connection {
     pub(crate) async fn close(self, deadline: Instant) -> u64 {
         match self {
             Connection::Tcp(tcp) => tcp.close(deadline).await,
-            Connection::Udp(_) => 0,
+            #[cfg(unix)]
+            Connection::Unix(unix) => unix.close(deadline).await,
+            _ => 0,
         }
     }
 
-    /// The peer's address, for logs.
-    pub(crate) fn peer(&self) -> Option<SocketAddr> {
-        match self {
-            Connection::Tcp(tcp) => tcp.peer(),
-            Connection::Udp(udp) => udp.peer(),
-        }
+    /// The peer, for logs.
+    pub(crate) fn peer(&self) -> String {
+        let address = match self {
+            Connection::Tcp(tcp) => tcp.stream().peer_addr(),
+            Connection::Udp(udp) => udp.socket().peer_addr(),
+            #[cfg(unix)]
+            Connection::Unix(unix) => return format!("{:?}", unix.stream().peer_addr().ok()),
+            #[cfg(unix)]
+            Connection::Unixgram(unix) => return format!("{:?}", unix.socket().peer_addr().ok()),
+        };
+        address.map_or_else(|e| e.to_string(), |a| a.to_string())
     }
 }
 

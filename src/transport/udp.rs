@@ -1,114 +1,23 @@
-//! UDP: datagrams of whole lines, several per system call.
-//!
-//! Each datagram carries as many whole lines as fit in the payload limit. On
-//! Linux, up to 64 datagrams go out in one `sendmmsg` call; elsewhere, one
-//! `send` each. A UDP sender cannot see what the receiver drops, so nothing is
-//! counted as possibly lost here; a "port unreachable" reported on a later send
-//! (`ECONNREFUSED`) is returned as an error, the processor opens a new socket
-//! (resolving the host again) and resends the datagram that was refused.
+//! UDP: a socket bound to an ephemeral port and connected to the server, so
+//! that `send` needs no address and "port unreachable" comes back as an error.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tokio::net::UdpSocket;
 
-use crate::batch::Batch;
-use crate::stats::Counters;
+use super::datagram::DatagramConnection;
 
-#[derive(Debug)]
-pub(crate) struct UdpConnection {
-    socket: UdpSocket,
+pub(crate) async fn connect(
+    address: SocketAddr,
     max_payload: usize,
-    /// Scratch: the datagrams of the next call, as ranges of the batch's front.
-    datagrams: Vec<(usize, usize)>,
-}
-
-impl UdpConnection {
-    pub(crate) async fn connect(
-        address: SocketAddr,
-        max_payload: usize,
-    ) -> io::Result<UdpConnection> {
-        let local: SocketAddr = if address.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let socket = UdpSocket::bind(local).await?;
-        socket.connect(address).await?;
-        Ok(UdpConnection {
-            socket,
-            max_payload,
-            datagrams: Vec::with_capacity(crate::batch::MAX_SLICES),
-        })
-    }
-
-    pub(crate) async fn send(&mut self, batch: &mut Batch, counters: &Counters) -> io::Result<()> {
-        while !batch.is_empty() {
-            batch.datagrams(self.max_payload, &mut self.datagrams);
-            let bytes = batch.front_bytes();
-            let sent = loop {
-                self.socket.writable().await?;
-                match self.socket.try_io(tokio::io::Interest::WRITABLE, || {
-                    send_many(&self.socket, bytes, &self.datagrams)
-                }) {
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                    other => break other?,
-                }
-            };
-            let written: usize = self.datagrams[..sent].iter().map(|(s, e)| e - s).sum();
-            let lines = batch.advance(written);
-            Counters::add(&counters.sent, lines as u64);
-            Counters::add(&counters.sent_bytes, written as u64);
-            Counters::add(&counters.datagrams, sent as u64);
-            Counters::sub(&counters.held, lines as u64);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn peer(&self) -> Option<SocketAddr> {
-        self.socket.peer_addr().ok()
-    }
-}
-
-/// Sends the datagrams `ranges` of `bytes`; returns how many were sent (at
-/// least one, or an error).
-#[cfg(target_os = "linux")]
-fn send_many(socket: &UdpSocket, bytes: &[u8], ranges: &[(usize, usize)]) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    const MAX: usize = crate::batch::MAX_SLICES;
-    let count = ranges.len().min(MAX);
-    // SAFETY: iovec and mmsghdr are plain C structs for which all-zero bytes is
-    // a valid (empty) value.
-    let mut iovecs: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
-    let mut messages: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
-    for (i, &(start, end)) in ranges[..count].iter().enumerate() {
-        iovecs[i] = libc::iovec {
-            iov_base: bytes[start..end].as_ptr() as *mut libc::c_void,
-            iov_len: end - start,
-        };
-        messages[i].msg_hdr.msg_iov = &mut iovecs[i];
-        messages[i].msg_hdr.msg_iovlen = 1;
-    }
-    // SAFETY: `messages[..count]` each point to one iovec that points into
-    // `bytes`, all of which outlive the call; sendmmsg only reads them (and
-    // writes `msg_len`). The socket is connected, so no address is needed.
-    let sent = unsafe { libc::sendmmsg(socket.as_raw_fd(), messages.as_mut_ptr(), count as _, 0) };
-    if sent < 0 {
-        Err(io::Error::last_os_error())
+) -> io::Result<DatagramConnection<UdpSocket>> {
+    let local: SocketAddr = if address.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
-        Ok(sent as usize)
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn send_many(socket: &UdpSocket, bytes: &[u8], ranges: &[(usize, usize)]) -> io::Result<usize> {
-    let mut sent = 0;
-    for &(start, end) in ranges {
-        match socket.try_send(&bytes[start..end]) {
-            Ok(_) => sent += 1,
-            Err(error) if sent == 0 => return Err(error),
-            Err(_) => break,
-        }
-    }
-    Ok(sent)
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(address).await?;
+    Ok(DatagramConnection::new(socket, max_payload))
 }

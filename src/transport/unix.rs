@@ -1,0 +1,37 @@
+//! Unix domain sockets: a stream (like TCP, with the same reconnect and drain
+//! behaviour) or datagrams (like UDP, but the kernel reports a full receiver
+//! instead of dropping, so nothing is lost silently on one machine).
+
+use std::io;
+use std::path::Path;
+
+use tokio::net::{UnixDatagram, UnixStream};
+
+use super::datagram::DatagramConnection;
+use super::stream::{Stream, StreamConnection};
+
+pub(crate) async fn connect_stream(path: &Path) -> io::Result<StreamConnection<UnixStream>> {
+    Ok(StreamConnection::new(UnixStream::connect(path).await?))
+}
+
+pub(crate) fn connect_datagram(
+    path: &Path,
+    max_payload: usize,
+) -> io::Result<DatagramConnection<UnixDatagram>> {
+    let socket = UnixDatagram::unbound()?;
+    socket.connect(path)?;
+    Ok(DatagramConnection::new(socket, max_payload))
+}
+
+impl Stream for UnixStream {
+    #[cfg(target_os = "linux")]
+    fn unacknowledged_bytes(&self) -> Option<u64> {
+        // For a Unix stream: bytes written and not yet read by the server.
+        super::stream::outq(self)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn unacknowledged_bytes(&self) -> Option<u64> {
+        None
+    }
+}
