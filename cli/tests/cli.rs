@@ -256,3 +256,80 @@ async fn send_reads_the_statsd_environment() {
         .unwrap();
     assert_eq!(server.lines(), ["fromenv.env.line:1|c"]);
 }
+
+/// Runs `listen` on a free port, sends `lines` over TCP and UDP, and returns
+/// what it printed for them.
+fn listen_and_send(extra: &[&str], tcp_lines: &str, udp_line: &str) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    // A port free for TCP and UDP: the listener binds it itself.
+    let port = loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            break port.to_string();
+        }
+    };
+    let mut child = Command::new(BIN)
+        .args(["listen", "--port", &port])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())) {
+            Ok(stream) => break stream,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(error) => panic!("listen did not come up: {error}"),
+        }
+    };
+    stream.write_all(tcp_lines.as_bytes()).unwrap();
+    drop(stream);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(
+        udp_line.as_bytes(),
+        ("127.0.0.1", port.parse::<u16>().unwrap()),
+    )
+    .unwrap();
+    let expected = tcp_lines.lines().count() + 1;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    while printed.len() < expected {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "listen exited early"
+        );
+        printed.push(line.trim_end().to_owned());
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    printed.sort();
+    printed
+}
+
+#[test]
+fn listen_prints_every_line_it_receives() {
+    let printed = listen_and_send(&[], "a:1|c\nb:2|g|#k:v\n", "u:3|ms\n");
+    assert_eq!(printed, ["a:1|c", "b:2|g|#k:v", "u:3|ms"]);
+}
+
+#[test]
+fn listen_parsed_understands_the_three_tag_dialects() {
+    let printed = listen_and_send(
+        &["--parsed"],
+        "a:1|c|#k:v\nb,k=v:2|g\n",
+        "c;k=v:3|ms|@0.5\n",
+    );
+    assert_eq!(
+        printed,
+        [
+            "name=a value=1 type=c tags=dogstatsd{k=v}",
+            "name=b value=2 type=g tags=influx{k=v}",
+            "name=c value=3 type=ms rate=0.5 tags=graphite{k=v}",
+        ]
+    );
+}
