@@ -132,10 +132,18 @@ impl Processor {
                     next_flush = Some(due.max(Instant::now() - interval) + interval);
                 }
             }
-            if self.connection.is_none() && !self.connect(None).await {
-                tokio::select! {
+            if self.connection.is_none() {
+                // A stop must not wait for an attempt that may take the
+                // whole connect timeout (an address that never answers).
+                let connected = tokio::select! {
                     deadline = stop.wait() => return deadline,
-                    () = sleep(self.shared.config.reconnect_sleep) => continue,
+                    connected = self.connect(None) => connected,
+                };
+                if !connected {
+                    tokio::select! {
+                        deadline = stop.wait() => return deadline,
+                        () = sleep(self.shared.config.reconnect_sleep) => continue,
+                    }
                 }
             }
             let Some(connection) = self.connection.as_mut() else {
