@@ -3,8 +3,8 @@
 //!
 //! | feature | module | what |
 //! |---|---|---|
-//! | `metrics` | [`metrics`](self::metrics) | a `metrics::Recorder`: `metrics::counter!` and friends reach statsd |
-//! | `tower` | [`tower`](self::tower) | a `tower::Layer` that times and counts HTTP requests |
+//! | `metrics` | [`metrics`] | a `metrics::Recorder`: `metrics::counter!` and friends reach statsd |
+//! | `tower` | [`tower`] | a `tower::Layer` that times and counts HTTP requests |
 
 #[cfg(feature = "metrics")]
 pub mod metrics;
