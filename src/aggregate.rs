@@ -204,7 +204,8 @@ impl Aggregator {
                 }
                 format
                     .write(buf, name, value, kind, 1.0, &tags)
-                    .inspect_err(|_| buf.truncate(start))
+                    .inspect_err(|_| buf.truncate(start))?;
+                format.check_length(buf, start)
             });
             lines += count;
         };

@@ -454,7 +454,9 @@ impl Connector {
             }
             format
                 .write(buf, name, value, kind, sample_rate, tags)
-                .inspect_err(|_| buf.truncate(start))
+                .inspect_err(|_| buf.truncate(start))?;
+            // The pair must fit where one line must: one datagram.
+            format.check_length(buf, start)
         });
         match pushed {
             Err(error @ Error::LineTooLong { .. }) => Err(self.rejected(error)),

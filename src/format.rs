@@ -130,6 +130,14 @@ impl LineFormat {
             self.write_tags(buf, tags);
         }
         buf.push(b'\n');
+        self.check_length(buf, start)
+    }
+
+    /// Checks that what was written since `start` (one line, or a gauge reset
+    /// and its value, which must travel together) fits the length limit;
+    /// if not, removes it and says so.
+    #[inline]
+    pub(crate) fn check_length(&self, buf: &mut Vec<u8>, start: usize) -> Result<(), Error> {
         let length = buf.len() - start;
         if length > self.max_line {
             buf.truncate(start);

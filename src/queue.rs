@@ -11,19 +11,22 @@
 //! Why shards: each thread is given a home shard (round robin, on first use), so
 //! two threads emitting at once lock different mutexes and their cache lines
 //! never bounce between cores. The mutex is uncontended except for the instant
-//! the processor swaps the buffer out. If the home shard is locked, a caller
-//! tries the others before it waits, so no caller queues behind another.
+//! the processor swaps the buffer out. A thread only ever writes to its home
+//! shard, so the lines of one thread stay in the order it emitted them (a gauge
+//! set then adjusted arrives set then adjusted).
 //!
-//! Why a bound in lines: it is the unit the original connector used (1000
-//! metrics) and the unit of every counter in [`Stats`](crate::Stats). The bound
-//! is split evenly among the shards, and a caller whose home shard is full uses
-//! any shard with room, so the whole bound is usable from a single thread. When
-//! every shard is full, the metric is dropped, counted, and a throttled warning
-//! is logged: the caller never waits for the network.
+//! Why a bound in lines, leased: lines are the unit the original connector used
+//! (1000 metrics) and the unit of every counter in [`Stats`](crate::Stats). The
+//! bound is one pool for the whole queue, so a single thread can use all of it;
+//! a shard takes room from the pool in chunks (a lease), so the shared counter
+//! is touched about once per chunk of lines, not per line, and the processor
+//! returns a shard's lease when it takes its lines. When the pool is empty, the
+//! metric is dropped, counted, and a throttled warning is logged: the caller
+//! never waits for the network.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
@@ -40,6 +43,8 @@ pub(crate) struct ShardBuffer {
     pub(crate) lines: usize,
     /// Lines ever accepted by this shard (the `queued` statistic).
     accepted: u64,
+    /// Room taken from the queue's pool, in lines: `lines <= leased`.
+    leased: usize,
     /// Whether this shard has woken the processor for being half full since
     /// the processor last took it.
     pressed: bool,
@@ -56,8 +61,12 @@ struct Shard {
 #[derive(Debug)]
 pub(crate) struct Queue {
     shards: Box<[Shard]>,
-    /// The bound of each shard, in lines.
-    shard_capacity: usize,
+    /// The bound of the whole queue, in lines.
+    capacity: usize,
+    /// Room not leased by any shard, in lines.
+    pool: AtomicUsize,
+    /// How much room a shard leases at a time.
+    lease: usize,
     /// Wakes the processor when it sleeps and a line arrives.
     wake: Notify,
     /// Set by the processor before its last look at the queue when it is about
@@ -99,22 +108,17 @@ fn lock(mutex: &Mutex<ShardBuffer>) -> MutexGuard<'_, ShardBuffer> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-#[inline]
-fn try_lock(mutex: &Mutex<ShardBuffer>) -> Option<MutexGuard<'_, ShardBuffer>> {
-    match mutex.try_lock() {
-        Ok(guard) => Some(guard),
-        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    }
-}
-
 impl Queue {
     /// A queue holding at most `capacity` lines in `shards` shards.
     pub(crate) fn new(capacity: usize, shards: usize) -> Queue {
-        let shards = shards.clamp(1, capacity.max(1));
+        let shards = shards.max(1);
         Queue {
             shards: (0..shards).map(|_| Shard::default()).collect(),
-            shard_capacity: capacity.div_ceil(shards),
+            capacity,
+            pool: AtomicUsize::new(capacity),
+            // Small enough that idle leases strand little of the bound, large
+            // enough that the pool is rarely touched.
+            lease: (capacity / (shards * 8)).clamp(1, 1024),
             wake: Notify::new(),
             sleeping: AtomicBool::new(false),
             drops: Throttle::default(),
@@ -138,18 +142,12 @@ impl Queue {
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        let home = home_hint() % self.shards.len();
-        let mut guard = match try_lock(&self.shards[home].buffer) {
-            Some(guard) if guard.lines + lines <= self.shard_capacity => guard,
-            // Locked by someone else, or full: look further.
-            other => {
-                drop(other);
-                match self.find_room(home, lines) {
-                    Some(guard) => guard,
-                    None => return Err(self.dropped(lines, counters)),
-                }
-            }
-        };
+        let shard = &self.shards[home_hint() % self.shards.len()];
+        let mut guard = lock(&shard.buffer);
+        if guard.lines + lines > guard.leased && !self.lease_more(&mut guard, lines) {
+            drop(guard);
+            return Err(self.dropped(lines, counters));
+        }
         write(&mut guard.bytes)?;
         guard.lines += lines;
         guard.accepted += lines as u64;
@@ -158,9 +156,10 @@ impl Queue {
         // Otherwise it sees our line. Either way no line waits unnoticed, and
         // while the processor is busy no caller pays for a wake-up.
         let mut wake = self.sleeping.load(Relaxed);
-        if !guard.pressed && guard.lines * 2 >= self.shard_capacity {
-            // Half full: the processor may be letting a batch grow; hurry it,
-            // once per take, before anything has to be dropped.
+        if !guard.pressed && guard.lines * 2 >= self.capacity.div_ceil(self.shards.len()) {
+            // This shard holds its share of half the bound: the processor may
+            // be letting a batch grow; hurry it, once per take, before
+            // anything has to be dropped.
             guard.pressed = true;
             wake = true;
         }
@@ -173,22 +172,30 @@ impl Queue {
         Ok(())
     }
 
-    /// The slow path of `push`: any unlocked shard with room, then any shard
-    /// with room even if it means waiting for its lock.
+    /// Takes room for at least `lines` more lines from the pool (a lease, or
+    /// what is left of it); returns whether the shard now has room.
     #[cold]
-    fn find_room(&self, home: usize, lines: usize) -> Option<MutexGuard<'_, ShardBuffer>> {
-        let n = self.shards.len();
-        let order = || (1..=n).map(move |i| (home + i) % n);
-        for i in order() {
-            if let Some(guard) = try_lock(&self.shards[i].buffer) {
-                if guard.lines + lines <= self.shard_capacity {
-                    return Some(guard);
-                }
+    fn lease_more(&self, guard: &mut ShardBuffer, lines: usize) -> bool {
+        let needed = guard.lines + lines - guard.leased;
+        let wanted = needed.max(self.lease);
+        let taken = self.pool.fetch_update(Relaxed, Relaxed, |available| {
+            (available >= needed).then(|| available - wanted.min(available))
+        });
+        match taken {
+            Ok(available) => {
+                guard.leased += wanted.min(available);
+                true
             }
+            Err(_) => false,
         }
-        order()
-            .map(|i| lock(&self.shards[i].buffer))
-            .find(|guard| guard.lines + lines <= self.shard_capacity)
+    }
+
+    /// Gives a shard's lease back to the pool (its lines are gone).
+    fn release(&self, guard: &mut ShardBuffer) {
+        let unused = std::mem::take(&mut guard.leased) - guard.lines;
+        if unused > 0 {
+            self.pool.fetch_add(unused, Relaxed);
+        }
     }
 
     #[cold]
@@ -197,7 +204,7 @@ impl Queue {
         if let Some(n) = self.drops.record() {
             tracing::warn!(
                 dropped_in_a_row = n,
-                capacity = self.shard_capacity * self.shards.len(),
+                capacity = self.capacity,
                 "statsd queue full: metric dropped"
             );
         }
@@ -216,13 +223,13 @@ impl Queue {
             let bytes = std::mem::replace(&mut guard.bytes, spares.pop().unwrap_or_default());
             let lines = std::mem::take(&mut guard.lines);
             guard.pressed = false;
+            self.release(&mut guard);
             drop(guard);
             taken += lines;
             out.push(ShardBuffer {
                 bytes,
                 lines,
-                accepted: 0,
-                pressed: false,
+                ..ShardBuffer::default()
             });
         }
         taken
@@ -235,6 +242,7 @@ impl Queue {
             let mut guard = lock(&shard.buffer);
             cleared += std::mem::take(&mut guard.lines);
             guard.bytes.clear();
+            self.release(&mut guard);
         }
         cleared
     }
@@ -303,6 +311,28 @@ mod tests {
         assert_eq!(bytes, b"a:1|c\n".repeat(4));
         push_line(&queue, &counters, b"b:1|c\n").unwrap();
         assert_eq!(queue.counts(), (5, 1));
+    }
+
+    #[test]
+    fn lines_of_one_thread_keep_their_order_and_leases_return() {
+        let (queue, counters) = (Queue::new(64, 8), Counters::default());
+        let (mut out, mut spares) = (Vec::new(), Vec::new());
+        let mut all = Vec::new();
+        for round in 0..10 {
+            for i in 0..50 {
+                let line = format!("l{round}.{i}:1|c\n");
+                push_line(&queue, &counters, line.as_bytes()).unwrap();
+            }
+            queue.take(&mut out, &mut spares);
+            for buffer in out.drain(..) {
+                all.extend(buffer.bytes);
+            }
+        }
+        let expected: String = (0..10)
+            .flat_map(|r| (0..50).map(move |i| format!("l{r}.{i}:1|c\n")))
+            .collect();
+        assert_eq!(String::from_utf8(all).unwrap(), expected);
+        assert_eq!(queue.pool.load(Relaxed), 64, "every lease came back");
     }
 
     #[test]

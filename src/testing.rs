@@ -394,18 +394,23 @@ async fn accept_loop(
 ) {
     let mut connections = JoinSet::new();
     let mut ending = end.subscribe();
-    loop {
+    // Connections hear the end only after the listener is gone, so a client
+    // that reconnects at once is refused instead of landing in a backlog
+    // that is about to be reset.
+    let (connections_end, _) = watch::channel(None);
+    let how = loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
                     shared.connections.fetch_add(1, Relaxed);
-                    connections.spawn(read_stream(stream, shared.clone(), end.subscribe()));
+                    connections.spawn(read_stream(stream, shared.clone(), connections_end.subscribe()));
                 }
             }
-            _ = ending.wait_for(Option::is_some) => break,
+            how = ending.wait_for(Option::is_some) => break how.map(|h| *h).unwrap_or(Some(false)),
         }
-    }
+    };
     drop(listener);
+    connections_end.send_replace(how);
     while connections.join_next().await.is_some() {}
 }
 
@@ -426,11 +431,17 @@ async fn read_stream(
             read = stream.read(&mut buffer[filled..]) => read,
             ending = end.wait_for(Option::is_some) => {
                 let reset = ending.map(|e| e.unwrap_or(false)).unwrap_or(false);
-                // Take what has already arrived, then close as asked.
-                while let Ok(n) = stream.try_read(&mut buffer[filled..]) {
-                    if n == 0 { break; }
-                    filled = shared.consume(&mut buffer, filled, n);
-                    if filled == buffer.len() { break; }
+                // Take what has already arrived (a bounded amount: a client
+                // that keeps sending must not keep us here), then close as
+                // asked. What is still unread makes the close a reset.
+                for _ in 0..64 {
+                    match stream.try_read(&mut buffer[filled..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => filled = shared.consume(&mut buffer, filled, n),
+                    }
+                    if filled == buffer.len() {
+                        break;
+                    }
                 }
                 if reset {
                     // Zero linger: close() sends RST and discards what is unsent.
