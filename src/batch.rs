@@ -15,6 +15,10 @@ use crate::queue::{Queue, ShardBuffer};
 /// The most buffers one vectored write or one `sendmmsg` call carries.
 pub(crate) const MAX_SLICES: usize = 64;
 
+/// Buffers larger than this are freed after use rather than kept as spares,
+/// so that one burst does not pin its memory for the life of the connector.
+const MAX_SPARE_CAPACITY: usize = 1 << 20;
+
 /// Lines taken from the queue and not yet written.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
@@ -123,8 +127,8 @@ impl Batch {
     fn recycle_front(&mut self) {
         if let Some(mut chunk) = self.chunks.pop_front() {
             chunk.bytes.clear();
-            // Keep a few spares, not every buffer ever seen.
-            if self.spares.len() < MAX_SLICES {
+            // Keep a few spares of a reasonable size, not every buffer ever seen.
+            if self.spares.len() < MAX_SLICES && chunk.bytes.capacity() <= MAX_SPARE_CAPACITY {
                 self.spares.push(chunk.bytes);
             }
         }
