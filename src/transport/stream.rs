@@ -31,6 +31,10 @@ const UNKNOWN_WINDOW: usize = 64;
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin {
     /// Bytes in the send queue not yet acknowledged (`None`: unknown here).
     fn unacknowledged_bytes(&self) -> Option<u64>;
+
+    /// Reads without waiting: `Ok(0)` when the server has closed its side.
+    /// A statsd server sends nothing, so whatever else is read is ignored.
+    fn try_read(&self, scratch: &mut [u8]) -> io::Result<usize>;
 }
 
 #[derive(Debug)]
@@ -48,6 +52,11 @@ impl<S: Stream> StreamConnection<S> {
     }
 
     pub(crate) async fn send(&mut self, batch: &mut Batch, counters: &Counters) -> io::Result<()> {
+        // A busy processor never waits in `closed`, so look here: a server
+        // that closed its side must not be written to until it goes away.
+        if let Some(error) = self.peer_closed() {
+            return Err(error);
+        }
         while !batch.is_empty() {
             let written = {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -86,6 +95,26 @@ impl<S: Stream> StreamConnection<S> {
                 }
                 Ok(_) => continue,
                 Err(error) => return error,
+            }
+        }
+    }
+
+    /// Whether the server has closed its side (or the connection failed), as
+    /// far as is known without waiting.
+    fn peer_closed(&mut self) -> Option<io::Error> {
+        let mut scratch = [0u8; 512];
+        loop {
+            match self.stream.try_read(&mut scratch) {
+                Ok(0) => {
+                    self.refresh();
+                    return Some(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    ));
+                }
+                Ok(_) => continue,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(error) => return Some(error),
             }
         }
     }

@@ -24,4 +24,8 @@ impl Stream for TcpStream {
     fn unacknowledged_bytes(&self) -> Option<u64> {
         None
     }
+
+    fn try_read(&self, scratch: &mut [u8]) -> io::Result<usize> {
+        TcpStream::try_read(self, scratch)
+    }
 }

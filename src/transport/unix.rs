@@ -34,4 +34,8 @@ impl Stream for UnixStream {
     fn unacknowledged_bytes(&self) -> Option<u64> {
         None
     }
+
+    fn try_read(&self, scratch: &mut [u8]) -> io::Result<usize> {
+        UnixStream::try_read(self, scratch)
+    }
 }
