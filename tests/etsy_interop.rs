@@ -39,8 +39,18 @@ async fn deliver(server: &EtsyStatsd, statsd: &Connector, lines: u64) {
     assert_eq!(report.undelivered, 0);
     assert_eq!(statsd.stats().sent, lines, "{:?}", statsd.stats());
     let received = server.wait_for_metrics_received(lines, WAIT);
-    assert_eq!(received, lines as f64, "server output:\n{}", server.output());
-    assert_eq!(server.bad_lines_seen(), 0.0, "server output:\n{}", server.output());
+    assert_eq!(
+        received,
+        lines as f64,
+        "server output:\n{}",
+        server.output()
+    );
+    assert_eq!(
+        server.bad_lines_seen(),
+        0.0,
+        "server output:\n{}",
+        server.output()
+    );
 }
 
 async fn counters_gauges_and_timers_are_exact(protocol: Protocol) {
@@ -62,7 +72,9 @@ async fn counters_gauges_and_timers_are_exact(protocol: Protocol) {
     statsd.gauge_delta("balance", -12.5).unwrap();
     statsd.gauge("below.zero", -3.0).unwrap();
     statsd.gauge_delta("below.zero", -1.0).unwrap();
-    statsd.timing("render", Duration::from_micros(1500)).unwrap();
+    statsd
+        .timing("render", Duration::from_micros(1500))
+        .unwrap();
     statsd.timing("render", Duration::from_millis(250)).unwrap();
     statsd.timing_secs("render", 0.002).unwrap();
     {
@@ -77,7 +89,10 @@ async fn counters_gauges_and_timers_are_exact(protocol: Protocol) {
     let prefix = format!("interop.{protocol}");
     let counters = server.counters();
     assert_eq!(counters[&format!("{prefix}.hits")], 2000.0 - 1.0 - 9.0);
-    assert_eq!(counters[&format!("{prefix}.bytes")], (0..2000).sum::<i64>() as f64);
+    assert_eq!(
+        counters[&format!("{prefix}.bytes")],
+        (0..2000).sum::<i64>() as f64
+    );
     let gauges = server.gauges();
     assert_eq!(gauges[&format!("{prefix}.temperature")], -7.0);
     assert_eq!(gauges[&format!("{prefix}.balance")], 92.5);
@@ -110,8 +125,14 @@ async fn sets_sample_rates_and_tags_as_etsy_reads_them() {
     // A line already sampled at 1/4 counts four times.
     statsd.send_line("sampled:1|c|@0.25").unwrap();
     // Etsy 0.9 folds DogStatsD tags into the key as `name;k=v`.
-    statsd.with_tags(&[("region", "eu")]).count("tagged", 3).unwrap();
-    statsd.with_tags(&[("region", "eu")]).count("tagged", 4).unwrap();
+    statsd
+        .with_tags(&[("region", "eu")])
+        .count("tagged", 3)
+        .unwrap();
+    statsd
+        .with_tags(&[("region", "eu")])
+        .count("tagged", 4)
+        .unwrap();
     deliver(&server, &statsd, 4 + 1 + 2).await;
 
     let sets = server.sets();
@@ -179,21 +200,34 @@ async fn through_the_cluster_proxy_every_metric_lands_on_exactly_one_node() {
     statsd.start().await.unwrap();
     const NAMES: u64 = 3000;
     for i in 0..NAMES {
-        statsd.count(&format!("cluster.metric{i}"), (i % 7 + 1) as i64).unwrap();
+        statsd
+            .count(&format!("cluster.metric{i}"), (i % 7 + 1) as i64)
+            .unwrap();
     }
     let report = statsd.stop().await;
     assert_eq!(report.undelivered, 0);
     let received = cluster.wait_for_metrics_received(NAMES, WAIT);
-    assert_eq!(received, NAMES as f64, "proxy output:\n{}", cluster.proxy_output());
+    assert_eq!(
+        received,
+        NAMES as f64,
+        "proxy output:\n{}",
+        cluster.proxy_output()
+    );
 
     let mut seen: BTreeMap<String, (usize, f64)> = BTreeMap::new();
     let mut per_node = Vec::new();
     for (node_index, node) in cluster.nodes.iter().enumerate() {
         assert_eq!(node.bad_lines_seen(), 0.0);
         let counters = node.counters();
-        let mine = counters.keys().filter(|k| k.starts_with("cluster.")).count();
+        let mine = counters
+            .keys()
+            .filter(|k| k.starts_with("cluster."))
+            .count();
         per_node.push(mine);
-        for (name, value) in counters.into_iter().filter(|(k, _)| k.starts_with("cluster.")) {
+        for (name, value) in counters
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("cluster."))
+        {
             let previous = seen.insert(name.clone(), (node_index, value));
             assert!(previous.is_none(), "{name} landed on two nodes");
         }
@@ -203,5 +237,8 @@ async fn through_the_cluster_proxy_every_metric_lands_on_exactly_one_node() {
         let (_, value) = seen[&format!("cluster.metric{i}")];
         assert_eq!(value, (i % 7 + 1) as f64);
     }
-    assert!(per_node.iter().all(|&n| n > 0), "every node got a share: {per_node:?}");
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "every node got a share: {per_node:?}"
+    );
 }
