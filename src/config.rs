@@ -112,6 +112,7 @@ pub struct Config {
     pub(crate) wait_timeout: Duration,
     pub(crate) batch_delay: Duration,
     pub(crate) aggregate: Option<Duration>,
+    pub(crate) telemetry: Option<Duration>,
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_timeout: Duration,
     pub(crate) max_payload: usize,
@@ -134,6 +135,7 @@ impl fmt::Debug for Config {
             .field("wait_timeout", &self.wait_timeout)
             .field("batch_delay", &self.batch_delay)
             .field("aggregate", &self.aggregate)
+            .field("telemetry", &self.telemetry)
             .field("connect_timeout", &self.connect_timeout)
             .field("stop_timeout", &self.stop_timeout)
             .field("max_payload", &self.max_payload)
@@ -227,6 +229,7 @@ pub struct Builder {
     wait_timeout: Duration,
     batch_delay: Duration,
     aggregate: Option<Duration>,
+    telemetry: Option<Duration>,
     connect_timeout: Duration,
     stop_timeout: Duration,
     max_payload: Option<usize>,
@@ -267,6 +270,7 @@ impl Default for Builder {
             wait_timeout: Duration::from_millis(100),
             batch_delay: Duration::from_millis(1),
             aggregate: None,
+            telemetry: None,
             connect_timeout: Duration::from_secs(5),
             stop_timeout: Duration::from_secs(5),
             max_payload: None,
@@ -397,6 +401,23 @@ impl Builder {
         self
     }
 
+    /// Sends the connector's own stats as metrics every `interval` (off by
+    /// default): how many lines it sent, dropped, refused and may have lost,
+    /// its reconnects, and its queue depth, under `statsd_connector.` (after
+    /// the prefix, with the global tags). See the README for the names.
+    ///
+    /// ```
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .telemetry(std::time::Duration::from_secs(10))
+    ///     .build()?;
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn telemetry(mut self, interval: Duration) -> Builder {
+        self.telemetry = Some(interval);
+        self
+    }
+
     /// How long one connection attempt may take (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Builder {
         self.connect_timeout = timeout;
@@ -491,6 +512,9 @@ impl Builder {
         if let Some(text) = var("STATSD_WAIT_TIMEOUT") {
             builder.wait_timeout = seconds("STATSD_WAIT_TIMEOUT", &text)?;
         }
+        if let Some(text) = var("STATSD_TELEMETRY_INTERVAL") {
+            builder.telemetry = Some(seconds("STATSD_TELEMETRY_INTERVAL", &text)?);
+        }
         if let Some(text) = var("STATSD_QUEUE_CAPACITY") {
             builder.queue_capacity =
                 text.trim().parse().map_err(|e: std::num::ParseIntError| {
@@ -555,6 +579,13 @@ impl Builder {
                 reason: "the flush interval must be longer than zero",
             });
         }
+        if self.telemetry == Some(Duration::ZERO) {
+            return Err(Error::InvalidSetting {
+                setting: "telemetry",
+                value: "0s".into(),
+                reason: "the reporting interval must be longer than zero",
+            });
+        }
         if !(64..=65_507).contains(&max_payload) {
             return Err(setting_error(
                 "max_payload",
@@ -578,6 +609,7 @@ impl Builder {
             wait_timeout: self.wait_timeout,
             batch_delay: self.batch_delay,
             aggregate: self.aggregate,
+            telemetry: self.telemetry,
             connect_timeout: self.connect_timeout,
             stop_timeout: self.stop_timeout,
             max_payload,

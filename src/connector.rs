@@ -26,6 +26,17 @@ use crate::stats::{Counters, Stats};
 use crate::timer::{Timer, TimerGuard};
 use crate::validate;
 
+/// How a call is sampled, for [`Connector::emit`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rate {
+    /// Every call is sent; no `|@rate` on the line.
+    Every,
+    /// Keep the call with this probability, drawn here, after validation.
+    Draw(f64),
+    /// The caller already drew (a pre-formatted line): send with this rate.
+    Drawn(f64),
+}
+
 /// Sends metrics to a statsd server.
 ///
 /// Build one with [`Connector::builder`] (or [`Connector::from_env`]), call
@@ -298,12 +309,7 @@ impl Connector {
 
     /// The counters now; see [`Stats`].
     pub fn stats(&self) -> Stats {
-        let shared = self.shared();
-        let mut stats = shared.counters.snapshot();
-        let (queued, in_queue) = shared.queue.counts();
-        stats.queued = queued;
-        stats.in_queue += in_queue;
-        stats
+        self.shared().stats()
     }
 
     /// A counter handle for `name`: the name is checked here, once, and each
@@ -353,7 +359,7 @@ impl Connector {
             return Ok(());
         }
         match type_code.parse::<MetricType>() {
-            Ok(kind) => self.emit(path, Value::Text(value), kind, 1.0, &[]),
+            Ok(kind) => self.emit(path, Value::Text(value), kind, Rate::Every, &[]),
             Err(error) => Err(self.rejected(error)),
         }
     }
@@ -372,7 +378,14 @@ impl Connector {
         };
         let tags: Vec<(&str, &str)> = line.tags().collect();
         let rate = line.sample_rate.unwrap_or(1.0);
-        self.emit(line.name, Value::Text(line.value), line.kind, rate, &tags)
+        // The line was sampled by whoever wrote it: send it with its rate.
+        self.emit(
+            line.name,
+            Value::Text(line.value),
+            line.kind,
+            Rate::Drawn(rate),
+            &tags,
+        )
     }
 
     /// Counts a refused call and passes its error on.
@@ -382,20 +395,26 @@ impl Connector {
         error
     }
 
-    /// The primitive every metric call ends in: validate, format, queue.
+    /// The primitive every metric call ends in: validate, sample, format,
+    /// queue. Validation comes first, so a bad call fails every time, sampled
+    /// or not.
     #[inline]
     pub(crate) fn emit(
         &self,
         name: &str,
         value: Value<'_>,
         kind: MetricType,
-        sample_rate: f64,
+        rate: Rate,
         tags: &[(&str, &str)],
     ) -> Result<(), Error> {
         let shared = self.shared();
         if !shared.config.enabled {
             return Ok(());
         }
+        let sample_rate = match rate {
+            Rate::Every => 1.0,
+            Rate::Draw(rate) | Rate::Drawn(rate) => rate,
+        };
         let checked = validate::name(name, shared.format.name_overhead(kind))
             .and_then(|()| validate::value(value, kind))
             .and_then(|()| match sample_rate {
@@ -405,6 +424,11 @@ impl Connector {
             .and_then(|()| crate::format::validate_tags(tags, shared.format.tag_format()));
         if let Err(error) = checked {
             return Err(self.rejected(error));
+        }
+        if let Rate::Draw(rate) = rate {
+            if rate < 1.0 && !crate::metrics::sample(rate) {
+                return Ok(());
+            }
         }
         if sample_rate == 1.0 {
             if let Some(aggregator) = &shared.aggregator {
@@ -468,7 +492,7 @@ impl Connector {
 impl Metrics for Connector {
     #[inline]
     fn emit_value(&self, name: &str, value: Value<'_>, kind: MetricType) -> Result<(), Error> {
-        self.emit(name, value, kind, 1.0, &[])
+        self.emit(name, value, kind, Rate::Every, &[])
     }
 }
 
@@ -482,6 +506,15 @@ impl Drop for Handle {
 }
 
 impl Shared {
+    /// A snapshot of every counter, the queue's included.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = self.counters.snapshot();
+        let (queued, in_queue) = self.queue.counts();
+        stats.queued = queued;
+        stats.in_queue += in_queue;
+        stats
+    }
+
     /// Claims the right to start a processor: `None` if one runs already.
     /// Marks the connector running from this instant, so that a stop that
     /// races with the start waits for the task instead of finding nothing.

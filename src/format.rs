@@ -221,8 +221,9 @@ fn write_value(buf: &mut Vec<u8>, value: Value<'_>) {
 /// that `ryu` would write with an exponent through `Display`, which never does.
 #[inline]
 pub(crate) fn write_float(buf: &mut Vec<u8>, f: f64) {
-    if f.fract() == 0.0 && f.abs() < 9.0e15 {
-        // `as` is exact here; -0.0 becomes 0, so no stray sign can make a delta.
+    if f.fract() == 0.0 && f.abs() < 9.2e18 {
+        // Every integral f64 below 2^63 converts to i64 exactly; -0.0
+        // becomes 0, so no stray sign can make a delta.
         buf.extend_from_slice(itoa::Buffer::new().format(f as i64).as_bytes());
         return;
     }
@@ -351,6 +352,9 @@ mod tests {
         assert_eq!(g(1e-7), "g:0.0000001|g\n");
         assert_eq!(g(1.5e20), "g:150000000000000000000|g\n");
         assert_eq!(g(0.1), "g:0.1|g\n");
+        // Integral floats are written as integers up to 2^63, never as `N.0`.
+        assert_eq!(g(9_435_134_604_641_412.0), "g:9435134604641412|g\n");
+        assert_eq!(g(-9.0e18), "g:-9000000000000000000|g\n");
     }
 
     #[test]

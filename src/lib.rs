@@ -32,7 +32,8 @@
 //! - `aggregate`: the opt-in client-side aggregation (sums, last values,
 //!   distinct members per flush interval) and the [`Counter`] handle.
 //! - [`stats`], [`state`]: counters that account for every metric, and the
-//!   running/connected state as a `watch` channel.
+//!   running/connected state as a `watch` channel; `telemetry` sends those
+//!   counters as metrics, when asked to.
 //! - [`line`](mod@line): the statsd grammar, for reading lines back.
 //! - [`integrations`]: the `metrics` facade recorder and the tower layer,
 //!   behind their features.
@@ -64,6 +65,7 @@ mod processor;
 mod queue;
 pub mod state;
 pub mod stats;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;

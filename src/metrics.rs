@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use crate::connector::Connector;
+use crate::connector::{Connector, Rate};
 use crate::error::Error;
 use crate::format::Value;
 use crate::metric::MetricType;
@@ -173,11 +173,12 @@ impl<'a> Scoped<'a> {
 
 impl Metrics for Scoped<'_> {
     fn emit_value(&self, name: &str, value: Value<'_>, kind: MetricType) -> Result<(), Error> {
-        if self.sample_rate < 1.0 && self.sample_rate > 0.0 && !sample(self.sample_rate) {
-            return Ok(());
-        }
-        self.connector
-            .emit(name, value, kind, self.sample_rate, self.tags)
+        let rate = if self.sample_rate == 1.0 {
+            Rate::Every
+        } else {
+            Rate::Draw(self.sample_rate)
+        };
+        self.connector.emit(name, value, kind, rate, self.tags)
     }
 }
 
@@ -195,7 +196,7 @@ thread_local! {
 }
 
 /// True with probability `rate`.
-fn sample(rate: f64) -> bool {
+pub(crate) fn sample(rate: f64) -> bool {
     RANDOM.with(|state| {
         let mut x = state.get();
         x ^= x >> 12;

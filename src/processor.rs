@@ -30,6 +30,7 @@ use tokio::time::{sleep, sleep_until, timeout_at, Instant};
 use crate::batch::Batch;
 use crate::connector::Shared;
 use crate::stats::Counters;
+use crate::telemetry::Telemetry;
 use crate::throttle::should_log;
 use crate::transport::{self, Connection};
 
@@ -72,6 +73,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: StopSignal, started: oneshot:
         connection: None,
         failed_attempts: 0,
         ever_connected: false,
+        telemetry: None,
     };
     let outcome = CatchUnwind(Box::pin(processor.run(stop))).await;
     if let Err(panic) = outcome {
@@ -96,6 +98,8 @@ struct Processor {
     failed_attempts: u64,
     /// Whether a connection ever succeeded (the next one is a reconnect).
     ever_connected: bool,
+    /// The self-telemetry schedule, when it is on.
+    telemetry: Option<Telemetry>,
 }
 
 /// What woke the serving loop while it had nothing to write.
@@ -107,8 +111,14 @@ enum Idle {
 
 impl Processor {
     async fn run(&mut self, mut stop: StopSignal) {
+        self.telemetry =
+            (self.shared.config.telemetry).map(|interval| Telemetry::new(interval, Instant::now()));
         let deadline = self.serve(&mut stop).await;
-        // What was aggregated since the last flush goes out with the rest.
+        // What was aggregated or counted since the last report goes out with
+        // the rest.
+        if let Some(telemetry) = &mut self.telemetry {
+            telemetry.report(&self.shared);
+        }
         self.shared.flush_aggregates();
         let queued = self.shared.queue.counts().1 + self.batch.lines() as u64;
         tracing::info!(queued, "statsd processor stopping; draining");
@@ -131,6 +141,9 @@ impl Processor {
                     self.shared.flush_aggregates();
                     next_flush = Some(due.max(Instant::now() - interval) + interval);
                 }
+            }
+            if let Some(telemetry) = &mut self.telemetry {
+                telemetry.report_if_due(&self.shared, Instant::now());
             }
             if self.connection.is_none() {
                 // A stop must not wait for an attempt that may take the

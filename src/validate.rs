@@ -104,11 +104,17 @@ pub(crate) fn tag(key: &str, value: &str, format: TagFormat) -> Result<(), Error
         TagFormat::DogStatsd => &DOGSTATSD_TAG_RESERVED,
         TagFormat::Influx | TagFormat::Graphite => &RESERVED,
     };
+    // Influx and Graphite have no bare tags: an empty value is written `=true`.
+    let written_value_len = match format {
+        TagFormat::DogStatsd => value.len(),
+        TagFormat::Influx | TagFormat::Graphite if value.is_empty() => "true".len(),
+        TagFormat::Influx | TagFormat::Graphite => value.len(),
+    };
     let reason = if key.is_empty() {
         Reason::Empty
-    } else if key.len() + value.len() > MAX_NAME_LENGTH {
+    } else if key.len() + written_value_len > MAX_NAME_LENGTH {
         Reason::TooLong {
-            length: key.len() + value.len(),
+            length: key.len() + written_value_len,
             limit: MAX_NAME_LENGTH,
         }
     } else if let Some(b) = first_forbidden(key, &RESERVED) {
@@ -165,6 +171,11 @@ pub(crate) fn raw_value(value: &str, kind: MetricType) -> Result<(), Error> {
         && digits.bytes().any(|b| b.is_ascii_digit());
     if !plain {
         return Err(invalid("not a decimal number"));
+    }
+    // 309 integer digits are plain decimal but overflow an f64: the server
+    // would read infinity.
+    if !digits.parse::<f64>().is_ok_and(f64::is_finite) {
+        return Err(invalid("too large for a 64-bit float"));
     }
     Ok(())
 }
@@ -286,6 +297,7 @@ mod tests {
             ("NaN", MetricType::Gauge),
             ("inf", MetricType::Gauge),
             ("1e5", MetricType::Counter),
+            (&*format!("1{}", "0".repeat(309)), MetricType::Gauge),
             ("+1", MetricType::Counter),
             ("-1", MetricType::Timing),
             ("1.2.3", MetricType::Gauge),
@@ -308,6 +320,11 @@ mod tests {
         assert!(tag("k", "a;b", TagFormat::Graphite).is_err());
         assert!(tag("k", "a=b", TagFormat::Influx).is_err());
         assert!(tag("", "v", TagFormat::DogStatsd).is_err());
+        // A bare tag is written `key=true` in Influx and Graphite.
+        let key = "k".repeat(MAX_NAME_LENGTH - 2);
+        assert!(tag(&key, "", TagFormat::DogStatsd).is_ok());
+        assert!(tag(&key, "", TagFormat::Influx).is_err());
+        assert!(tag(&key, "", TagFormat::Graphite).is_err());
     }
 
     #[test]

@@ -1275,6 +1275,13 @@ async fn invalid_input_never_reaches_the_wire_and_never_affects_neighbours() {
     for rate in [0.0, -0.5, 1.5, f64::NAN, f64::INFINITY] {
         refused!(statsd.sampled(rate).incr("x"), Error::InvalidSampleRate(_));
     }
+    // Validation comes before the draw: a bad name fails every sampled call.
+    for _ in 0..64 {
+        refused!(
+            statsd.sampled(0.01).incr("bad:name"),
+            Error::InvalidName { .. }
+        );
+    }
     // Nine tags that are each valid make a line over MAX_LINE_LENGTH.
     let value = "v".repeat(1000);
     let keys: Vec<String> = (1..=9).map(|i| format!("k{i}")).collect();

@@ -121,13 +121,15 @@ impl Connection {
     }
 
     /// Lines written that may not have reached the server, now that the
-    /// connection has failed.
+    /// connection has failed (for UDP: has reported a refused datagram).
     pub(crate) fn possibly_lost(&self) -> u64 {
         match self {
             Connection::Tcp(tcp) => tcp.unacknowledged_lines(),
             #[cfg(unix)]
             Connection::Unix(unix) => unix.unacknowledged_lines(),
-            _ => 0,
+            Connection::Udp(udp) => udp.possibly_refused(),
+            #[cfg(unix)]
+            Connection::Unixgram(unix) => unix.possibly_refused(),
         }
     }
 

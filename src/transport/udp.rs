@@ -19,5 +19,5 @@ pub(crate) async fn connect(
     };
     let socket = UdpSocket::bind(local).await?;
     socket.connect(address).await?;
-    Ok(DatagramConnection::new(socket, max_payload))
+    Ok(DatagramConnection::new(socket, max_payload, true))
 }

@@ -20,7 +20,7 @@ pub(crate) fn connect_datagram(
 ) -> io::Result<DatagramConnection<UnixDatagram>> {
     let socket = UnixDatagram::unbound()?;
     socket.connect(path)?;
-    Ok(DatagramConnection::new(socket, max_payload))
+    Ok(DatagramConnection::new(socket, max_payload, false))
 }
 
 impl Stream for UnixStream {

@@ -1,0 +1,291 @@
+//! Once warm, emitting a metric allocates nothing on the emitting thread.
+//!
+//! A counting global allocator keeps one counter per thread, so what the
+//! processor (a tokio worker) and the test server allocate does not count: only
+//! the thread that calls `incr` is measured.
+//!
+//! "Warm" is made deterministic rather than hoped for. A shard buffer can only
+//! grow while it holds fewer lines than the shard's bound, so once every buffer
+//! that circulates between the queue and the processor has once held a full
+//! shard of lines at least as long as the measured ones, no push can grow a
+//! buffer again. Two rounds do that:
+//!
+//! 1. before `start`, fill the queue to its bound (every shard's buffer grows);
+//!    start: the processor takes those buffers and leaves fresh, empty ones in
+//!    the shards; once written, the big ones wait as spares;
+//! 2. close the server so that the processor is disconnected and takes nothing,
+//!    fill the queue to its bound again (the fresh buffers grow), reopen: the
+//!    processor swaps the big spares in.
+//!
+//! From then on every buffer in circulation has full-bound capacity, and the
+//! processor always has a spare to swap in (it refills only when its batch is
+//! written, so each buffer it took is back among the spares).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use statsd_connector::{Connector, Error, Metrics};
+
+// ---------------------------------------------------------------- allocator
+
+struct PerThreadCounting;
+
+thread_local! {
+    /// Allocations (alloc, alloc_zeroed, realloc) made by this thread.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: the allocator is also called while thread locals are torn down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations_here() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+unsafe impl GlobalAlloc for PerThreadCounting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: PerThreadCounting = PerThreadCounting;
+
+// ------------------------------------------------- a server that can go away
+
+/// A counting statsd server on a fixed port that can stop listening (closing
+/// its connections after reading what they sent) and listen again.
+struct GateServer {
+    port: u16,
+    lines: Arc<AtomicU64>,
+    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+impl GateServer {
+    fn open() -> GateServer {
+        let mut server = GateServer {
+            port: 0,
+            lines: Arc::new(AtomicU64::new(0)),
+            running: None,
+        };
+        server.listen();
+        server
+    }
+
+    fn address(&self) -> SocketAddr {
+        (Ipv4Addr::LOCALHOST, self.port).into()
+    }
+
+    fn lines(&self) -> u64 {
+        self.lines.load(Relaxed)
+    }
+
+    fn listen(&mut self) {
+        assert!(self.running.is_none());
+        // std sets SO_REUSEADDR: rebinding does not wait for TIME_WAIT.
+        let listener = TcpListener::bind(self.address()).expect("bind");
+        self.port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (lines, flag) = (self.lines.clone(), stop.clone());
+        let accept = thread::spawn(move || {
+            let mut readers = Vec::new();
+            while !flag.load(Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (lines, flag) = (lines.clone(), flag.clone());
+                        readers.push(thread::spawn(move || read_lines(stream, &lines, &flag)));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(1)),
+                }
+            }
+            drop(listener);
+            for reader in readers {
+                let _ = reader.join();
+            }
+        });
+        self.running = Some((stop, accept));
+    }
+
+    /// Stops listening and closes every connection, once what it sent is read.
+    fn close(&mut self) {
+        if let Some((stop, accept)) = self.running.take() {
+            stop.store(true, Relaxed);
+            accept.join().unwrap();
+        }
+    }
+}
+
+impl Drop for GateServer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn read_lines(mut stream: TcpStream, lines: &AtomicU64, stop: &AtomicBool) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(n) => {
+                let newlines = buffer[..n].iter().filter(|&&b| b == b'\n').count();
+                lines.fetch_add(newlines as u64, Relaxed);
+            }
+            // Nothing to read for 10 ms: close if asked to.
+            Err(_) if stop.load(Relaxed) => return,
+            Err(_) => {}
+        }
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The longest line this test ever emits, so that a shard buffer filled to the
+/// bound with it has room for a full bound of any measured line.
+const WARM_NAME: &str = "bench.warm.up.with.a.name.longer.than.every.measured.line.xxxxxxxx";
+
+/// Emits until the queue refuses; returns how many were accepted.
+fn fill_to_bound(statsd: &Connector) -> u64 {
+    let mut accepted = 0;
+    loop {
+        match statsd.incr(WARM_NAME) {
+            Ok(()) => accepted += 1,
+            Err(Error::QueueFull) => return accepted,
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+}
+
+fn wait_delivered(statsd: &Connector, server: &GateServer, emitted: u64) {
+    wait_until(
+        "the server to count every line",
+        Duration::from_secs(30),
+        || server.lines() == emitted,
+    );
+    wait_until(
+        "the processor to hold nothing",
+        Duration::from_secs(5),
+        || statsd.stats().in_queue == 0,
+    );
+}
+
+// --------------------------------------------------------------------- test
+
+#[test]
+fn emitting_allocates_nothing_once_warm() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut server = GateServer::open();
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port)
+        .queue_capacity(100_000)
+        .reconnect_sleep(Duration::from_millis(10))
+        .build()
+        .unwrap();
+
+    // Round 1: fill before start, then let the processor take it all.
+    let mut emitted = fill_to_bound(&statsd);
+    assert!(emitted >= 100_000, "{emitted}");
+    runtime.block_on(statsd.start()).unwrap();
+    wait_delivered(&statsd, &server, emitted);
+
+    // Round 2: with the processor disconnected, fill the fresh buffers.
+    server.close();
+    wait_until(
+        "the processor to notice the server left",
+        Duration::from_secs(5),
+        || !statsd.is_connected(),
+    );
+    emitted += fill_to_bound(&statsd);
+    server.listen();
+    wait_delivered(&statsd, &server, emitted);
+
+    // Steady state: a burst like the measured one, delivered.
+    for _ in 0..100_000 {
+        statsd.incr("bench.requests").unwrap();
+    }
+    emitted += 100_000;
+    wait_delivered(&statsd, &server, emitted);
+
+    // Measured: 100 000 counters, then the other verbs, with tags too.
+    let before = allocations_here();
+    for _ in 0..100_000 {
+        statsd.incr("bench.requests").unwrap();
+    }
+    let incr_allocations = allocations_here() - before;
+
+    let before = allocations_here();
+    let tags = [("region", "eu-west-1"), ("host", "web-1")];
+    for i in 0..10_000u64 {
+        statsd.gauge("bench.gauge", 21.5).unwrap();
+        statsd.gauge("bench.gauge", -3.0).unwrap(); // two lines: 0|g then -3|g
+        statsd
+            .timing("bench.timing", Duration::from_micros(1500 + i))
+            .unwrap();
+        statsd.count("bench.count", i as i64).unwrap();
+        statsd.with_tags(&tags).incr("bench.tagged").unwrap();
+    }
+    let other_allocations = allocations_here() - before;
+    emitted += 100_000 + 10_000 * 6;
+
+    wait_delivered(&statsd, &server, emitted);
+    let report = runtime.block_on(statsd.stop());
+    let stats = statsd.stats();
+    assert_eq!(report.undelivered, 0);
+    // The two probes that found the queue full are the only drops.
+    assert_eq!(stats.dropped, 2, "{stats:?}");
+    assert_eq!(stats.sent, emitted, "{stats:?}");
+    assert_eq!(
+        incr_allocations, 0,
+        "100 000 incr calls allocated {incr_allocations} times on the emitting thread"
+    );
+    assert_eq!(
+        other_allocations, 0,
+        "gauge/timing/count/tagged calls allocated {other_allocations} times on the emitting thread"
+    );
+}
+
+/// The allocator does count this thread's allocations (the test above would
+/// pass vacuously otherwise).
+#[test]
+fn the_counting_allocator_counts() {
+    let before = allocations_here();
+    let v: Vec<u8> = std::hint::black_box(Vec::with_capacity(64));
+    drop(v);
+    assert_eq!(allocations_here() - before, 1);
+}
