@@ -354,8 +354,9 @@ impl Builder {
     }
 
     /// How many shards the queue has (default: twice the number of cores, at
-    /// most 32). One shard is the simplest and keeps the order of lines across
-    /// threads; more let threads emit without meeting.
+    /// most 32; rounded up to a power of two). One shard is the simplest and
+    /// keeps the order of lines across threads; more let threads emit without
+    /// meeting.
     pub fn shards(mut self, shards: usize) -> Builder {
         self.shards = Some(shards);
         self

@@ -172,7 +172,11 @@ impl LineFormat {
 }
 
 /// Checks per-call tags against the dialect.
+#[inline]
 pub(crate) fn validate_tags(tags: &[(&str, &str)], format: TagFormat) -> Result<(), Error> {
+    if tags.is_empty() {
+        return Ok(());
+    }
     tags.iter()
         .try_for_each(|(key, value)| validate::tag(key, value, format))
 }

@@ -60,20 +60,43 @@ struct Shard {
 /// The queue shared by every handle and the processor.
 #[derive(Debug)]
 pub(crate) struct Queue {
+    // Read by every caller, written never: these share a cache line that
+    // stays shared between cores. What the processor or a caller writes lives
+    // on lines of its own (`Padded`), so that a write there does not pull
+    // this line away from every emitting thread.
     shards: Box<[Shard]>,
+    /// `shards.len() - 1`; the number of shards is a power of two, so a home
+    /// shard is a mask away, not a division.
+    shard_mask: usize,
     /// The bound of the whole queue, in lines.
     capacity: usize,
-    /// Room not leased by any shard, in lines.
-    pool: AtomicUsize,
+    /// Lines in one shard at which it asks the processor to hurry: its share
+    /// of half the bound.
+    press_at: usize,
     /// How much room a shard leases at a time.
     lease: usize,
-    /// Wakes the processor when it sleeps and a line arrives.
-    wake: Notify,
+    /// Room not leased by any shard, in lines.
+    pool: Padded<AtomicUsize>,
     /// Set by the processor before its last look at the queue when it is about
     /// to sleep; read by callers under the shard lock, which orders the two.
-    sleeping: AtomicBool,
+    sleeping: Padded<AtomicBool>,
+    /// Wakes the processor when it sleeps and a line arrives.
+    wake: Notify,
     /// The streak of drops, for the throttled warning.
-    drops: Throttle,
+    drops: Padded<Throttle>,
+}
+
+/// Keeps a value on cache lines of its own (128 bytes: adjacent-line
+/// prefetching pairs 64-byte lines on x86).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// A round-robin source of home shards for threads.
@@ -109,19 +132,22 @@ fn lock(mutex: &Mutex<ShardBuffer>) -> MutexGuard<'_, ShardBuffer> {
 }
 
 impl Queue {
-    /// A queue holding at most `capacity` lines in `shards` shards.
+    /// A queue holding at most `capacity` lines in `shards` shards (rounded up
+    /// to a power of two).
     pub(crate) fn new(capacity: usize, shards: usize) -> Queue {
-        let shards = shards.max(1);
+        let shards = shards.max(1).next_power_of_two();
         Queue {
             shards: (0..shards).map(|_| Shard::default()).collect(),
+            shard_mask: shards - 1,
             capacity,
-            pool: AtomicUsize::new(capacity),
+            press_at: capacity.div_ceil(shards).div_ceil(2),
             // Small enough that idle leases strand little of the bound, large
             // enough that the pool is rarely touched.
             lease: (capacity / (shards * 8)).clamp(1, 1024),
+            pool: Padded(AtomicUsize::new(capacity)),
+            sleeping: Padded(AtomicBool::new(false)),
             wake: Notify::new(),
-            sleeping: AtomicBool::new(false),
-            drops: Throttle::default(),
+            drops: Padded(Throttle::default()),
         }
     }
 
@@ -142,7 +168,7 @@ impl Queue {
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        let shard = &self.shards[home_hint() % self.shards.len()];
+        let shard = &self.shards[home_hint() & self.shard_mask];
         let mut guard = lock(&shard.buffer);
         if guard.lines + lines > guard.leased && !self.lease_more(&mut guard, lines) {
             drop(guard);
@@ -156,7 +182,7 @@ impl Queue {
         // Otherwise it sees our line. Either way no line waits unnoticed, and
         // while the processor is busy no caller pays for a wake-up.
         let mut wake = self.sleeping.load(Relaxed);
-        if !guard.pressed && guard.lines * 2 >= self.capacity.div_ceil(self.shards.len()) {
+        if !guard.pressed && guard.lines >= self.press_at {
             // This shard holds its share of half the bound: the processor may
             // be letting a batch grow; hurry it, once per take, before
             // anything has to be dropped.

@@ -48,9 +48,18 @@ const fn forbidden(extra: &[u8]) -> [bool; 256] {
     table
 }
 
+/// The first byte of `text` that `table` forbids. The common case, none, is
+/// checked without a branch per byte (the lookups are independent, so they
+/// overlap); only a name that fails is scanned again for the culprit.
 #[inline]
 fn first_forbidden(text: &str, table: &[bool; 256]) -> Option<u8> {
-    text.bytes().find(|&b| table[b as usize])
+    let any = text
+        .bytes()
+        .fold(false, |any, b| any | table[usize::from(b)]);
+    if !any {
+        return None;
+    }
+    text.bytes().find(|&b| table[usize::from(b)])
 }
 
 /// Checks a metric name. `extra_length` is the length of the prefixes that will
