@@ -14,6 +14,8 @@
 //!
 //! Run: `cargo bench --bench emit -- --warm-up-time 1 --measurement-time 3`.
 
+mod common;
+
 use std::hint::black_box;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -30,57 +32,7 @@ use statsd_connector::{Connector, Error, Metrics};
 const NAME: &str = "bench.requests";
 const TAGS: [(&str, &str); 2] = [("region", "eu-west-1"), ("host", "web-1")];
 
-/// Wall time by default; with `STATSD_BENCH_CLOCK=cpu`, the measuring thread's
-/// CPU time, which leaves out the time other processes took the core (on a
-/// busy machine wall time measures the neighbours as much as the code).
-struct Stopwatch {
-    wall: Instant,
-    cpu: Duration,
-}
-
-fn cpu_clock() -> bool {
-    static CPU: OnceLock<bool> = OnceLock::new();
-    *CPU.get_or_init(|| {
-        let cpu = std::env::var("STATSD_BENCH_CLOCK").is_ok_and(|v| v == "cpu");
-        eprintln!(
-            "clock: {}",
-            if cpu { "thread CPU time" } else { "wall time" }
-        );
-        cpu
-    })
-}
-
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-impl Stopwatch {
-    fn start() -> Stopwatch {
-        let cpu = if cpu_clock() {
-            thread_cpu()
-        } else {
-            Duration::ZERO
-        };
-        Stopwatch {
-            wall: Instant::now(),
-            cpu,
-        }
-    }
-
-    fn elapsed(&self) -> Duration {
-        if cpu_clock() {
-            thread_cpu() - self.cpu
-        } else {
-            self.wall.elapsed()
-        }
-    }
-}
+use common::Stopwatch;
 
 /// A statsd server that only counts lines: TCP and UDP on one port.
 struct CountingServer {

@@ -3,9 +3,9 @@
 //! A [`Batch`] is the shard buffers taken by one [`Queue::take`], in order, plus
 //! how far the first one has been written. It only ever advances by what a
 //! socket accepted, so data a failed write did not deliver stays here and goes
-//! first on the next connection. Buffers that have been written are kept as
-//! spares and swapped back into the queue on the next take: in steady state
-//! nothing is allocated.
+//! first on the next connection. Buffers that have been written go back to the
+//! queue's pool of chunks on the next take, for callers to fill again: in
+//! steady state nothing is allocated.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -15,9 +15,9 @@ use crate::queue::{Queue, ShardBuffer};
 /// The most buffers one vectored write or one `sendmmsg` call carries.
 pub(crate) const MAX_SLICES: usize = 64;
 
-/// Buffers larger than this are freed after use rather than kept as spares,
-/// so that one burst does not pin its memory for the life of the connector.
-const MAX_SPARE_CAPACITY: usize = 1 << 20;
+/// Written buffers kept until the next take hands them to the queue's pool
+/// (which keeps what fits and frees the rest).
+const MAX_SPARES: usize = 16;
 
 /// Lines taken from the queue and not yet written.
 #[derive(Debug, Default)]
@@ -127,8 +127,7 @@ impl Batch {
     fn recycle_front(&mut self) {
         if let Some(mut chunk) = self.chunks.pop_front() {
             chunk.bytes.clear();
-            // Keep a few spares of a reasonable size, not every buffer ever seen.
-            if self.spares.len() < MAX_SLICES && chunk.bytes.capacity() <= MAX_SPARE_CAPACITY {
+            if self.spares.len() < MAX_SPARES {
                 self.spares.push(chunk.bytes);
             }
         }

@@ -77,22 +77,23 @@ impl ShardBuffer {
     }
 
     /// Makes room for the next line without growing a large buffer: seals a
-    /// full chunk, or gives an empty buffer its working size at once.
-    #[cold]
-    fn make_room(&mut self) {
-        if self.bytes.len() >= CHUNK - CHUNK_SLACK {
-            let full = std::mem::replace(&mut self.bytes, Vec::with_capacity(CHUNK));
+    /// full chunk and starts `fresh`, or gives an empty buffer its working
+    /// size at once.
+    fn make_room(&mut self, fresh: Vec<u8>) {
+        let full = std::mem::replace(&mut self.bytes, fresh);
+        if !full.is_empty() {
             self.sealed_lines += self.lines;
             self.sealed.push(ShardBuffer {
                 bytes: full,
                 lines: std::mem::take(&mut self.lines),
                 ..ShardBuffer::default()
             });
-        } else {
-            self.bytes.reserve(CHUNK);
         }
     }
 }
+
+/// Written chunks kept for reuse: enough for a few takes of every shard.
+const POOLED_CHUNKS: usize = 16;
 
 /// A shard, aligned to its own cache lines so that neighbours never share one.
 #[derive(Debug, Default)]
@@ -128,6 +129,9 @@ pub(crate) struct Queue {
     wake: Notify,
     /// The streak of drops, for the throttled warning.
     drops: Padded<Throttle>,
+    /// Empty chunks that the processor has written, for callers to fill
+    /// again: the steady state allocates nothing, and memory stays flat.
+    pool_of_chunks: Padded<Mutex<Vec<Vec<u8>>>>,
 }
 
 /// Keeps a value on cache lines of its own (128 bytes: adjacent-line
@@ -192,6 +196,7 @@ impl Queue {
             sleeping: Padded(AtomicBool::new(false)),
             wake: Notify::new(),
             drops: Padded(Throttle::default()),
+            pool_of_chunks: Padded(Mutex::new(Vec::with_capacity(POOLED_CHUNKS))),
         }
     }
 
@@ -219,7 +224,7 @@ impl Queue {
             return Err(self.dropped(lines, counters));
         }
         if guard.bytes.len() >= CHUNK - CHUNK_SLACK || guard.bytes.capacity() == 0 {
-            guard.make_room();
+            guard.make_room(self.fresh_chunk());
         }
         write(&mut guard.bytes)?;
         guard.lines += lines;
@@ -243,6 +248,32 @@ impl Queue {
         }
         self.drops.reset();
         Ok(())
+    }
+
+    /// An empty chunk: a written one from the pool, or a new one.
+    #[cold]
+    fn fresh_chunk(&self) -> Vec<u8> {
+        let pooled = self
+            .pool_of_chunks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        pooled.unwrap_or_else(|| Vec::with_capacity(CHUNK))
+    }
+
+    /// Keeps written buffers of a chunk's size for reuse, up to a few; frees
+    /// the rest.
+    fn recycle(&self, buffers: &mut Vec<Vec<u8>>) {
+        let mut pool = self
+            .pool_of_chunks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for mut buffer in buffers.drain(..) {
+            if pool.len() < POOLED_CHUNKS && (CHUNK..=4 * CHUNK).contains(&buffer.capacity()) {
+                buffer.clear();
+                pool.push(buffer);
+            }
+        }
     }
 
     /// Takes room for at least `lines` more lines from the pool (a lease, or
@@ -285,8 +316,12 @@ impl Queue {
     }
 
     /// Moves every shard's lines into `out`, swapping each non-empty buffer with
-    /// one from `spares` (or a new one). Returns the number of lines taken.
-    pub(crate) fn take(&self, out: &mut Vec<ShardBuffer>, spares: &mut Vec<Vec<u8>>) -> usize {
+    /// an empty one; `written` buffers go back to the pool of chunks first.
+    /// Returns the number of lines taken.
+    pub(crate) fn take(&self, out: &mut Vec<ShardBuffer>, written: &mut Vec<Vec<u8>>) -> usize {
+        if !written.is_empty() {
+            self.recycle(written);
+        }
         let mut taken = 0;
         for shard in self.shards.iter() {
             let mut guard = lock(&shard.buffer);
@@ -297,7 +332,8 @@ impl Queue {
             guard.sealed_lines = 0;
             out.append(&mut guard.sealed);
             if guard.lines > 0 {
-                let bytes = std::mem::replace(&mut guard.bytes, spares.pop().unwrap_or_default());
+                // The next line takes a chunk from the pool (`fresh_chunk`).
+                let bytes = std::mem::take(&mut guard.bytes);
                 let lines = std::mem::take(&mut guard.lines);
                 out.push(ShardBuffer {
                     bytes,
