@@ -4,22 +4,18 @@
 //! processor (a tokio worker) and the test server allocate does not count: only
 //! the thread that calls `incr` is measured.
 //!
-//! "Warm" is made deterministic rather than hoped for. A shard buffer can only
-//! grow while it holds fewer lines than the shard's bound, so once every buffer
-//! that circulates between the queue and the processor has once held a full
-//! shard of lines at least as long as the measured ones, no push can grow a
-//! buffer again. Two rounds do that:
+//! "Warm" is made deterministic rather than hoped for. Callers write into
+//! 128 KiB chunks; the processor returns each chunk it has written to a pool
+//! (up to 16), and a caller whose chunk is full takes the next from there.
+//! Two rounds fill that pool:
 //!
-//! 1. before `start`, fill the queue to its bound (every shard's buffer grows);
-//!    start: the processor takes those buffers and leaves fresh, empty ones in
-//!    the shards; once written, the big ones wait as spares;
-//! 2. close the server so that the processor is disconnected and takes nothing,
-//!    fill the queue to its bound again (the fresh buffers grow), reopen: the
-//!    processor swaps the big spares in.
+//! 1. before `start`, fill the queue to its bound (dozens of chunks);
+//!    start: the processor writes them and keeps 16 in the pool;
+//! 2. close the server so that the processor is disconnected, fill the queue
+//!    to its bound again, reopen: the chunks written go back to the pool.
 //!
-//! From then on every buffer in circulation has full-bound capacity, and the
-//! processor always has a spare to swap in (it refills only when its batch is
-//! written, so each buffer it took is back among the spares).
+//! From then on a burst of up to 16 chunks of lines (each measured burst is
+//! delivered before the next) finds every chunk it needs in the pool.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -248,6 +244,8 @@ fn emitting_allocates_nothing_once_warm() {
         statsd.incr("bench.requests").unwrap();
     }
     let incr_allocations = allocations_here() - before;
+    emitted += 100_000;
+    wait_delivered(&statsd, &server, emitted);
 
     let before = allocations_here();
     let tags = [("region", "eu-west-1"), ("host", "web-1")];
@@ -261,7 +259,7 @@ fn emitting_allocates_nothing_once_warm() {
         statsd.with_tags(&tags).incr("bench.tagged").unwrap();
     }
     let other_allocations = allocations_here() - before;
-    emitted += 100_000 + 10_000 * 6;
+    emitted += 10_000 * 6;
 
     wait_delivered(&statsd, &server, emitted);
     let report = runtime.block_on(statsd.stop());
