@@ -36,6 +36,20 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 1432;
 pub const DEFAULT_UNIX_MAX_PAYLOAD: usize = 8192;
 
 /// The transport used to reach the server.
+///
+/// Parsed from text as `STATSD_PROTOCOL` is, in any case, so a configuration
+/// file can name it too:
+///
+/// ```
+/// use statsd_connector::Protocol;
+///
+/// let protocol: Protocol = "UDP".parse()?;
+/// assert_eq!(protocol, Protocol::Udp);
+/// assert_eq!(protocol.to_string(), "udp");
+/// assert!(protocol.is_datagram() && !protocol.is_unix());
+/// assert!("sctp".parse::<Protocol>().is_err()); // named in the error
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
     /// A TCP stream (the default, as in the original connector): the client sees
@@ -97,6 +111,24 @@ pub type Resolver =
 
 /// A checked configuration. Build one with [`Config::builder`] or
 /// [`Config::from_env`]; hand it to [`Connector::new`](crate::Connector::new).
+///
+/// The accessors show what was decided, defaults included, which is handy in a
+/// startup log line:
+///
+/// ```
+/// use statsd_connector::{Config, Connector, Protocol, DEFAULT_QUEUE_CAPACITY, MAX_LINE_LENGTH};
+///
+/// let config = Config::builder().host("statsd.internal").prefix("shop").build_config()?;
+/// assert_eq!(config.host(), "statsd.internal");
+/// assert_eq!((config.port(), config.protocol()), (8125, Protocol::Tcp));
+/// assert_eq!(config.prefix(), Some("shop"));
+/// assert!(config.enabled());
+/// assert_eq!(config.queue_capacity(), DEFAULT_QUEUE_CAPACITY);
+/// assert_eq!(config.max_line_length(), MAX_LINE_LENGTH);
+///
+/// let statsd = Connector::new(config);
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Config {
     pub(crate) host: String,
@@ -153,6 +185,17 @@ impl Config {
 
     /// Reads the configuration from the process environment; see
     /// [`Builder::from_env_with`] for the variables and their rules.
+    ///
+    /// Without `STATSD_HOST` the configuration is disabled rather than an
+    /// error, so a program runs the same where no statsd server is set up:
+    ///
+    /// ```
+    /// let config = statsd_connector::Config::from_env()?;
+    /// if !config.enabled() {
+    ///     println!("STATSD_HOST is not set: metrics are off");
+    /// }
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn from_env() -> Result<Config, Error> {
         Builder::from_env_with(|name| std::env::var(name).ok())?.build_config()
     }
@@ -189,6 +232,14 @@ impl Config {
 
     /// The longest line this configuration accepts, newline included: the
     /// datagram payload limit for UDP, [`MAX_LINE_LENGTH`] otherwise.
+    ///
+    /// ```
+    /// use statsd_connector::{Config, Protocol, DEFAULT_MAX_PAYLOAD};
+    ///
+    /// let udp = Config::builder().host("localhost").protocol(Protocol::Udp).build_config()?;
+    /// assert_eq!(udp.max_line_length(), DEFAULT_MAX_PAYLOAD); // one line must fit one datagram
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn max_line_length(&self) -> usize {
         if self.protocol.is_datagram() {
             self.max_payload.min(MAX_LINE_LENGTH)
@@ -284,12 +335,31 @@ impl Builder {
     /// The server's host name or IP address (required, unless disabled); for
     /// Unix sockets, the socket's path. An address `unix:///path` or
     /// `unixgram:///path` also chooses the protocol.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Protocol};
+    ///
+    /// let statsd = Connector::builder().host("statsd.internal").build()?;
+    /// let local = Connector::builder().host("unix:///run/statsd.sock").build()?;
+    /// assert_eq!(local.config().host(), "/run/statsd.sock");
+    /// assert_eq!(local.config().protocol(), Protocol::Unix);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn host(mut self, host: impl Into<String>) -> Builder {
         self.host = host.into();
         self
     }
 
     /// The server's port (default 8125). Zero is refused by `build`.
+    ///
+    /// ```
+    /// use statsd_connector::Connector;
+    ///
+    /// let statsd = Connector::builder().host("localhost").port(9125).build()?;
+    /// assert_eq!(statsd.config().port(), 9125);
+    /// assert!(Connector::builder().host("localhost").port(0).build().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn port(mut self, port: u16) -> Builder {
         self.port = PortSetting::Number(port);
         self
@@ -297,12 +367,30 @@ impl Builder {
 
     /// The port as text, as read from a file or the environment: `build`
     /// refuses text that is not a number from 1 to 65535, naming it.
+    ///
+    /// ```
+    /// use statsd_connector::Connector;
+    ///
+    /// let statsd = Connector::builder().host("localhost").port_text("9125").build()?;
+    /// assert_eq!(statsd.config().port(), 9125);
+    /// let error = Connector::builder().host("localhost").port_text("80a").build().unwrap_err();
+    /// assert_eq!(error.to_string(), r#"invalid port "80a": not a number"#);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn port_text(mut self, port: impl Into<String>) -> Builder {
         self.port = PortSetting::Text(port.into());
         self
     }
 
     /// TCP (default) or UDP.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Protocol};
+    ///
+    /// let statsd = Connector::builder().host("localhost").protocol(Protocol::Udp).build()?;
+    /// assert!(statsd.config().protocol().is_datagram());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn protocol(mut self, protocol: Protocol) -> Builder {
         self.protocol = protocol;
         self
@@ -310,12 +398,40 @@ impl Builder {
 
     /// A prefix put before every name, with a `.` between (`shop` makes
     /// `shop.requests`).
+    ///
+    /// The `.` is added for you, so a prefix ending in `.` is refused (it would
+    /// make `shop..requests`):
+    ///
+    /// ```
+    /// use statsd_connector::Connector;
+    ///
+    /// let statsd = Connector::builder().host("localhost").prefix("shop").build()?;
+    /// assert_eq!(statsd.config().prefix(), Some("shop"));
+    /// assert!(Connector::builder().host("localhost").prefix("shop.").build().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Builder {
         self.prefix = Some(prefix.into());
         self
     }
 
     /// Clears the prefix.
+    ///
+    /// Useful after [`from_env_with`](Builder::from_env_with), for a tool that
+    /// names its metrics in full whatever `STATSD_PREFIX` says:
+    ///
+    /// ```
+    /// use statsd_connector::Builder;
+    ///
+    /// let env = |name: &str| match name {
+    ///     "STATSD_HOST" => Some("localhost".to_owned()),
+    ///     "STATSD_PREFIX" => Some("app".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let config = Builder::from_env_with(env)?.no_prefix().build_config()?;
+    /// assert_eq!(config.prefix(), None);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn no_prefix(mut self) -> Builder {
         self.prefix = None;
         self
@@ -323,6 +439,15 @@ impl Builder {
 
     /// The prefix the original connector's web integration built by default:
     /// `applications.<service>.<environment>`.
+    ///
+    /// ```
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .application_prefix("checkout", "production")
+    ///     .build()?;
+    /// assert_eq!(statsd.config().prefix(), Some("applications.checkout.production"));
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn application_prefix(self, service: &str, environment: &str) -> Builder {
         self.prefix(format!("applications.{service}.{environment}"))
     }
@@ -330,24 +455,97 @@ impl Builder {
     /// Puts `counters.`, `gauges.`, `timers.` (and `sets.`, `histograms.`,
     /// `distributions.`) after the prefix, as release 1.0 of the original
     /// connector did. Off by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::{testing::CaptureServer, Connector, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::start().await?;
+    /// let statsd = Connector::builder()
+    ///     .host("127.0.0.1")
+    ///     .port(server.port())
+    ///     .prefix("shop")
+    ///     .type_prefixes(true)
+    ///     .build()?;
+    /// statsd.start().await?;
+    /// statsd.incr("orders")?;
+    /// statsd.gauge("cart.items", 3.0)?;
+    /// statsd.stop().await;
+    /// server.wait_for_lines(2, Duration::from_secs(5)).await?;
+    /// assert_eq!(server.lines(), ["shop.counters.orders:1|c", "shop.gauges.cart.items:3|g"]);
+    /// # Ok(()) }
+    /// ```
     pub fn type_prefixes(mut self, on: bool) -> Builder {
         self.type_prefixes = on;
         self
     }
 
     /// How tags are written (default DogStatsD).
+    ///
+    /// Telegraf, for instance, reads Influx tags after the name:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::{testing::CaptureServer, Connector, Metrics, TagFormat};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::start().await?;
+    /// let statsd = Connector::builder()
+    ///     .host("127.0.0.1")
+    ///     .port(server.port())
+    ///     .tag_format(TagFormat::Influx)
+    ///     .global_tag("region", "eu")
+    ///     .build()?;
+    /// statsd.start().await?;
+    /// statsd.with_tags(&[("canary", "")]).incr("requests")?;
+    /// statsd.stop().await;
+    /// server.wait_for_lines(1, Duration::from_secs(5)).await?;
+    /// assert_eq!(server.lines(), ["requests,region=eu,canary=true:1|c"]);
+    /// # Ok(()) }
+    /// ```
     pub fn tag_format(mut self, format: TagFormat) -> Builder {
         self.tag_format = format;
         self
     }
 
     /// A tag added to every metric; an empty value makes a bare tag.
+    ///
+    /// Tags are checked by `build`, so a bad one fails at startup instead of
+    /// on every call:
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder()
+    ///     .host("localhost")
+    ///     .global_tag("service", "checkout")
+    ///     .global_tag("canary", "")
+    ///     .build()?;
+    /// statsd.incr("orders")?; // orders:1|c|#service:checkout,canary
+    /// assert!(Connector::builder().host("localhost").global_tag("a|b", "v").build().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn global_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Builder {
         self.global_tags.push((key.into(), value.into()));
         self
     }
 
     /// The queue bound in metrics (default [`DEFAULT_QUEUE_CAPACITY`]).
+    ///
+    /// When the queue is full a call returns at once with
+    /// [`Error::QueueFull`] and the metric is counted as dropped; it never
+    /// waits for room:
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Error, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").queue_capacity(1).shards(1).build()?;
+    /// statsd.incr("first")?;
+    /// assert!(matches!(statsd.incr("second"), Err(Error::QueueFull)));
+    /// assert_eq!(statsd.stats().dropped, 1);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn queue_capacity(mut self, capacity: usize) -> Builder {
         self.queue_capacity = capacity;
         self
@@ -357,12 +555,29 @@ impl Builder {
     /// most 32; rounded up to a power of two). One shard is the simplest and
     /// keeps the order of lines across threads; more let threads emit without
     /// meeting.
+    ///
+    /// ```
+    /// use statsd_connector::Connector;
+    ///
+    /// // One shard: lines arrive in the order they were emitted, from any thread.
+    /// let statsd = Connector::builder().host("localhost").shards(1).build()?;
+    /// assert!(Connector::builder().host("localhost").shards(0).build().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn shards(mut self, shards: usize) -> Builder {
         self.shards = Some(shards);
         self
     }
 
     /// How long to wait between failed connection attempts (default 1 s).
+    ///
+    /// ```
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .reconnect_sleep(std::time::Duration::from_millis(250))
+    ///     .build()?;
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn reconnect_sleep(mut self, sleep: Duration) -> Builder {
         self.reconnect_sleep = sleep;
         self
@@ -370,6 +585,14 @@ impl Builder {
 
     /// How long the processor waits for the queue before it checks on the
     /// connection again (default 100 ms).
+    ///
+    /// ```
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .wait_timeout(std::time::Duration::from_millis(50))
+    ///     .build()?;
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn wait_timeout(mut self, timeout: Duration) -> Builder {
         self.wait_timeout = timeout;
         self
@@ -379,6 +602,17 @@ impl Builder {
     /// it writes again (default 1 ms). Larger batches mean fewer system calls
     /// and callers that rarely meet the processor; the first metric after a
     /// quiet spell still goes out at once. Zero writes as soon as possible.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // Fewer, larger writes for a busy service that can wait 5 ms for its metrics.
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .batch_delay(Duration::from_millis(5))
+    ///     .build()?;
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn batch_delay(mut self, delay: Duration) -> Builder {
         self.batch_delay = delay;
         self
@@ -420,6 +654,15 @@ impl Builder {
     }
 
     /// How long one connection attempt may take (default 5 s).
+    ///
+    /// ```
+    /// // Give up on an address that swallows packets sooner, and try again.
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .connect_timeout(std::time::Duration::from_millis(500))
+    ///     .build()?;
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Builder {
         self.connect_timeout = timeout;
         self
@@ -427,6 +670,15 @@ impl Builder {
 
     /// How long [`Connector::stop`](crate::Connector::stop) may spend
     /// delivering what is queued (default 5 s).
+    ///
+    /// ```
+    /// // Shutdown waits at most one second for the statsd server.
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .stop_timeout(std::time::Duration::from_secs(1))
+    ///     .build()?;
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn stop_timeout(mut self, timeout: Duration) -> Builder {
         self.stop_timeout = timeout;
         self
@@ -434,12 +686,40 @@ impl Builder {
 
     /// The largest datagram payload (default [`DEFAULT_MAX_PAYLOAD`] for UDP,
     /// [`DEFAULT_UNIX_MAX_PAYLOAD`] for Unix datagrams; 8192 suits loopback).
+    ///
+    /// It is also the longest line UDP accepts, since a line is never split
+    /// across datagrams:
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Protocol};
+    ///
+    /// let statsd = Connector::builder()
+    ///     .host("127.0.0.1")
+    ///     .protocol(Protocol::Udp)
+    ///     .max_payload(8192)
+    ///     .build()?;
+    /// assert_eq!(statsd.config().max_line_length(), 8192);
+    /// assert!(Connector::builder().host("localhost").max_payload(10).build().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn max_payload(mut self, bytes: usize) -> Builder {
         self.max_payload = Some(bytes);
         self
     }
 
     /// Turns the connector off: every call is accepted and does nothing.
+    ///
+    /// A disabled connector needs no host, so tests and local runs can keep
+    /// every metric call in place:
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder().enabled(false).build()?;
+    /// statsd.incr("requests")?;
+    /// assert_eq!(statsd.stats().queued, 0);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn enabled(mut self, enabled: bool) -> Builder {
         self.enabled = enabled;
         self
@@ -530,6 +810,18 @@ impl Builder {
     }
 
     /// Checks every setting and returns the configuration.
+    ///
+    /// A [`Config`] can be inspected, cloned and handed to
+    /// [`Connector::new`](crate::Connector::new) later:
+    ///
+    /// ```
+    /// use statsd_connector::{Config, Connector, Error};
+    ///
+    /// let config = Config::builder().host("localhost").build_config()?;
+    /// let statsd = Connector::new(config.clone());
+    /// assert!(matches!(Config::builder().build_config(), Err(Error::EmptyHost)));
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn build_config(self) -> Result<Config, Error> {
         let port = match self.port {
             PortSetting::Number(0) => {
@@ -620,6 +912,12 @@ impl Builder {
     }
 
     /// Checks every setting and returns a connector (not yet started).
+    ///
+    /// ```
+    /// let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+    /// assert!(statsd.is_stopped()); // nothing runs, nor connects, until start()
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn build(self) -> Result<crate::Connector, Error> {
         Ok(crate::Connector::new(self.build_config()?))
     }

@@ -96,6 +96,18 @@ pub(crate) struct Shared {
 }
 
 /// What a stop achieved.
+///
+/// ```
+/// use statsd_connector::{Connector, Metrics};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), statsd_connector::Error> {
+/// let statsd = Connector::builder().host("localhost").build()?;
+/// statsd.incr("requests")?;
+/// // Never started: what was queued cannot be delivered, and the report says so.
+/// let report = statsd.stop().await;
+/// assert_eq!((report.undelivered, report.possibly_lost), (1, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StopReport {
@@ -116,12 +128,29 @@ impl Connector {
 
     /// A connector configured from the `STATSD_*` environment variables; see
     /// [`Builder::from_env_with`]. Without `STATSD_HOST` it is disabled.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::from_env()?;
+    /// statsd.incr("started")?; // does nothing when disabled, so no `if` is needed
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn from_env() -> Result<Connector, Error> {
         Ok(Connector::new(Config::from_env()?))
     }
 
     /// A connector for a checked configuration. Nothing is sent until
     /// [`start`](Connector::start); metrics may be queued before.
+    ///
+    /// ```
+    /// use statsd_connector::{Config, Connector};
+    ///
+    /// let config = Config::builder().host("localhost").build_config()?;
+    /// let statsd = Connector::new(config);
+    /// assert_eq!(statsd.config().host(), "localhost");
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn new(config: Config) -> Connector {
         let format = LineFormat::new(
             config.prefix.as_deref(),
@@ -163,6 +192,23 @@ impl Connector {
     ///
     /// # Errors
     /// [`Error::NoRuntime`] when called outside a tokio runtime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::{testing::CaptureServer, Connector, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::start().await?;
+    /// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
+    /// statsd.incr("early")?;   // queued before start, sent once the processor runs
+    /// statsd.start().await?;
+    /// statsd.start().await?;   // already running: does nothing
+    /// assert!(statsd.is_running());
+    /// statsd.stop().await;
+    /// server.wait_for_lines(1, Duration::from_secs(5)).await?;
+    /// assert_eq!(server.lines(), ["early:1|c"]);
+    /// # Ok(()) }
+    /// ```
     pub async fn start(&self) -> Result<(), Error> {
         let shared = &self.handle.shared;
         if !shared.config.enabled {
@@ -228,6 +274,24 @@ impl Connector {
     /// [`stop`](Self::stop) for programs without a runtime: blocks until the
     /// processor has delivered what is queued (within the stop timeout) and
     /// exited. Must not be called from within an async task.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::{testing::CaptureServer, Connector, Metrics};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # // The capture server needs a runtime; the connector does not.
+    /// # let runtime = tokio::runtime::Runtime::new()?;
+    /// # let server = runtime.block_on(CaptureServer::start())?;
+    /// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
+    /// statsd.start_blocking()?;
+    /// statsd.incr("jobs.done")?;
+    /// let report = statsd.stop_blocking(); // returns once the queue is delivered
+    /// assert_eq!(report.undelivered, 0);
+    /// # runtime.block_on(server.wait_for_lines(1, Duration::from_secs(5)))?;
+    /// assert_eq!(server.lines(), ["jobs.done:1|c"]);
+    /// # Ok(()) }
+    /// ```
     pub fn stop_blocking(&self) -> StopReport {
         let report = blocking::block_on(self.stop());
         let thread = self.shared().background().take();
@@ -243,6 +307,23 @@ impl Connector {
     ///
     /// Stopping twice, or a connector that never started, is harmless; in the
     /// latter case what was queued is discarded and counted as undelivered.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::{testing::CaptureServer, Connector, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::start().await?;
+    /// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
+    /// statsd.start().await?;
+    /// statsd.incr("last.words")?;
+    /// let report = statsd.stop().await;
+    /// assert_eq!(report.undelivered, 0);
+    /// assert!(statsd.is_stopped());
+    /// server.wait_for_lines(1, Duration::from_secs(5)).await?;
+    /// assert_eq!(server.lines(), ["last.words:1|c"]);
+    /// # Ok(()) }
+    /// ```
     pub async fn stop(&self) -> StopReport {
         self.stop_with_timeout(self.shared().config.stop_timeout)
             .await
@@ -282,6 +363,26 @@ impl Connector {
     }
 
     /// The processor's state now.
+    ///
+    /// `is_running`, `is_stopped` and `is_connected` below read the same state;
+    /// [`watch_state`](Connector::watch_state) waits for a change:
+    ///
+    /// ```
+    /// use statsd_connector::{testing::CaptureServer, Connector};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::start().await?;
+    /// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
+    /// assert!(statsd.is_stopped());
+    /// statsd.start().await?;
+    /// assert!(statsd.is_running());
+    /// // Connecting happens in the background: wait for it.
+    /// statsd.watch_state().wait_for(|state| state.is_connected()).await?;
+    /// assert!(statsd.state().is_connected());
+    /// statsd.stop().await;
+    /// assert!(statsd.is_stopped() && !statsd.is_connected());
+    /// # Ok(()) }
+    /// ```
     pub fn state(&self) -> State {
         *self.shared().state.borrow()
     }
@@ -315,6 +416,16 @@ impl Connector {
     /// A counter handle for `name`: the name is checked here, once, and each
     /// increment costs less than a [`Metrics::count`] call (with aggregation
     /// on, one atomic add). See [`Counter`].
+    ///
+    /// ```
+    /// use statsd_connector::Connector;
+    ///
+    /// let statsd = Connector::builder().host("localhost").build()?;
+    /// let hits = statsd.counter("hits")?;
+    /// hits.incr()?;
+    /// assert!(statsd.counter("bad:name").is_err()); // refused once, here
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn counter(&self, name: &str) -> Result<Counter, Error> {
         let shared = self.shared();
         if let Err(error) = validate::name(name, shared.format.name_overhead(MetricType::Counter)) {
@@ -368,6 +479,18 @@ impl Connector {
     /// dialect) and queues it, with this connector's prefix and global tags.
     /// The sample rate is passed on as written; no sampling is done here,
     /// since whoever wrote the line has sampled already.
+    ///
+    /// This is how a relay forwards lines it received:
+    ///
+    /// ```
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .prefix("relay")
+    ///     .build()?;
+    /// statsd.send_line("jobs:1|c|@0.5|#queue:high")?; // relay.jobs:1|c|@0.5|#queue:high
+    /// assert!(statsd.send_line("jobs:1").is_err());    // no type: refused
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn send_line(&self, line: &str) -> Result<(), Error> {
         if !self.shared().config.enabled {
             return Ok(());

@@ -147,6 +147,17 @@ pub enum Error {
 
 /// Why a name, prefix, tag or line was refused: a small, allocation-free value
 /// shared by the validation code and the errors above.
+///
+/// ```
+/// use statsd_connector::{Connector, Error, Metrics, Reason};
+///
+/// let statsd = Connector::builder().host("localhost").build()?;
+/// match statsd.incr("api:hits") {
+///     Err(Error::InvalidName { reason, .. }) => assert_eq!(reason, Reason::ForbiddenByte(b':')),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reason {

@@ -59,6 +59,19 @@ impl<'a> Line<'a> {
     }
 
     /// Parses one line given as bytes, which must be UTF-8.
+    ///
+    /// This is the form a socket hands over:
+    ///
+    /// ```
+    /// use statsd_connector::{Error, Line, Reason};
+    ///
+    /// assert_eq!(Line::parse_bytes(b"hits:1|c")?.name, "hits");
+    /// assert!(matches!(
+    ///     Line::parse_bytes(b"hits:\xff|s"),
+    ///     Err(Error::MalformedLine(Reason::NotUtf8))
+    /// ));
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn parse_bytes(bytes: &'a [u8]) -> Result<Line<'a>, Error> {
         let text = std::str::from_utf8(bytes).map_err(|_| Error::MalformedLine(Reason::NotUtf8))?;
         Line::parse(text)

@@ -24,6 +24,18 @@ use std::str::FromStr;
 use crate::error::Error;
 
 /// The type of a metric: the code after the `|` on the wire.
+///
+/// ```
+/// use statsd_connector::MetricType;
+///
+/// let kind: MetricType = "ms".parse()?;
+/// assert_eq!(kind, MetricType::Timing);
+/// assert_eq!(kind.to_string(), "ms");
+/// assert_eq!(MetricType::from_code(b"g"), Some(MetricType::Gauge));
+/// assert_eq!(MetricType::Counter.type_prefix(), "counters.");
+/// assert!("x".parse::<MetricType>().is_err());
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetricType {
     /// `c`: a counter, summed by the server.
@@ -109,6 +121,15 @@ impl FromStr for MetricType {
 ///
 /// A tag without a value is written as a bare key in DogStatsD and as
 /// `key=true` in the other two, which have no bare keys.
+///
+/// ```
+/// use statsd_connector::{Connector, TagFormat};
+///
+/// let format: TagFormat = "telegraf".parse()?; // as a configuration file may say
+/// assert_eq!(format, TagFormat::Influx);
+/// let statsd = Connector::builder().host("localhost").tag_format(format).build()?;
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TagFormat {
     /// `|#key:value,key2` after the type (the default).

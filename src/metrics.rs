@@ -51,6 +51,13 @@ pub trait Metrics: sealed::Sealed {
     }
 
     /// Subtracts 1 from a counter (sends `-1`).
+    ///
+    /// ```
+    /// # use statsd_connector::Metrics;
+    /// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+    /// statsd.decr("workers.idle")?; // workers.idle:-1|c
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     #[inline]
     fn decr(&self, name: &str) -> Result<(), Error> {
         self.count(name, -1)
@@ -104,12 +111,26 @@ pub trait Metrics: sealed::Sealed {
     }
 
     /// Records a histogram value (`h`).
+    ///
+    /// ```
+    /// # use statsd_connector::Metrics;
+    /// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+    /// statsd.histogram("payload.bytes", 512.0)?; // payload.bytes:512|h
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     #[inline]
     fn histogram(&self, name: &str, value: f64) -> Result<(), Error> {
         self.emit_value(name, Value::Float(value), MetricType::Histogram)
     }
 
     /// Records a distribution value (`d`, DogStatsD).
+    ///
+    /// ```
+    /// # use statsd_connector::Metrics;
+    /// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+    /// statsd.distribution("latency", 3.2)?; // latency:3.2|d
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     #[inline]
     fn distribution(&self, name: &str, value: f64) -> Result<(), Error> {
         self.emit_value(name, Value::Float(value), MetricType::Distribution)
@@ -136,6 +157,20 @@ pub struct Scoped<'a> {
 impl Connector {
     /// Emits through this connector with these tags (added after the global
     /// ones). A tag with an empty value is a bare tag.
+    ///
+    /// The tags are borrowed, so a scope costs nothing to make; keep one for
+    /// several calls:
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").build()?;
+    /// let eu = statsd.with_tags(&[("region", "eu")]);
+    /// eu.incr("logins")?;                 // logins:1|c|#region:eu
+    /// eu.gauge("sessions", 12.0)?;        // sessions:12|g|#region:eu
+    /// assert!(statsd.with_tags(&[("a|b", "v")]).incr("logins").is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn with_tags<'a>(&'a self, tags: &'a [(&'a str, &'a str)]) -> Scoped<'a> {
         Scoped {
             connector: self,
@@ -147,6 +182,18 @@ impl Connector {
     /// Emits through this connector at a sample rate in (0, 1]: each call is
     /// sent with that probability, marked `|@rate` so that the server scales
     /// counters back up.
+    ///
+    /// The rate is checked on every call, sampled out or not, so a bad rate
+    /// shows up at once:
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").build()?;
+    /// statsd.sampled(0.01).incr("cache.lookups")?; // one call in a hundred: cache.lookups:1|c|@0.01
+    /// assert!(statsd.sampled(1.5).incr("cache.lookups").is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn sampled(&self, rate: f64) -> Scoped<'_> {
         Scoped {
             connector: self,
@@ -158,11 +205,28 @@ impl Connector {
 
 impl<'a> Scoped<'a> {
     /// Replaces the tags.
+    ///
+    /// ```
+    /// # use statsd_connector::Metrics;
+    /// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+    /// let sampled = statsd.sampled(0.5);
+    /// sampled.with_tags(&[("route", "home")]).incr("hits")?; // hits:1|c|@0.5|#route:home, half the time
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn with_tags(self, tags: &'a [(&'a str, &'a str)]) -> Scoped<'a> {
         Scoped { tags, ..self }
     }
 
     /// Replaces the sample rate.
+    ///
+    /// ```
+    /// # use statsd_connector::Metrics;
+    /// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+    /// let home = statsd.with_tags(&[("route", "home")]);
+    /// home.incr("hits")?;                  // hits:1|c|#route:home, every call
+    /// home.sampled(0.1).incr("renders")?;  // renders:1|c|@0.1|#route:home, one call in ten
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn sampled(self, rate: f64) -> Scoped<'a> {
         Scoped {
             sample_rate: rate,

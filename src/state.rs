@@ -12,6 +12,17 @@
 //! ```
 
 /// Whether the processor runs and whether it holds a connection.
+///
+/// Read with [`Connector::state`](crate::Connector::state), or await a change
+/// with [`Connector::watch_state`](crate::Connector::watch_state):
+///
+/// ```
+/// let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+/// let state = statsd.state();
+/// assert!(state.is_stopped() && !state.is_running()); // not started yet
+/// assert!(!state.is_connected());
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct State {
     running: bool,

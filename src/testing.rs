@@ -50,6 +50,20 @@ pub enum Listen {
 }
 
 /// Something the server received, for [`CaptureServer::subscribe`].
+///
+/// ```
+/// use statsd_connector::testing::{CaptureServer, Received};
+/// use tokio::io::AsyncWriteExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let server = CaptureServer::start().await?;
+/// let mut received = server.subscribe();
+/// let mut client = tokio::net::TcpStream::connect(server.address()).await?;
+/// client.write_all(b"hits:1|c\noops\n").await?;
+/// assert_eq!(received.recv().await, Some(Received::Line("hits:1|c".into())));
+/// assert!(matches!(received.recv().await, Some(Received::Malformed { line, .. }) if line == "oops"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
     /// A well-formed line (without its newline).
@@ -64,6 +78,22 @@ pub enum Received {
 }
 
 /// An in-process statsd server; see the [module documentation](self).
+///
+/// A server that goes away and comes back, as the reconnection tests need:
+///
+/// ```
+/// use statsd_connector::testing::CaptureServer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let server = CaptureServer::start().await?;
+/// let port = server.port();
+/// server.kill().await;    // connections reset, as when the process dies
+/// assert!(!server.is_running());
+/// server.restart().await?; // same port: clients reconnect to it
+/// assert!(server.is_running() && server.port() == port);
+/// server.stop().await;    // graceful this time
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct CaptureServer {
     shared: Arc<Captured>,
@@ -102,6 +132,32 @@ struct Running {
 }
 
 /// Options for a [`CaptureServer`].
+///
+/// A benchmark's sink counts lines and keeps nothing, so it does not grow:
+///
+/// ```
+/// use std::time::Duration;
+/// use statsd_connector::testing::{CaptureServer, Listen};
+/// use statsd_connector::{Connector, Metrics};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = CaptureServer::builder()
+///     .address(([127, 0, 0, 1], 0).into()) // the default: an ephemeral loopback port
+///     .listen(Listen::Tcp)
+///     .count_only(true)
+///     .start()
+///     .await?;
+/// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
+/// statsd.start().await?;
+/// for _ in 0..3 {
+///     statsd.incr("hits")?;
+/// }
+/// statsd.stop().await;
+/// server.wait_for_lines(3, Duration::from_secs(5)).await?;
+/// assert_eq!((server.line_count(), server.byte_count()), (3, 27));
+/// assert!(server.lines().is_empty()); // counted, not kept
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CaptureBuilder {
     address: SocketAddr,
@@ -138,6 +194,22 @@ impl CaptureBuilder {
     /// Keep what arrives for [`CaptureServer::lines`] (default). Off, lines are
     /// parsed, counted and passed to subscribers only, so a long-running
     /// listener does not grow.
+    ///
+    /// ```
+    /// use statsd_connector::testing::{CaptureServer, Received};
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::builder().keep_lines(false).start().await?;
+    /// let mut received = server.subscribe();
+    /// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
+    /// statsd.start().await?;
+    /// statsd.incr("hits")?;
+    /// assert_eq!(received.recv().await, Some(Received::Line("hits:1|c".into())));
+    /// assert!(server.lines().is_empty());
+    /// statsd.stop().await;
+    /// # Ok(()) }
+    /// ```
     pub fn keep_lines(mut self, keep: bool) -> Self {
         self.keep = keep;
         self
@@ -192,6 +264,26 @@ impl CaptureServer {
     }
 
     /// The malformed lines received so far.
+    ///
+    /// A test of a client that writes lines by hand checks them here:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::testing::CaptureServer;
+    /// use tokio::io::AsyncWriteExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let server = CaptureServer::start().await?;
+    /// let mut client = tokio::net::TcpStream::connect(server.address()).await?;
+    /// client.write_all(b"hits:1|c\nhits:1|x\n").await?;
+    /// server.wait_for_lines(2, Duration::from_secs(5)).await?;
+    /// assert_eq!(server.lines(), ["hits:1|c"]);
+    /// assert_eq!(server.malformed(), ["hits:1|x"]);
+    ///
+    /// server.clear(); // the next step of the test starts from nothing
+    /// assert_eq!(server.line_count(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn malformed(&self) -> Vec<String> {
         lock(&self.shared.malformed).clone()
     }
@@ -233,6 +325,17 @@ impl CaptureServer {
 
     /// Waits until at least `n` lines have arrived. Returns the count then, or
     /// an error saying how many had arrived when `timeout` passed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::testing::CaptureServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let server = CaptureServer::start().await?;
+    /// let error = server.wait_for_lines(1, Duration::from_millis(10)).await.unwrap_err();
+    /// assert_eq!(error.to_string(), "0 of 1 lines arrived within 10ms");
+    /// # Ok(()) }
+    /// ```
     pub async fn wait_for_lines(&self, n: u64, timeout: Duration) -> io::Result<u64> {
         let mut count = self.shared.count.subscribe();
         let reached = tokio::time::timeout(timeout, count.wait_for(|&c| c >= n))

@@ -82,6 +82,16 @@ impl Timer {
 
 /// Times from its creation to its drop, and sends the timing on drop.
 /// Made by [`Connector::time`].
+///
+/// ```
+/// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+/// let timing = statsd.time("upload");
+/// // ... the upload fails half-way: its duration would only mislead ...
+/// assert!(timing.elapsed() < std::time::Duration::from_secs(60));
+/// timing.cancel(); // nothing is sent
+/// assert_eq!(statsd.stats().queued, 0);
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "the timing is sent when the guard is dropped; bind it to a variable"]
 pub struct TimerGuard {

@@ -167,6 +167,14 @@ impl StatsdRecorder {
     }
 
     /// The connector this recorder sends through.
+    ///
+    /// ```
+    /// use statsd_connector::{integrations::metrics::StatsdRecorder, Connector};
+    ///
+    /// let recorder = StatsdRecorder::new(Connector::builder().host("localhost").build()?);
+    /// assert_eq!(recorder.connector().config().host(), "localhost");
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
     pub fn connector(&self) -> &Connector {
         &self.connector
     }

@@ -178,6 +178,27 @@ impl StatsdLayer {
 
     /// The last segment of the response counter's name (default `count`),
     /// cleaned up as [`path_to_name`] does. Turns the counter on.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::{integrations::tower::StatsdLayer, testing::CaptureServer, Connector};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::start().await?;
+    /// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
+    /// statsd.start().await?;
+    /// let service = StatsdLayer::new(statsd.clone())
+    ///     .count_suffix("responses")
+    ///     .layer(tower::service_fn(|_: http::Request<()>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    ///     }));
+    /// service.oneshot(http::Request::get("/orders").body(())?).await?;
+    /// statsd.stop().await;
+    /// server.wait_for_lines(2, Duration::from_secs(5)).await?;
+    /// assert_eq!(server.lines()[1], "orders.GET.200.responses:1|c"); // after the timing
+    /// # Ok(()) }
+    /// ```
     pub fn count_suffix(mut self, suffix: &str) -> StatsdLayer {
         let mut cleaned = String::new();
         push_route(&mut cleaned, suffix);
@@ -186,6 +207,25 @@ impl StatsdLayer {
     }
 
     /// Whether responses are counted as well as timed (default true).
+    ///
+    /// Off, each request sends its timing only; servers derive a count from
+    /// timings anyway:
+    ///
+    /// ```
+    /// use statsd_connector::{integrations::tower::StatsdLayer, Connector};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let statsd = Connector::builder().host("localhost").build()?;
+    /// let service = StatsdLayer::new(statsd.clone())
+    ///     .count_responses(false)
+    ///     .layer(tower::service_fn(|_: http::Request<()>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    ///     }));
+    /// service.oneshot(http::Request::get("/orders").body(())?).await?;
+    /// assert_eq!(statsd.stats().queued, 1); // orders.GET.200:<ms>|ms, and no counter
+    /// # Ok(()) }
+    /// ```
     pub fn count_responses(mut self, on: bool) -> StatsdLayer {
         let settings = Arc::make_mut(&mut self.settings);
         settings.count_suffix = match on {
