@@ -62,8 +62,13 @@ pub fn prefix_ok(prefix: &str) -> bool {
 
 /// One tag, as the sending side checks it (an empty value is a bare key).
 pub fn tag_ok(key: &str, value: &str, format: TagFormat) -> bool {
+    // Influx and Graphite write a bare tag as `key=true`: that is its length.
+    let written_value = match format {
+        TagFormat::Influx | TagFormat::Graphite if value.is_empty() => "true".len(),
+        _ => value.len(),
+    };
     !key.is_empty()
-        && key.len() + value.len() <= MAX_NAME_LENGTH
+        && key.len() + written_value <= MAX_NAME_LENGTH
         && !key.bytes().any(is_reserved)
         && !value.bytes().any(|b| is_reserved_in_tag_value(b, format))
 }
@@ -89,6 +94,8 @@ pub fn raw_value_ok(value: &str, kind: MetricType) -> bool {
     dots <= 1
         && digits.bytes().any(|b| b.is_ascii_digit())
         && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        // Too many digits overflow an f64 (finding `overflow`, fixed).
+        && (known("overflow") || digits.parse::<f64>().is_ok_and(f64::is_finite))
 }
 
 /// Asserts everything a parsed line promises. `text` is what was parsed.
