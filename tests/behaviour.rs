@@ -13,13 +13,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::wait::{bounded, poll_until, wait_state, WAIT};
 use common::LogCapture;
 use statsd_connector::testing::{CaptureServer, Listen};
 use statsd_connector::{Builder, Connector, Error, Line, Metrics, Protocol, State};
 use tokio::net::{TcpSocket, UdpSocket};
-
-/// The longest any single wait in these tests may take.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// A builder aimed at `port` on loopback, with short sleeps so tests are quick.
 fn builder(port: u16) -> Builder {
@@ -37,35 +35,6 @@ fn builder(port: u16) -> Builder {
 /// separately (see the "Order" section at the end of this file).
 fn ordered(port: u16) -> Builder {
     builder(port).shards(1)
-}
-
-/// Awaits `future`, failing the test if it takes longer than `WAIT`.
-async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(WAIT, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
-    }
-}
-
-/// Waits until the connector's state satisfies `predicate`.
-async fn wait_state(connector: &Connector, what: &str, predicate: impl FnMut(&State) -> bool) {
-    let mut state = connector.watch_state();
-    bounded(what, state.wait_for(predicate))
-        .await
-        .unwrap_or_else(|_| panic!("state channel closed while waiting for {what}"));
-}
-
-/// Polls `condition` every few milliseconds until it holds, failing the test
-/// after `WAIT`.
-async fn poll_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Waits until `server` has received `n` lines.

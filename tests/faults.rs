@@ -19,18 +19,16 @@
 //! awaited by polling with a deadline; sleeps only pace emission or keep a
 //! server down for a while, and the test then asserts on what happened.
 
+mod common;
 mod fault_server;
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::wait::{bounded, poll_until, wait_state, WAIT};
 use fault_server::{Counts, FaultServer, Mode, Proto, Unanswered};
 use statsd_connector::{Builder, Connector, Metrics, Protocol, State, Stats};
-
-/// The longest any single wait may take.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// The connector's pause between failed connection attempts.
 const RECONNECT_SLEEP: Duration = Duration::from_millis(20);
@@ -63,35 +61,6 @@ fn builder(port: u16) -> Builder {
 /// buffer.
 fn long_name(what: &str) -> String {
     format!("faults.{what}.{}", "padding".repeat(8))
-}
-
-/// Awaits `future`, failing the test if it takes longer than `WAIT`.
-async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(WAIT, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
-    }
-}
-
-/// Polls `condition` every few milliseconds until it holds, failing the test
-/// after `WAIT`.
-async fn poll_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// Waits until the connector's state satisfies `predicate`.
-async fn wait_state(statsd: &Connector, what: &str, predicate: impl FnMut(&State) -> bool) {
-    let mut state = statsd.watch_state();
-    bounded(what, state.wait_for(predicate))
-        .await
-        .unwrap_or_else(|_| panic!("state channel closed while waiting for {what}"));
 }
 
 /// Starts `statsd` and waits until it is connected.

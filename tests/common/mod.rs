@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod wait;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
