@@ -601,6 +601,23 @@ async fn resets_after_reading_what_is_readable_lose_no_more_than_counted_or_meas
 
 // 4. Black hole: the server accepts and never reads.
 
+/// Emits `n` timed calls from a thread of their own, as an application's
+/// worker would, so that a call that blocks shows in the timings.
+async fn emit_timed_from_a_thread(statsd: &Connector, what: &str, n: u64) -> Emitted {
+    let caller = statsd.clone();
+    let name = long_name(what);
+    bounded(
+        "the emitting thread",
+        tokio::task::spawn_blocking(move || {
+            let mut emitter = Emitter::new(&name).sampling(256).timed();
+            emitter.emit_n(&caller, n);
+            emitter.done
+        }),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn black_hole_never_blocks_the_caller_bounds_memory_and_stop_keeps_its_deadline() {
     let _heavy = HEAVY.lock().await;
@@ -618,17 +635,7 @@ async fn black_hole_never_blocks_the_caller_bounds_memory_and_stop_keeps_its_dea
         .unwrap();
     start_connected(&statsd).await;
 
-    let caller = statsd.clone();
-    let emitted = bounded(
-        "200 000 calls",
-        tokio::task::spawn_blocking(move || {
-            let mut emitter = Emitter::new(&long_name("blackhole")).sampling(256).timed();
-            emitter.emit_n(&caller, 200_000);
-            emitter.done
-        }),
-    )
-    .await
-    .unwrap();
+    let emitted = emit_timed_from_a_thread(&statsd, "blackhole", 200_000).await;
     let stats = statsd.stats();
     assert_never_blocked(&emitted);
     assert!(stats.dropped > 0, "the queue never filled: {stats:?}");
@@ -675,17 +682,7 @@ async fn slow_reader_pushes_back_on_the_queue_not_the_caller() {
         .unwrap();
     start_connected(&statsd).await;
 
-    let caller = statsd.clone();
-    let emitted = bounded(
-        "300 000 calls",
-        tokio::task::spawn_blocking(move || {
-            let mut emitter = Emitter::new(&long_name("slow")).sampling(256).timed();
-            emitter.emit_n(&caller, 300_000);
-            emitter.done
-        }),
-    )
-    .await
-    .unwrap();
+    let emitted = emit_timed_from_a_thread(&statsd, "slow", 300_000).await;
     let during = server.counts();
     let stats = statsd.stats();
     assert!(during.received > 0, "the slow server read nothing");
