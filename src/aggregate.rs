@@ -194,18 +194,10 @@ impl Aggregator {
         let mut lines = 0;
         let mut emit = |name: &str, tags: &OwnedTags, value: Value<'_>, kind: MetricType| {
             let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (&**k, &**v)).collect();
-            let reset = matches!(value, Value::Float(v) if v < 0.0);
-            let count = 1 + usize::from(reset);
+            let count = LineFormat::lines_for(kind, value);
             // Names and tags were validated when they were first emitted.
             let _ = queue.push(count, counters, |buf| {
-                let start = buf.len();
-                if reset {
-                    format.write(buf, name, Value::Int(0), kind, 1.0, &tags)?;
-                }
-                format
-                    .write(buf, name, value, kind, 1.0, &tags)
-                    .inspect_err(|_| buf.truncate(start))?;
-                format.check_length(buf, start)
+                format.write_metric(buf, name, value, kind, 1.0, &tags)
             });
             lines += count;
         };

@@ -589,21 +589,13 @@ impl Connector {
         tags: &[(&str, &str)],
     ) -> Result<(), Error> {
         let shared = self.shared();
-        // A negative absolute gauge is a reset to 0 then the negative value,
-        // in one push so that both lines travel in the same write or datagram.
-        let reset = matches!((kind, value), (MetricType::Gauge, Value::Float(v)) if v < 0.0);
-        let lines = if reset { 2 } else { 1 };
-        let format = &shared.format;
+        // A negative absolute gauge is two lines, pushed at once so that both
+        // travel in the same write or datagram.
+        let lines = LineFormat::lines_for(kind, value);
         let pushed = shared.queue.push(lines, &shared.counters, |buf| {
-            let start = buf.len();
-            if reset {
-                format.write(buf, name, Value::Int(0), kind, sample_rate, tags)?;
-            }
-            format
-                .write(buf, name, value, kind, sample_rate, tags)
-                .inspect_err(|_| buf.truncate(start))?;
-            // The pair must fit where one line must: one datagram.
-            format.check_length(buf, start)
+            shared
+                .format
+                .write_metric(buf, name, value, kind, sample_rate, tags)
         });
         match pushed {
             Err(error @ Error::LineTooLong { .. }) => Err(self.rejected(error)),

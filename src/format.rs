@@ -133,11 +133,45 @@ impl LineFormat {
         self.check_length(buf, start)
     }
 
+    /// How many lines a metric takes: two for a negative absolute gauge (a
+    /// reset to 0, then the value, since statsd reads `-5|g` as a decrement),
+    /// one for anything else.
+    #[inline]
+    pub(crate) fn lines_for(kind: MetricType, value: Value<'_>) -> usize {
+        match (kind, value) {
+            (MetricType::Gauge, Value::Float(v)) if v < 0.0 => 2,
+            _ => 1,
+        }
+    }
+
+    /// Appends a metric's [`lines_for`](Self::lines_for) lines to `buf`, all
+    /// or none: a gauge reset and its value must fit the length limit
+    /// together, as they must share one datagram.
+    #[inline]
+    pub(crate) fn write_metric(
+        &self,
+        buf: &mut Vec<u8>,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+        sample_rate: f64,
+        tags: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        if LineFormat::lines_for(kind, value) == 1 {
+            return self.write(buf, name, value, kind, sample_rate, tags);
+        }
+        let start = buf.len();
+        self.write(buf, name, Value::Int(0), kind, sample_rate, tags)?;
+        self.write(buf, name, value, kind, sample_rate, tags)
+            .inspect_err(|_| buf.truncate(start))?;
+        self.check_length(buf, start)
+    }
+
     /// Checks that what was written since `start` (one line, or a gauge reset
     /// and its value, which must travel together) fits the length limit;
     /// if not, removes it and says so.
     #[inline]
-    pub(crate) fn check_length(&self, buf: &mut Vec<u8>, start: usize) -> Result<(), Error> {
+    fn check_length(&self, buf: &mut Vec<u8>, start: usize) -> Result<(), Error> {
         let length = buf.len() - start;
         if length > self.max_line {
             buf.truncate(start);

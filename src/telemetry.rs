@@ -88,11 +88,6 @@ fn push(shared: &Shared, name: &mut String, suffix: &str, value: Value<'_>, kind
     name.push('.');
     name.push_str(suffix);
     let _ = shared.queue.push(1, &shared.counters, |buf| {
-        let start = buf.len();
-        shared
-            .format
-            .write(buf, name, value, kind, 1.0, &[])
-            .inspect_err(|_| buf.truncate(start))?;
-        shared.format.check_length(buf, start)
+        shared.format.write(buf, name, value, kind, 1.0, &[])
     });
 }
