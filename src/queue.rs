@@ -173,7 +173,7 @@ pub(crate) fn home_hint() -> usize {
 /// the lock (there is no code that can panic under it, short of an allocation
 /// failure) leaves whole lines behind, since a failed write is truncated away.
 #[inline]
-fn lock(mutex: &Mutex<ShardBuffer>) -> MutexGuard<'_, ShardBuffer> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -253,21 +253,14 @@ impl Queue {
     /// An empty chunk: a written one from the pool, or a new one.
     #[cold]
     fn fresh_chunk(&self) -> Vec<u8> {
-        let pooled = self
-            .pool_of_chunks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
+        let pooled = lock(&self.pool_of_chunks).pop();
         pooled.unwrap_or_else(|| Vec::with_capacity(CHUNK))
     }
 
     /// Keeps written buffers of a chunk's size for reuse, up to a few; frees
     /// the rest.
     fn recycle(&self, buffers: &mut Vec<Vec<u8>>) {
-        let mut pool = self
-            .pool_of_chunks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut pool = lock(&self.pool_of_chunks);
         for mut buffer in buffers.drain(..) {
             if pool.len() < POOLED_CHUNKS && (CHUNK..=4 * CHUNK).contains(&buffer.capacity()) {
                 buffer.clear();
