@@ -189,6 +189,27 @@ impl Emitter {
             self.emit(statsd);
         }
     }
+
+    /// Emits bursts of `burst`, paced, until the connector's stats satisfy
+    /// `done`; fails the test after `WAIT` waiting for `what`.
+    async fn emit_until(
+        &mut self,
+        statsd: &Connector,
+        burst: u64,
+        what: &str,
+        done: impl Fn(&Stats) -> bool,
+    ) {
+        let deadline = Instant::now() + WAIT;
+        while !done(&statsd.stats()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                statsd.stats()
+            );
+            self.emit_n(statsd, burst);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
 }
 
 /// This thread's involuntary context switches so far.
@@ -417,12 +438,11 @@ async fn server_absent_at_start_receives_everything_once_it_appears() {
 
     // Emit, paced, while the connector fails to connect several times.
     let mut emitter = Emitter::new("faults.absent");
-    let deadline = Instant::now() + WAIT;
-    while statsd.stats().connect_failures < 5 {
-        assert!(Instant::now() < deadline, "no connection failures counted");
-        emitter.emit_n(&statsd, 50);
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    emitter
+        .emit_until(&statsd, 50, "connection failures", |s| {
+            s.connect_failures >= 5
+        })
+        .await;
     assert!(statsd.is_running() && !statsd.is_connected());
     assert_eq!(server.counts().connections, 0);
     let queued = emitter.done.ok;
@@ -763,12 +783,9 @@ async fn a_name_that_does_not_resolve_is_retried_and_used_once_it_does() {
     bounded("start", statsd.start()).await.unwrap();
 
     let mut emitter = Emitter::new("faults.unresolved");
-    let deadline = Instant::now() + WAIT;
-    while statsd.stats().connect_failures < 5 {
-        assert!(Instant::now() < deadline, "no failed lookups counted");
-        emitter.emit_n(&statsd, 50);
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    emitter
+        .emit_until(&statsd, 50, "failed lookups", |s| s.connect_failures >= 5)
+        .await;
     assert!(statsd.is_running() && !statsd.is_connected());
     assert!(lookups.load(Relaxed) >= 5);
     assert_eq!(server.counts().connections, 0);
@@ -847,16 +864,11 @@ async fn udp_port_unreachable_keeps_the_processor_running_until_a_server_binds()
     // Each "port unreachable" reported on a send makes the processor open a
     // new socket: that is a reconnect.
     let mut emitter = Emitter::new("faults.udp");
-    let deadline = Instant::now() + WAIT;
-    while statsd.stats().reconnects < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "no port unreachable noticed: {:?}",
-            statsd.stats()
-        );
-        emitter.emit_n(&statsd, 20);
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    emitter
+        .emit_until(&statsd, 20, "port unreachable noticed", |s| {
+            s.reconnects >= 3
+        })
+        .await;
     assert!(statsd.is_running());
 
     server.restart().await.unwrap();
