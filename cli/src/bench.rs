@@ -42,17 +42,11 @@ pub async fn run(args: Args) -> ExitCode {
     } else {
         None
     };
-    let connector = match target.builder(None).and_then(|b| b.no_prefix().build()) {
+    let built = target.builder(None).and_then(|b| b.no_prefix().build());
+    let connector = match crate::target::start(built).await {
         Ok(connector) => connector,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(status) => return status,
     };
-    if let Err(error) = connector.start().await {
-        eprintln!("error: {error}");
-        return ExitCode::from(1);
-    }
 
     let started = Instant::now();
     let threads: Vec<_> = (0..args.threads.max(1))

@@ -35,21 +35,14 @@ pub async fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let connector = match args
+    let built = args
         .target
         .builder(args.prefix.as_deref())
-        .and_then(|b| b.queue_capacity(SEND_QUEUE_CAPACITY).build())
-    {
+        .and_then(|b| b.queue_capacity(SEND_QUEUE_CAPACITY).build());
+    let connector = match crate::target::start(built).await {
         Ok(connector) => connector,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(status) => return status,
     };
-    if let Err(error) = connector.start().await {
-        eprintln!("error: {error}");
-        return ExitCode::from(1);
-    }
 
     let mut invalid = 0u64;
     let mut send = |number: usize, line: Result<&str, Error>| {

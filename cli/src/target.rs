@@ -1,6 +1,8 @@
 //! Where to send: flags first, then the `STATSD_*` environment, then
 //! 127.0.0.1:8125 over TCP with no prefix.
 
+use std::process::ExitCode;
+
 use statsd_connector::{Builder, Connector, Error, Protocol};
 
 /// The connection flags shared by `send` and `bench`.
@@ -44,4 +46,19 @@ impl Target {
         }
         Ok(builder)
     }
+}
+
+/// Builds and starts a connector. On failure, prints the error and returns
+/// the exit status: 2 for a bad configuration (a usage error), 1 when the
+/// connector cannot start.
+pub async fn start(built: Result<Connector, Error>) -> Result<Connector, ExitCode> {
+    let connector = built.map_err(|error| {
+        eprintln!("error: {error}");
+        ExitCode::from(2)
+    })?;
+    if let Err(error) = connector.start().await {
+        eprintln!("error: {error}");
+        return Err(ExitCode::from(1));
+    }
+    Ok(connector)
 }
