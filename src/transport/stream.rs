@@ -203,13 +203,40 @@ impl InFlight {
 /// Bytes in a socket's send queue, sent or not, not yet acknowledged
 /// (for a Unix stream: not yet read by the peer).
 #[cfg(target_os = "linux")]
-pub(crate) fn outq(socket: &impl std::os::fd::AsRawFd) -> Option<u64> {
+fn outq(socket: &impl std::os::fd::AsRawFd) -> Option<u64> {
     let mut bytes: libc::c_int = 0;
     // SAFETY: SIOCOUTQ (= TIOCOUTQ) writes one c_int through the pointer, which
     // points to a live, aligned c_int; the fd is open for the socket's lifetime.
     let result = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut bytes) };
     (result == 0).then_some(bytes.max(0) as u64)
 }
+
+/// The send queue and a non-blocking read, for each stream socket: the same
+/// calls on TCP and Unix streams (for a Unix stream, `SIOCOUTQ` counts bytes
+/// written and not yet read by the server).
+macro_rules! impl_stream {
+    ($socket:ty) => {
+        impl Stream for $socket {
+            #[cfg(target_os = "linux")]
+            fn unacknowledged_bytes(&self) -> Option<u64> {
+                outq(self)
+            }
+
+            #[cfg(not(target_os = "linux"))]
+            fn unacknowledged_bytes(&self) -> Option<u64> {
+                None
+            }
+
+            fn try_read(&self, scratch: &mut [u8]) -> io::Result<usize> {
+                <$socket>::try_read(self, scratch)
+            }
+        }
+    };
+}
+
+impl_stream!(tokio::net::TcpStream);
+#[cfg(unix)]
+impl_stream!(tokio::net::UnixStream);
 
 #[cfg(test)]
 mod tests {

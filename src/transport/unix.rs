@@ -8,7 +8,7 @@ use std::path::Path;
 use tokio::net::{UnixDatagram, UnixStream};
 
 use super::datagram::DatagramConnection;
-use super::stream::{Stream, StreamConnection};
+use super::stream::StreamConnection;
 
 pub(crate) async fn connect_stream(path: &Path) -> io::Result<StreamConnection<UnixStream>> {
     Ok(StreamConnection::new(UnixStream::connect(path).await?))
@@ -21,21 +21,4 @@ pub(crate) fn connect_datagram(
     let socket = UnixDatagram::unbound()?;
     socket.connect(path)?;
     Ok(DatagramConnection::new(socket, max_payload, false))
-}
-
-impl Stream for UnixStream {
-    #[cfg(target_os = "linux")]
-    fn unacknowledged_bytes(&self) -> Option<u64> {
-        // For a Unix stream: bytes written and not yet read by the server.
-        super::stream::outq(self)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn unacknowledged_bytes(&self) -> Option<u64> {
-        None
-    }
-
-    fn try_read(&self, scratch: &mut [u8]) -> io::Result<usize> {
-        UnixStream::try_read(self, scratch)
-    }
 }
