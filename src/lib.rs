@@ -17,27 +17,32 @@
 //!
 //! # The map: one metric, from `incr()` to the socket
 //!
-//! - [`config`]: [`Builder`] and [`Config`], checked once; `STATSD_*` environment.
-//! - [`connector`]: [`Connector`], the cloneable handle; start, stop, state, stats.
-//! - [`metrics`]: the [`Metrics`] verbs (`incr`, `gauge`, `timing` ...), tags and
-//!   sample rates through [`Scoped`].
-//! - `validate` then `format`: refuse what would break a line, then write the line
-//!   into a byte buffer with `itoa`/`ryu`, no allocation.
-//! - `queue`: the bounded, sharded buffers the lines wait in; full means dropped
-//!   and counted, never waiting.
-//! - `processor`: the background task: connect, take whole buffers, write,
-//!   reconnect, drain on stop.
-//! - `batch` and `transport`: what the processor holds, and the TCP and UDP
-//!   sockets it writes to (vectored writes, `sendmmsg`).
-//! - `aggregate`: the opt-in client-side aggregation (sums, last values,
-//!   distinct members per flush interval) and the [`Counter`] handle.
-//! - [`stats`], [`state`]: counters that account for every metric, and the
-//!   running/connected state as a `watch` channel; `telemetry` sends those
-//!   counters as metrics, when asked to.
-//! - [`line`](mod@line): the statsd grammar, for reading lines back.
-//! - [`integrations`]: the `metrics` facade recorder and the tower layer,
+//! The folders say which side of the queue code runs on.
+//!
+//! - `caller/` — on the thread that emits, never waiting:
+//!   `connector` ([`Connector`]: build, start, stop, state, stats),
+//!   `verbs` (the [`Metrics`] trait: `incr`, `gauge`, `timing` ...),
+//!   `scoped` ([`Scoped`]: tags and a sample rate), `emit` (the pipeline
+//!   every call ends in), `sampling`, `counter` ([`Counter`]), `timer`
+//!   ([`Timer`], [`TimerGuard`]), `blocking`.
+//! - `wire/` — pure code, no I/O: `metric` ([`MetricType`], [`TagFormat`]),
+//!   `validate` (refuse what would break a line), `format` (write one line
+//!   into a byte buffer with `itoa`/`ryu`, no allocation), `line` ([`Line`],
+//!   reading a line back).
+//! - `shared/` — what both sides share, depending on neither: `queue` (the
+//!   bounded, sharded buffers; full means dropped and counted, never
+//!   waiting), `ledger` ([`Stats`]: every metric accounted for), `state`
+//!   ([`State`]), `stop` (the stop request and its deadline), `aggregate`
+//!   (opt-in client-side aggregation), `throttle`.
+//! - `background/` — on the processor task: `processor` (serve, drain,
+//!   close, account), `batch` (what it took from the queue), `transport/`
+//!   (`stream` and `datagram` write, `tcp`, `udp`, `unix` connect),
+//!   `telemetry` (its own stats as metrics).
+//! - `config/` — [`Builder`] and [`Config`], checked once; `env` reads the
+//!   `STATSD_*` environment.
+//! - [`integrations`] — the `metrics` facade recorder and the tower layer,
 //!   behind their features.
-//! - `testing` (feature `testing`): an in-process capture server for tests,
+//! - `testing` (feature `testing`) — an in-process capture server for tests,
 //!   demos and benchmarks.
 //!
 //! # Wire format
@@ -50,43 +55,31 @@
 
 #![warn(missing_docs)]
 
-mod aggregate;
-mod batch;
-mod blocking;
-pub mod config;
-pub mod connector;
+mod background;
+mod caller;
+mod config;
 mod error;
-mod format;
 pub mod integrations;
-pub mod line;
-pub mod metric;
-pub mod metrics;
-mod processor;
-mod queue;
-pub mod state;
-pub mod stats;
-mod telemetry;
+mod shared;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod throttle;
-mod timer;
-mod transport;
-mod validate;
+mod wire;
 
-pub use aggregate::Counter;
+pub use caller::connector::{Connector, StopReport};
+pub use caller::counter::Counter;
+pub use caller::scoped::Scoped;
+pub use caller::timer::{Timer, TimerGuard};
+pub use caller::verbs::Metrics;
 pub use config::{
     Builder, Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_UNIX_MAX_PAYLOAD,
 };
-pub use connector::{Connector, StopReport};
 pub use error::{Error, Reason, Result};
-pub use line::Line;
-pub use metric::{MetricType, TagFormat};
-pub use metrics::{Metrics, Scoped};
-pub use state::State;
-pub use stats::Stats;
-pub use timer::{Timer, TimerGuard};
-pub use validate::{MAX_LINE_LENGTH, MAX_NAME_LENGTH};
+pub use shared::ledger::Stats;
+pub use shared::state::State;
+pub use wire::line::Line;
+pub use wire::metric::{MetricType, TagFormat};
+pub use wire::validate::{MAX_LINE_LENGTH, MAX_NAME_LENGTH};
 
 /// Everything needed to emit metrics: `use statsd_connector::prelude::*;`.
 pub mod prelude {

@@ -35,7 +35,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::line::Line;
+use crate::wire::line::Line;
 
 /// Which sockets a [`CaptureServer`] listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -70,10 +70,10 @@ use metrics::{
     SharedString, Unit,
 };
 
-use crate::connector::Connector;
 use crate::error::Error;
-use crate::metric::MetricType;
-use crate::metrics::Metrics;
+use crate::wire::metric::MetricType;
+use crate::Connector;
+use crate::Metrics;
 
 /// What a `metrics` histogram becomes on the wire.
 ///
@@ -296,11 +296,11 @@ impl Target {
                 true => kind.type_prefix().len(),
                 false => 0,
             };
-        crate::validate::name(&self.name, overhead)?;
+        crate::wire::validate::name(&self.name, overhead)?;
         let format = self.connector.config().tag_format;
         self.tags
             .iter()
-            .try_for_each(|(key, value)| crate::validate::tag(key, value, format))
+            .try_for_each(|(key, value)| crate::wire::validate::tag(key, value, format))
     }
 
     /// Calls `f` with the connector scoped to the tags. Up to eight tags are

@@ -86,8 +86,8 @@ use http::request::Parts;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
-use crate::connector::Connector;
-use crate::metrics::Metrics;
+use crate::Connector;
+use crate::Metrics;
 
 /// The name function's type: the request's parts in, a route or handler name
 /// (or `None`: do not record) out.

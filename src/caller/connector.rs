@@ -2,40 +2,33 @@
 //! task without `.await`, and in charge of starting and stopping the processor.
 //!
 //! A metric call validates its input, formats the line into a queue shard and
-//! returns: it never touches the network and never waits for it. Everything
-//! the handles and the processor share lives in one `Shared`.
+//! returns (see `emit`): it never touches the network and never waits for
+//! it. Starting spawns the background side (`background::processor`) with
+//! the shared state; the handle and the processor never import each other.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use crate::aggregate::{Aggregator, Counter};
-use crate::blocking;
+use crate::background::processor;
 use crate::config::{Builder, Config};
 use crate::error::Error;
-use crate::format::{LineFormat, Value};
-use crate::line::Line;
-use crate::metric::MetricType;
-use crate::metrics::Metrics;
-use crate::processor::{self, StopSignal};
-use crate::queue::Queue;
-use crate::state::State;
-use crate::stats::{Counters, Stats};
-use crate::timer::{Timer, TimerGuard};
-use crate::validate;
+use crate::shared::ledger::Stats;
+use crate::shared::state::State;
+use crate::shared::{Handle, Shared};
+use crate::wire::line::Line;
+use crate::wire::metric::{MetricType, Value};
+use crate::wire::validate;
 
-/// How a call is sampled, for [`Connector::emit`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Rate {
-    /// Every call is sent; no `|@rate` on the line.
-    Every,
-    /// Keep the call with this probability, drawn here, after validation.
-    Draw(f64),
-    /// The caller already drew (a pre-formatted line): send with this rate.
-    Drawn(f64),
-}
+use super::blocking;
+use super::counter::Counter;
+use super::emit::{self, Sampling};
+use super::scoped::Scoped;
+use super::timer::{Timer, TimerGuard};
+use super::verbs::sealed::Emit;
 
 /// Sends metrics to a statsd server.
 ///
@@ -60,39 +53,28 @@ pub(crate) enum Rate {
 /// # Ok(()) }
 /// ```
 ///
-/// Clones share one queue and one processor. Dropping the last clone without
-/// `stop` asks the processor to deliver what is queued and exit on its own.
-#[derive(Clone, Debug)]
+/// Clones share one queue and one processor. Dropping the last clone (and
+/// every [`Counter`] and timer made from it) without `stop` asks the
+/// processor to deliver what is queued and exit on its own.
+///
+/// Its `Debug` shows the configuration and state, never the queue's
+/// contents, and takes no lock:
+///
+/// ```
+/// let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
+/// let shown = format!("{statsd:?}");
+/// assert!(shown.starts_with("Connector { host: \"localhost\", port: 8125"), "{shown}");
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
+#[derive(Clone)]
 pub struct Connector {
     handle: Arc<Handle>,
 }
 
-/// The part of a connector that only handles hold: when the last one goes,
-/// the processor is asked to stop.
-#[derive(Debug)]
-struct Handle {
-    shared: Arc<Shared>,
-}
-
-/// Everything the handles and the processor share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    /// The checked configuration.
-    pub(crate) config: Config,
-    /// How lines are written (prefix, type prefixes, tags).
-    pub(crate) format: LineFormat,
-    /// The bounded queue of formatted lines.
-    pub(crate) queue: Queue,
-    /// The counters behind [`Stats`].
-    pub(crate) counters: Counters,
-    /// The aggregation tables, when aggregation is on.
-    pub(crate) aggregator: Option<Aggregator>,
-    /// Running and connected, observable.
-    state: watch::Sender<State>,
-    /// The stop channel of the running processor, if one runs.
-    control: Mutex<Option<watch::Sender<Option<Instant>>>>,
-    /// The thread of [`Connector::start_blocking`], if it started one.
-    background: Mutex<Option<std::thread::JoinHandle<()>>>,
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.shared(), f)
+    }
 }
 
 /// What a stop achieved.
@@ -152,25 +134,7 @@ impl Connector {
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn new(config: Config) -> Connector {
-        let format = LineFormat::new(
-            config.prefix.as_deref(),
-            config.type_prefixes,
-            config.tag_format,
-            &config.global_tags,
-            config.max_line_length(),
-        );
-        let queue = Queue::new(config.queue_capacity, config.shards);
-        let aggregator = config.aggregate.map(|_| Aggregator::new(config.shards));
-        let shared = Arc::new(Shared {
-            format,
-            queue,
-            aggregator,
-            counters: Counters::default(),
-            state: watch::Sender::new(State::default()),
-            control: Mutex::new(None),
-            background: Mutex::new(None),
-            config,
-        });
+        let shared = Arc::new(Shared::new(config));
         Connector {
             handle: Arc::new(Handle { shared }),
         }
@@ -215,9 +179,10 @@ impl Connector {
             return Ok(());
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let Some((stop, started_sender, started)) = shared.claim_start() else {
+        let Some(stop) = shared.claim_start() else {
             return Ok(());
         };
+        let (started_sender, started) = oneshot::channel();
         runtime.spawn(processor::run(shared.clone(), stop, started_sender));
         // An error means the task was dropped before it ran (the runtime is
         // shutting down); the exit guard has already reported it stopped.
@@ -251,9 +216,10 @@ impl Connector {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let Some((stop, started_sender, started)) = shared.claim_start() else {
+        let Some(stop) = shared.claim_start() else {
             return Ok(());
         };
+        let (started_sender, started) = oneshot::channel();
         let task_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("statsd-connector".into())
@@ -343,9 +309,9 @@ impl Connector {
     /// ```
     pub async fn stop_with_timeout(&self, timeout: Duration) -> StopReport {
         let shared = self.shared();
-        let before = shared.counters.snapshot();
+        let before = shared.stats();
         let deadline = Instant::now() + timeout;
-        let mut state = shared.state.subscribe();
+        let mut state = shared.watch_state();
         let asked = shared.request_stop(deadline);
         if asked {
             // `Err` only if the sender is gone, which `shared` prevents.
@@ -353,9 +319,9 @@ impl Connector {
         } else {
             shared.flush_aggregates();
             let discarded = shared.queue.clear() as u64;
-            Counters::add(&shared.counters.undelivered, discarded);
+            shared.ledger.discarded(0, discarded);
         }
-        let after = shared.counters.snapshot();
+        let after = shared.stats();
         StopReport {
             undelivered: after.undelivered - before.undelivered,
             possibly_lost: after.possibly_lost - before.possibly_lost,
@@ -384,7 +350,7 @@ impl Connector {
     /// # Ok(()) }
     /// ```
     pub fn state(&self) -> State {
-        *self.shared().state.borrow()
+        self.shared().state()
     }
 
     /// Whether the processor runs (it still does while it drains on stop).
@@ -405,7 +371,7 @@ impl Connector {
     /// A receiver that sees every change of state; await one with
     /// [`watch::Receiver::changed`] or [`watch::Receiver::wait_for`].
     pub fn watch_state(&self) -> watch::Receiver<State> {
-        self.shared().state.subscribe()
+        self.shared().watch_state()
     }
 
     /// The counters now; see [`Stats`].
@@ -429,15 +395,15 @@ impl Connector {
     pub fn counter(&self, name: &str) -> Result<Counter, Error> {
         let shared = self.shared();
         if let Err(error) = validate::name(name, shared.format.name_overhead(MetricType::Counter)) {
-            return Err(self.rejected(error));
+            return Err(emit::rejected(shared, error));
         }
-        Ok(Counter::new(self.clone(), name, shared.aggregator.as_ref()))
+        Ok(Counter::new(self.handle.clone(), name))
     }
 
     /// A timer for `name`, to be started, stopped and sent explicitly; misuse
     /// (stop before start, sending twice) is an error, never a wrong number.
     pub fn timer(&self, name: &str) -> Timer {
-        Timer::new(self.clone(), name)
+        Timer::new(self.handle.clone(), name)
     }
 
     /// Starts timing `name` now; the timing is sent when the guard is dropped.
@@ -451,7 +417,7 @@ impl Connector {
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn time(&self, name: &str) -> TimerGuard {
-        TimerGuard::new(self.clone(), name)
+        TimerGuard::new(self.handle.clone(), name)
     }
 
     /// Formats `path:value|type_code` and queues it, as the original
@@ -470,8 +436,15 @@ impl Connector {
             return Ok(());
         }
         match type_code.parse::<MetricType>() {
-            Ok(kind) => self.emit(path, Value::Text(value), kind, Rate::Every, &[]),
-            Err(error) => Err(self.rejected(error)),
+            Ok(kind) => emit::emit(
+                self.shared(),
+                path,
+                Value::Text(value),
+                kind,
+                Sampling::Every,
+                &[],
+            ),
+            Err(error) => Err(emit::rejected(self.shared(), error)),
         }
     }
 
@@ -497,201 +470,67 @@ impl Connector {
         }
         let line = match Line::parse(line) {
             Ok(line) => line,
-            Err(error) => return Err(self.rejected(error)),
+            Err(error) => return Err(emit::rejected(self.shared(), error)),
         };
         let tags: Vec<(&str, &str)> = line.tags().collect();
-        let rate = line.sample_rate.unwrap_or(1.0);
         // The line was sampled by whoever wrote it: send it with its rate.
-        self.emit(
+        let sampling = match line.sample_rate {
+            Some(rate) => Sampling::Upstream(rate),
+            None => Sampling::Every,
+        };
+        emit::emit(
+            self.shared(),
             line.name,
             Value::Text(line.value),
             line.kind,
-            Rate::Drawn(rate),
+            sampling,
             &tags,
         )
     }
 
-    /// Counts a refused call and passes its error on.
-    #[cold]
-    fn rejected(&self, error: Error) -> Error {
-        Counters::add(&self.shared().counters.rejected, 1);
-        error
+    /// Emits through this connector with these tags (added after the global
+    /// ones). A tag with an empty value is a bare tag.
+    ///
+    /// The tags are borrowed, so a scope costs nothing to make; keep one for
+    /// several calls:
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").build()?;
+    /// let eu = statsd.with_tags(&[("region", "eu")]);
+    /// eu.incr("logins")?;                 // logins:1|c|#region:eu
+    /// eu.gauge("sessions", 12.0)?;        // sessions:12|g|#region:eu
+    /// assert!(statsd.with_tags(&[("a|b", "v")]).incr("logins").is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn with_tags<'a>(&'a self, tags: &'a [(&'a str, &'a str)]) -> Scoped<'a> {
+        Scoped::new(self.shared(), tags, 1.0)
     }
 
-    /// The primitive every metric call ends in: validate, sample, format,
-    /// queue. Validation comes first, so a bad call fails every time, sampled
-    /// or not.
-    #[inline]
-    pub(crate) fn emit(
-        &self,
-        name: &str,
-        value: Value<'_>,
-        kind: MetricType,
-        rate: Rate,
-        tags: &[(&str, &str)],
-    ) -> Result<(), Error> {
-        let shared = self.shared();
-        if !shared.config.enabled {
-            return Ok(());
-        }
-        let sample_rate = match rate {
-            Rate::Every => 1.0,
-            Rate::Draw(rate) | Rate::Drawn(rate) => rate,
-        };
-        let checked = validate::name(name, shared.format.name_overhead(kind))
-            .and_then(|()| validate::value(value, kind))
-            .and_then(|()| match sample_rate {
-                1.0 => Ok(()),
-                rate => validate::sample_rate(rate),
-            })
-            .and_then(|()| crate::format::validate_tags(tags, shared.format.tag_format()));
-        if let Err(error) = checked {
-            return Err(self.rejected(error));
-        }
-        if let Rate::Draw(rate) = rate {
-            if rate < 1.0 && !crate::metrics::sample(rate) {
-                return Ok(());
-            }
-        }
-        if sample_rate == 1.0 {
-            if let Some(aggregator) = &shared.aggregator {
-                if aggregator.add(name, value, kind, tags) {
-                    return Ok(());
-                }
-            }
-        }
-        self.push_line(name, value, kind, sample_rate, tags)
-    }
-
-    /// Queues a line for a metric whose name is already checked (a
-    /// [`Counter`] handle's).
-    #[inline]
-    pub(crate) fn emit_checked(
-        &self,
-        name: &str,
-        value: Value<'_>,
-        kind: MetricType,
-    ) -> Result<(), Error> {
-        if !self.shared().config.enabled {
-            return Ok(());
-        }
-        self.push_line(name, value, kind, 1.0, &[])
-    }
-
-    /// Formats one metric into the queue.
-    #[inline]
-    fn push_line(
-        &self,
-        name: &str,
-        value: Value<'_>,
-        kind: MetricType,
-        sample_rate: f64,
-        tags: &[(&str, &str)],
-    ) -> Result<(), Error> {
-        let shared = self.shared();
-        // A negative absolute gauge is two lines, pushed at once so that both
-        // travel in the same write or datagram.
-        let lines = LineFormat::lines_for(kind, value);
-        let pushed = shared.queue.push(lines, &shared.counters, |buf| {
-            shared
-                .format
-                .write_metric(buf, name, value, kind, sample_rate, tags)
-        });
-        match pushed {
-            Err(error @ Error::LineTooLong { .. }) => Err(self.rejected(error)),
-            other => other,
-        }
+    /// Emits through this connector at a sample rate in (0, 1]: each call is
+    /// sent with that probability, marked `|@rate` so that the server scales
+    /// counters back up.
+    ///
+    /// The rate is checked on every call, sampled out or not, so a bad rate
+    /// shows up at once:
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").build()?;
+    /// statsd.sampled(0.01).incr("cache.lookups")?; // one call in a hundred: cache.lookups:1|c|@0.01
+    /// assert!(statsd.sampled(1.5).incr("cache.lookups").is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn sampled(&self, rate: f64) -> Scoped<'_> {
+        Scoped::new(self.shared(), &[], rate)
     }
 }
 
-impl Metrics for Connector {
+impl Emit for Connector {
     #[inline]
     fn emit_value(&self, name: &str, value: Value<'_>, kind: MetricType) -> Result<(), Error> {
-        self.emit(name, value, kind, Rate::Every, &[])
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        // The last handle is gone and nobody can call stop(): let the
-        // processor deliver what is queued and exit by itself.
-        let deadline = Instant::now() + self.shared.config.stop_timeout;
-        self.shared.request_stop(deadline);
-    }
-}
-
-impl Shared {
-    /// A snapshot of every counter, the queue's included.
-    pub(crate) fn stats(&self) -> Stats {
-        let mut stats = self.counters.snapshot();
-        let (queued, in_queue) = self.queue.counts();
-        stats.queued = queued;
-        stats.in_queue += in_queue;
-        stats
-    }
-
-    /// Claims the right to start a processor: `None` if one runs already.
-    /// Marks the connector running from this instant, so that a stop that
-    /// races with the start waits for the task instead of finding nothing.
-    #[allow(clippy::type_complexity)]
-    fn claim_start(&self) -> Option<(StopSignal, oneshot::Sender<()>, oneshot::Receiver<()>)> {
-        let mut control = self.control();
-        if control.is_some() {
-            return None;
-        }
-        let (stop_sender, stop_receiver) = watch::channel(None);
-        *control = Some(stop_sender);
-        self.state.send_if_modified(|state| state.set_running(true));
-        let (started_sender, started) = oneshot::channel();
-        Some((StopSignal(stop_receiver), started_sender, started))
-    }
-
-    fn background(&self) -> MutexGuard<'_, Option<std::thread::JoinHandle<()>>> {
-        self.background
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn control(&self) -> MutexGuard<'_, Option<watch::Sender<Option<Instant>>>> {
-        self.control
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Asks a running processor to stop by `deadline` (a later request keeps
-    /// the first deadline). Returns whether a processor runs.
-    fn request_stop(&self, deadline: Instant) -> bool {
-        match self.control().as_ref() {
-            Some(stop) => {
-                stop.send_if_modified(|current| {
-                    let first = current.is_none();
-                    if first {
-                        *current = Some(deadline);
-                    }
-                    first
-                });
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Moves everything aggregated into the queue as lines.
-    pub(crate) fn flush_aggregates(&self) {
-        if let Some(aggregator) = &self.aggregator {
-            aggregator.flush(&self.format, &self.queue, &self.counters);
-        }
-    }
-
-    pub(crate) fn set_connected(&self, connected: bool) {
-        self.state
-            .send_if_modified(|state| state.set_connected(connected));
-    }
-
-    /// Called by the processor as its very last act.
-    pub(crate) fn processor_exited(&self) {
-        *self.control() = None;
-        self.state
-            .send_if_modified(|state| state.set_running(false));
+        emit::emit(self.shared(), name, value, kind, Sampling::Every, &[])
     }
 }

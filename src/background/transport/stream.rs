@@ -20,8 +20,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::batch::{Batch, MAX_SLICES};
-use crate::stats::Counters;
+use crate::background::batch::{Batch, MAX_SLICES};
+use crate::shared::ledger::Ledger;
 
 /// Without `SIOCOUTQ`, how many recent writes are assumed unacknowledged.
 #[cfg_attr(target_os = "linux", allow(dead_code))]
@@ -51,7 +51,7 @@ impl<S: Stream> StreamConnection<S> {
         }
     }
 
-    pub(crate) async fn send(&mut self, batch: &mut Batch, counters: &Counters) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, batch: &mut Batch, ledger: &Ledger) -> io::Result<()> {
         // A busy processor never waits in `closed`, so look here: a server
         // that closed its side must not be written to until it goes away.
         if let Some(error) = self.peer_closed() {
@@ -67,9 +67,7 @@ impl<S: Stream> StreamConnection<S> {
                 return Err(io::ErrorKind::WriteZero.into());
             }
             let lines = batch.advance(written);
-            Counters::add(&counters.sent, lines as u64);
-            Counters::add(&counters.sent_bytes, written as u64);
-            Counters::sub(&counters.held, lines as u64);
+            ledger.sent(lines as u64, written as u64);
             self.in_flight.wrote(written as u64, lines as u64);
             self.in_flight
                 .acknowledged(self.stream.unacknowledged_bytes());

@@ -27,8 +27,8 @@ use std::time::Duration;
 use tokio::io::Interest;
 use tokio::time::Instant;
 
-use crate::batch::Batch;
-use crate::stats::Counters;
+use crate::background::batch::Batch;
+use crate::shared::ledger::Ledger;
 
 /// A connected datagram socket: what tokio's `UdpSocket` and `UnixDatagram`
 /// have in common that the sending loop needs.
@@ -73,14 +73,14 @@ impl<S: Datagrams> DatagramConnection<S> {
         DatagramConnection {
             socket,
             max_payload,
-            datagrams: Vec::with_capacity(crate::batch::MAX_SLICES),
+            datagrams: Vec::with_capacity(crate::background::batch::MAX_SLICES),
             recent: RecentSends::new(Instant::now()),
             short_counts: 0,
             refusals_can_vanish,
         }
     }
 
-    pub(crate) async fn send(&mut self, batch: &mut Batch, counters: &Counters) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, batch: &mut Batch, ledger: &Ledger) -> io::Result<()> {
         while !batch.is_empty() {
             batch.datagrams(self.max_payload, &mut self.datagrams);
             let bytes = batch.front_bytes();
@@ -101,10 +101,8 @@ impl<S: Datagrams> DatagramConnection<S> {
             let written: usize = self.datagrams[..sent].iter().map(|(s, e)| e - s).sum();
             let lines = batch.advance(written);
             self.recent.add(Instant::now(), lines as u64);
-            Counters::add(&counters.sent, lines as u64);
-            Counters::add(&counters.sent_bytes, written as u64);
-            Counters::add(&counters.datagrams, sent as u64);
-            Counters::sub(&counters.held, lines as u64);
+            ledger.sent(lines as u64, written as u64);
+            ledger.datagrams(sent as u64);
             if sent < self.datagrams.len() && self.refusals_can_vanish {
                 self.short_counts += 1;
                 if self.short_counts == 2 {
@@ -185,7 +183,7 @@ fn send_many(
     bytes: &[u8],
     ranges: &[(usize, usize)],
 ) -> io::Result<usize> {
-    const MAX: usize = crate::batch::MAX_SLICES;
+    const MAX: usize = crate::background::batch::MAX_SLICES;
     let count = ranges.len().min(MAX);
     // SAFETY: iovec and mmsghdr are plain C structs for which all-zero bytes is
     // a valid (empty) value.

@@ -20,42 +20,23 @@ use std::future::Future;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::time::{sleep, sleep_until, timeout_at, Instant};
 
-use crate::batch::Batch;
-use crate::connector::Shared;
-use crate::stats::Counters;
-use crate::telemetry::Telemetry;
-use crate::throttle::should_log;
-use crate::transport::{self, Connection};
+use crate::shared::stop::StopSignal;
+use crate::shared::throttle::should_log;
+use crate::shared::Shared;
+
+use super::batch::Batch;
+use super::telemetry::Telemetry;
+use super::transport::{self, Connection};
 
 /// Below this many bytes a write counts as small: the processor then waits
 /// `batch_delay` before it takes the queue again.
 const SMALL_WRITE: u64 = 64 * 1024;
-
-/// The stop request as the processor sees it: `None` until a stop is asked
-/// for, then the deadline for delivering what is queued.
-pub(crate) struct StopSignal(pub(crate) watch::Receiver<Option<Instant>>);
-
-impl StopSignal {
-    fn requested(&self) -> Option<Instant> {
-        *self.0.borrow()
-    }
-
-    /// Waits for a stop request; returns its deadline.
-    async fn wait(&mut self) -> Instant {
-        match self.0.wait_for(Option::is_some).await {
-            Ok(deadline) => deadline.unwrap_or_else(Instant::now),
-            // Every sender is gone: nobody can ask any more, so stop now.
-            Err(_) => Instant::now(),
-        }
-    }
-}
 
 /// The task's body: see the module documentation.
 pub(crate) async fn run(shared: Arc<Shared>, stop: StopSignal, started: oneshot::Sender<()>) {
@@ -191,10 +172,10 @@ impl Processor {
 
             // A stop interrupts a write that the server is not reading: the
             // drain then resumes it under the stop deadline.
-            let bytes_before = self.shared.counters.sent_bytes.load(Relaxed);
+            let bytes_before = self.shared.ledger.sent_bytes();
             let sent = tokio::select! {
                 deadline = stop.wait() => return deadline,
-                sent = connection.send(&mut self.batch, &self.shared.counters) => sent,
+                sent = connection.send(&mut self.batch, &self.shared.ledger) => sent,
             };
             if let Err(error) = sent {
                 self.disconnected(error);
@@ -204,7 +185,7 @@ impl Processor {
             // next batch grow a little instead of chasing every line with a
             // system call (and pulling the queue's cache lines away from the
             // callers each time). Large writes mean we are behind: go on.
-            let written = self.shared.counters.sent_bytes.load(Relaxed) - bytes_before;
+            let written = self.shared.ledger.sent_bytes() - bytes_before;
             let delay = self.shared.config.batch_delay;
             if written < SMALL_WRITE && !delay.is_zero() {
                 tokio::select! {
@@ -235,7 +216,7 @@ impl Processor {
             };
             match timeout_at(
                 deadline,
-                connection.send(&mut self.batch, &self.shared.counters),
+                connection.send(&mut self.batch, &self.shared.ledger),
             )
             .await
             {
@@ -250,7 +231,7 @@ impl Processor {
     async fn close(&mut self, deadline: Instant) {
         if let Some(connection) = self.connection.take() {
             let unacknowledged = connection.close(deadline).await;
-            Counters::add(&self.shared.counters.possibly_lost, unacknowledged);
+            self.shared.ledger.possibly_lost(unacknowledged);
             self.shared.set_connected(false);
         }
         self.abandon();
@@ -258,20 +239,19 @@ impl Processor {
 
     /// Discards whatever is still held or queued, counting it as undelivered.
     fn abandon(&mut self) {
-        let counters = &self.shared.counters;
+        let ledger = &self.shared.ledger;
         let held = self.batch.discard() as u64;
-        Counters::sub(&counters.held, held);
         let queued = self.shared.queue.clear() as u64;
+        ledger.discarded(held, queued);
         let undelivered = held + queued;
         if undelivered > 0 {
-            Counters::add(&counters.undelivered, undelivered);
             tracing::warn!(
                 undelivered,
                 "statsd processor stopped with undelivered metrics"
             );
         }
         if let Some(connection) = self.connection.take() {
-            Counters::add(&counters.possibly_lost, connection.possibly_lost());
+            ledger.possibly_lost(connection.possibly_lost());
         }
         self.shared.set_connected(false);
     }
@@ -288,7 +268,7 @@ impl Processor {
             Ok(connection) => {
                 let peer = connection.peer();
                 if self.ever_connected {
-                    Counters::add(&self.shared.counters.reconnects, 1);
+                    self.shared.ledger.reconnected();
                 }
                 tracing::info!(
                     host = %config.host,
@@ -305,7 +285,7 @@ impl Processor {
             }
             Err(error) => {
                 self.failed_attempts += 1;
-                Counters::add(&self.shared.counters.connect_failures, 1);
+                self.shared.ledger.connect_failed();
                 if should_log(self.failed_attempts) {
                     tracing::warn!(
                         host = %config.host,
@@ -325,7 +305,7 @@ impl Processor {
     fn disconnected(&mut self, error: io::Error) {
         if let Some(connection) = self.connection.take() {
             let possibly_lost = connection.possibly_lost();
-            Counters::add(&self.shared.counters.possibly_lost, possibly_lost);
+            self.shared.ledger.possibly_lost(possibly_lost);
             tracing::warn!(%error, possibly_lost, "statsd connection lost");
         }
         self.batch.rewind_partial_line();
@@ -336,7 +316,7 @@ impl Processor {
 /// Takes everything queued into the batch; returns whether there was anything.
 fn refill(batch: &mut Batch, shared: &Shared) -> bool {
     let lines = batch.refill(&shared.queue);
-    Counters::add(&shared.counters.held, lines as u64);
+    shared.ledger.taken(lines as u64);
     lines > 0
 }
 
@@ -349,12 +329,12 @@ impl Drop for ExitGuard {
     fn drop(&mut self) {
         // Normally `close` already emptied `held`; if the runtime dropped the
         // task mid-flight, what the processor held is gone: count it.
-        let held = self
-            .shared
-            .counters
-            .held
-            .swap(0, std::sync::atomic::Ordering::Relaxed);
-        Counters::add(&self.shared.counters.undelivered, held);
+        self.shared.ledger.abandon_held();
+        // Nothing is held and only this task takes from the queue: the
+        // ledger must add up exactly here.
+        self.shared
+            .ledger
+            .check_identity(self.shared.queue.counts());
         self.shared.processor_exited();
     }
 }

@@ -13,8 +13,7 @@
 //! nanoseconds, which is why they run on every call instead of being cached.
 
 use crate::error::{Error, Reason};
-use crate::format::Value;
-use crate::metric::{MetricType, TagFormat};
+use crate::wire::metric::{MetricType, TagFormat, Value};
 
 /// The longest metric name accepted, in bytes, prefixes included.
 pub const MAX_NAME_LENGTH: usize = 1024;
@@ -105,6 +104,16 @@ pub(crate) fn prefix(prefix: &str) -> Result<(), Error> {
         prefix: prefix.to_owned(),
         reason,
     })
+}
+
+/// Checks per-call tags against the dialect.
+#[inline]
+pub(crate) fn tags(tags: &[(&str, &str)], format: TagFormat) -> Result<(), Error> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    tags.iter()
+        .try_for_each(|(key, value)| tag(key, value, format))
 }
 
 /// Checks a tag key and value for the dialect; an empty value means a bare key.

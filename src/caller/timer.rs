@@ -4,11 +4,27 @@
 //! on misuse. Here misuse is an [`Error::TimerMisuse`] and nothing is sent, so
 //! a mistake never turns into a wrong number on a dashboard.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connector::Connector;
 use crate::error::Error;
-use crate::metrics::Metrics;
+use crate::shared::Handle;
+use crate::wire::metric::{MetricType, Value};
+
+use super::emit::{self, Sampling};
+
+/// Queues a timing for `name` through the handle's connector.
+fn send_timing(handle: &Handle, name: &str, elapsed: Duration) -> Result<(), Error> {
+    emit::emit(
+        &handle.shared,
+        name,
+        Value::Duration(elapsed),
+        MetricType::Timing,
+        Sampling::Every,
+        &[],
+    )
+}
 
 /// A timer with explicit steps: [`start`](Timer::start), [`stop`](Timer::stop),
 /// [`send`](Timer::send).
@@ -24,9 +40,9 @@ use crate::metrics::Metrics;
 /// assert!(timer.send().is_err());        // sent already
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
-#[derive(Debug)]
+#[must_use = "a timer measures nothing until it is started, stopped and sent"]
 pub struct Timer {
-    connector: Connector,
+    handle: Arc<Handle>,
     name: String,
     started: Option<Instant>,
     elapsed: Option<Duration>,
@@ -34,9 +50,9 @@ pub struct Timer {
 }
 
 impl Timer {
-    pub(crate) fn new(connector: Connector, name: &str) -> Timer {
+    pub(crate) fn new(handle: Arc<Handle>, name: &str) -> Timer {
         Timer {
-            connector,
+            handle,
             name: name.to_owned(),
             started: None,
             elapsed: None,
@@ -76,7 +92,7 @@ impl Timer {
             return Err(Error::TimerMisuse("send() called twice"));
         }
         self.sent = true;
-        self.connector.timing(&self.name, elapsed)
+        send_timing(&self.handle, &self.name, elapsed)
     }
 }
 
@@ -92,19 +108,18 @@ impl Timer {
 /// assert_eq!(statsd.stats().queued, 0);
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
-#[derive(Debug)]
 #[must_use = "the timing is sent when the guard is dropped; bind it to a variable"]
 pub struct TimerGuard {
-    connector: Connector,
+    handle: Arc<Handle>,
     name: String,
     started: Instant,
     armed: bool,
 }
 
 impl TimerGuard {
-    pub(crate) fn new(connector: Connector, name: &str) -> TimerGuard {
+    pub(crate) fn new(handle: Arc<Handle>, name: &str) -> TimerGuard {
         TimerGuard {
-            connector,
+            handle,
             name: name.to_owned(),
             started: Instant::now(),
             armed: true,
@@ -126,7 +141,30 @@ impl Drop for TimerGuard {
     fn drop(&mut self) {
         if self.armed {
             // A drop cannot report an error; a bad name is counted as rejected.
-            let _ = self.connector.timing(&self.name, self.started.elapsed());
+            let _ = send_timing(&self.handle, &self.name, self.started.elapsed());
         }
+    }
+}
+
+/// The name and the measurement, never the connector's queue.
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timer")
+            .field("name", &self.name)
+            .field("started", &self.started.is_some())
+            .field("elapsed", &self.elapsed)
+            .field("sent", &self.sent)
+            .finish()
+    }
+}
+
+/// The name and the time so far, never the connector's queue.
+impl fmt::Debug for TimerGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerGuard")
+            .field("name", &self.name)
+            .field("elapsed", &self.started.elapsed())
+            .field("armed", &self.armed)
+            .finish()
     }
 }

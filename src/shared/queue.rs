@@ -28,18 +28,17 @@
 //! a shard takes room from the pool in chunks (a lease), so the shared counter
 //! is touched about once per chunk of lines, not per line, and the processor
 //! returns a shard's lease when it takes its lines. When the pool is empty, the
-//! metric is dropped, counted, and a throttled warning is logged: the caller
-//! never waits for the network.
+//! metric is refused (the caller's side counts it as dropped and logs a
+//! throttled warning): the caller never waits for the network.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
 use crate::error::Error;
-use crate::stats::Counters;
-use crate::throttle::Throttle;
+use crate::shared::lock;
 
 /// The formatted lines of one shard.
 #[derive(Debug, Default)]
@@ -113,8 +112,6 @@ pub(crate) struct Queue {
     /// `shards.len() - 1`; the number of shards is a power of two, so a home
     /// shard is a mask away, not a division.
     shard_mask: usize,
-    /// The bound of the whole queue, in lines.
-    capacity: usize,
     /// Lines in one shard at which it asks the processor to hurry: its share
     /// of half the bound.
     press_at: usize,
@@ -127,8 +124,6 @@ pub(crate) struct Queue {
     sleeping: Padded<AtomicBool>,
     /// Wakes the processor when it sleeps and a line arrives.
     wake: Notify,
-    /// The streak of drops, for the throttled warning.
-    drops: Padded<Throttle>,
     /// Empty chunks that the processor has written, for callers to fill
     /// again: the steady state allocates nothing, and memory stays flat.
     pool_of_chunks: Padded<Mutex<Vec<Vec<u8>>>>,
@@ -169,16 +164,6 @@ pub(crate) fn home_hint() -> usize {
     })
 }
 
-/// Locks a mutex whatever happened to a previous holder: a panic while holding
-/// the lock (there is no code that can panic under it, short of an allocation
-/// failure) leaves whole lines behind, since a failed write is truncated away.
-#[inline]
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Queue {
     /// A queue holding at most `capacity` lines in `shards` shards (rounded up
     /// to a power of two).
@@ -187,7 +172,6 @@ impl Queue {
         Queue {
             shards: (0..shards).map(|_| Shard::default()).collect(),
             shard_mask: shards - 1,
-            capacity,
             press_at: capacity.div_ceil(shards).div_ceil(2),
             // Small enough that idle leases strand little of the bound, large
             // enough that the pool is rarely touched.
@@ -195,33 +179,24 @@ impl Queue {
             pool: Padded(AtomicUsize::new(capacity)),
             sleeping: Padded(AtomicBool::new(false)),
             wake: Notify::new(),
-            drops: Padded(Throttle::default()),
             pool_of_chunks: Padded(Mutex::new(Vec::with_capacity(POOLED_CHUNKS))),
         }
     }
 
-    /// A sensible number of shards for this machine: one per core, times two so
-    /// that threads sharing a core rarely share a shard, at most 32.
-    pub(crate) fn default_shards() -> usize {
-        std::thread::available_parallelism()
-            .map_or(4, |n| n.get() * 2)
-            .min(32)
-    }
-
-    /// Appends `lines` lines written by `write` to a shard with room, or drops
-    /// them (counted in `counters.dropped`) when every shard is full.
+    /// Appends `lines` lines written by `write` to the caller's home shard,
+    /// or refuses them with [`Error::QueueFull`] when the bound is reached
+    /// (the caller counts the drop; the queue keeps no statistics of drops).
     ///
     /// `write` must append whole lines or, on error, leave the buffer as it was.
     #[inline]
-    pub(crate) fn push<F>(&self, lines: usize, counters: &Counters, write: F) -> Result<(), Error>
+    pub(crate) fn push<F>(&self, lines: usize, write: F) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
         let shard = &self.shards[home_hint() & self.shard_mask];
         let mut guard = lock(&shard.buffer);
         if guard.total_lines() + lines > guard.leased && !self.lease_more(&mut guard, lines) {
-            drop(guard);
-            return Err(self.dropped(lines, counters));
+            return Err(Error::QueueFull);
         }
         if guard.bytes.len() >= CHUNK - CHUNK_SLACK || guard.bytes.capacity() == 0 {
             guard.make_room(self.fresh_chunk());
@@ -246,7 +221,6 @@ impl Queue {
             self.sleeping.store(false, Relaxed);
             self.wake.notify_one();
         }
-        self.drops.reset();
         Ok(())
     }
 
@@ -293,19 +267,6 @@ impl Queue {
         if unused > 0 {
             self.pool.fetch_add(unused, Relaxed);
         }
-    }
-
-    #[cold]
-    fn dropped(&self, lines: usize, counters: &Counters) -> Error {
-        Counters::add(&counters.dropped, lines as u64);
-        if let Some(n) = self.drops.record() {
-            tracing::warn!(
-                dropped_in_a_row = n,
-                capacity = self.capacity,
-                "statsd queue full: metric dropped"
-            );
-        }
-        Error::QueueFull
     }
 
     /// Moves every shard's lines into `out`, swapping each non-empty buffer with
@@ -363,6 +324,16 @@ impl Queue {
         })
     }
 
+    /// Lines in the shards that are not being written this instant: for
+    /// `Debug`, which must never wait for a lock.
+    pub(crate) fn depth_without_waiting(&self) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|shard| shard.buffer.try_lock().ok())
+            .map(|guard| guard.total_lines() as u64)
+            .sum()
+    }
+
     /// Announces that the processor is about to sleep. It must then look at
     /// the queue once more ([`Queue::take`]) before it waits in
     /// [`Queue::woken`], and call [`Queue::awake`] if it does not wait.
@@ -386,8 +357,8 @@ impl Queue {
 mod tests {
     use super::*;
 
-    fn push_line(queue: &Queue, counters: &Counters, line: &[u8]) -> Result<(), Error> {
-        queue.push(1, counters, |buf| {
+    fn push_line(queue: &Queue, line: &[u8]) -> Result<(), Error> {
+        queue.push(1, |buf| {
             buf.extend_from_slice(line);
             Ok(())
         })
@@ -395,25 +366,24 @@ mod tests {
 
     #[test]
     fn a_single_thread_can_use_the_whole_bound() {
-        let (queue, counters) = (Queue::new(8, 4), Counters::default());
+        let queue = Queue::new(8, 4);
         for _ in 0..8 {
-            push_line(&queue, &counters, b"a:1|c\n").unwrap();
+            push_line(&queue, b"a:1|c\n").unwrap();
         }
         assert!(matches!(
-            push_line(&queue, &counters, b"a:1|c\n"),
+            push_line(&queue, b"a:1|c\n"),
             Err(Error::QueueFull)
         ));
         assert_eq!(queue.counts(), (8, 8));
-        assert_eq!(counters.snapshot().dropped, 1);
     }
 
     #[test]
     fn a_shard_seals_chunks_instead_of_growing_and_keeps_their_order() {
-        let (queue, counters) = (Queue::new(1_000_000, 1), Counters::default());
+        let queue = Queue::new(1_000_000, 1);
         let lines = 3 * CHUNK / 10 + 7;
         for i in 0..lines {
             let line = format!("n:{:05}|c\n", i % 100_000);
-            push_line(&queue, &counters, line.as_bytes()).unwrap();
+            push_line(&queue, line.as_bytes()).unwrap();
         }
         let (mut out, mut spares) = (Vec::new(), Vec::new());
         assert_eq!(queue.take(&mut out, &mut spares), lines);
@@ -430,27 +400,27 @@ mod tests {
 
     #[test]
     fn take_hands_over_whole_buffers_and_frees_the_bound() {
-        let (queue, counters) = (Queue::new(4, 2), Counters::default());
+        let queue = Queue::new(4, 2);
         for _ in 0..4 {
-            push_line(&queue, &counters, b"a:1|c\n").unwrap();
+            push_line(&queue, b"a:1|c\n").unwrap();
         }
         let (mut out, mut spares) = (Vec::new(), Vec::new());
         assert_eq!(queue.take(&mut out, &mut spares), 4);
         let bytes: Vec<u8> = out.iter().flat_map(|b| b.bytes.clone()).collect();
         assert_eq!(bytes, b"a:1|c\n".repeat(4));
-        push_line(&queue, &counters, b"b:1|c\n").unwrap();
+        push_line(&queue, b"b:1|c\n").unwrap();
         assert_eq!(queue.counts(), (5, 1));
     }
 
     #[test]
     fn lines_of_one_thread_keep_their_order_and_leases_return() {
-        let (queue, counters) = (Queue::new(64, 8), Counters::default());
+        let queue = Queue::new(64, 8);
         let (mut out, mut spares) = (Vec::new(), Vec::new());
         let mut all = Vec::new();
         for round in 0..10 {
             for i in 0..50 {
                 let line = format!("l{round}.{i}:1|c\n");
-                push_line(&queue, &counters, line.as_bytes()).unwrap();
+                push_line(&queue, line.as_bytes()).unwrap();
             }
             queue.take(&mut out, &mut spares);
             for buffer in out.drain(..) {
@@ -466,17 +436,17 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_nothing_behind() {
-        let (queue, counters) = (Queue::new(4, 1), Counters::default());
-        let err = queue.push(1, &counters, |_| Err(Error::QueueFull));
+        let queue = Queue::new(4, 1);
+        let err = queue.push(1, |_| Err(Error::QueueFull));
         assert!(err.is_err());
         assert_eq!(queue.counts(), (0, 0));
     }
 
     #[test]
     fn clear_discards_and_counts() {
-        let (queue, counters) = (Queue::new(4, 2), Counters::default());
-        push_line(&queue, &counters, b"a:1|c\n").unwrap();
-        push_line(&queue, &counters, b"a:1|c\n").unwrap();
+        let queue = Queue::new(4, 2);
+        push_line(&queue, b"a:1|c\n").unwrap();
+        push_line(&queue, b"a:1|c\n").unwrap();
         assert_eq!(queue.clear(), 2);
         assert_eq!(queue.counts(), (2, 0));
     }

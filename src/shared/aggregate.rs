@@ -4,8 +4,9 @@
 //! - Counters are summed. Each thread adds into its own stripe (the same home
 //!   index as the queue's shards), a small map under an uncontended mutex, so
 //!   two threads counting the same name never share a cache line. A
-//!   [`Counter`] handle goes further: its name is checked once and each
-//!   increment is one atomic add on the caller's stripe.
+//!   [`Counter`](crate::Counter) handle goes further: its name is checked
+//!   once and each increment is one atomic add on the caller's stripe (a
+//!   [`CounterCell`]).
 //! - Gauges keep the last value; deltas after it are added to it, deltas with
 //!   no value since the last flush are sent as one delta.
 //! - Sets keep each distinct member once.
@@ -17,15 +18,13 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 
-use crate::error::Error;
-use crate::format::{LineFormat, Value};
-use crate::metric::MetricType;
-use crate::queue::{home_hint, Queue};
-use crate::stats::Counters;
+use super::lock;
+use super::queue::home_hint;
+use crate::wire::metric::{MetricType, Value};
 
 /// Owned tags, as the aggregation key needs them.
 type OwnedTags = Box<[(Box<str>, Box<str>)]>;
@@ -86,9 +85,10 @@ struct Stripe {
 #[repr(align(128))]
 struct AtomicStripe(AtomicI64);
 
-/// The shared state of a [`Counter`] handle in aggregating mode.
+/// The running sum of one [`Counter`](crate::Counter) handle in aggregating
+/// mode, striped per thread.
 #[derive(Debug)]
-struct HandleCell {
+pub(crate) struct CounterCell {
     name: Box<str>,
     stripes: Box<[AtomicStripe]>,
 }
@@ -99,13 +99,7 @@ pub(crate) struct Aggregator {
     stripes: Box<[Stripe]>,
     gauges: Mutex<ByName<GaugeState>>,
     sets: Mutex<ByName<HashSet<Box<str>>>>,
-    handles: Mutex<Vec<Arc<HandleCell>>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    handles: Mutex<Vec<Arc<CounterCell>>>,
 }
 
 impl Aggregator {
@@ -156,9 +150,9 @@ impl Aggregator {
         true
     }
 
-    /// A handle cell for `name` (no tags), registered for flushing.
-    fn handle(&self, name: &str) -> Arc<HandleCell> {
-        let cell = Arc::new(HandleCell {
+    /// A counter cell for `name` (no tags), registered for flushing.
+    pub(crate) fn counter_cell(&self, name: &str) -> Arc<CounterCell> {
+        let cell = Arc::new(CounterCell {
             name: name.into(),
             stripes: (0..self.stripes.len())
                 .map(|_| AtomicStripe::default())
@@ -168,9 +162,12 @@ impl Aggregator {
         cell
     }
 
-    /// Writes one line per aggregate into the queue and starts a new interval.
-    /// Returns the number of lines written (or dropped, if the queue is full).
-    pub(crate) fn flush(&self, format: &LineFormat, queue: &Queue, counters: &Counters) -> usize {
+    /// Hands every aggregate to `write` (name, tags, value, type) and starts
+    /// a new interval.
+    pub(crate) fn flush(
+        &self,
+        mut write: impl FnMut(&str, &[(&str, &str)], Value<'_>, MetricType),
+    ) {
         let mut sums: ByName<i64> = HashMap::default();
         for stripe in self.stripes.iter() {
             let taken = std::mem::take(&mut *lock(&stripe.counters));
@@ -191,15 +188,9 @@ impl Aggregator {
         let gauges = std::mem::take(&mut *lock(&self.gauges));
         let sets = std::mem::take(&mut *lock(&self.sets));
 
-        let mut lines = 0;
         let mut emit = |name: &str, tags: &OwnedTags, value: Value<'_>, kind: MetricType| {
             let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (&**k, &**v)).collect();
-            let count = LineFormat::lines_for(kind, value);
-            // Names and tags were validated when they were first emitted.
-            let _ = queue.push(count, counters, |buf| {
-                format.write_metric(buf, name, value, kind, 1.0, &tags)
-            });
-            lines += count;
+            write(name, &tags, value, kind);
         };
         for (name, entries) in &sums {
             for (tags, n) in entries {
@@ -224,7 +215,6 @@ impl Aggregator {
                 }
             }
         }
-        lines
     }
 }
 
@@ -236,83 +226,31 @@ fn merge_sum(sums: &mut ByName<i64>, name: String, tags: OwnedTags, n: i64) {
     }
 }
 
-/// A counter whose name is checked once: the fastest way to count a hot name.
-///
-/// Made by [`Connector::counter`](crate::Connector::counter). With aggregation
-/// on, an increment is one atomic add on the calling thread's stripe; with it
-/// off, each call queues a line, like [`Metrics::count`](crate::Metrics::count)
-/// minus the name check.
-///
-/// ```
-/// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
-/// let requests = statsd.counter("requests")?;
-/// requests.incr()?;
-/// requests.add(5)?;
-/// # Ok::<(), statsd_connector::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Counter {
-    connector: crate::Connector,
-    name: Arc<str>,
-    cell: Option<Arc<HandleCell>>,
-}
-
-impl Counter {
-    pub(crate) fn new(
-        connector: crate::Connector,
-        name: &str,
-        aggregator: Option<&Aggregator>,
-    ) -> Counter {
-        Counter {
-            cell: aggregator.map(|a| a.handle(name)),
-            name: name.into(),
-            connector,
-        }
-    }
-
-    /// Adds 1.
+impl CounterCell {
+    /// Adds `n` on the calling thread's stripe.
     #[inline]
-    pub fn incr(&self) -> Result<(), Error> {
-        self.add(1)
-    }
-
-    /// Adds `n` (negative to subtract).
-    #[inline]
-    pub fn add(&self, n: i64) -> Result<(), Error> {
-        match &self.cell {
-            Some(cell) => {
-                cell.stripes[home_hint() % cell.stripes.len()]
-                    .0
-                    .fetch_add(n, Relaxed);
-                Ok(())
-            }
-            None => self
-                .connector
-                .emit_checked(&self.name, Value::Int(n), MetricType::Counter),
-        }
-    }
-
-    /// The counter's name (without prefix).
-    pub fn name(&self) -> &str {
-        &self.name
+    pub(crate) fn add(&self, n: i64) {
+        self.stripes[home_hint() % self.stripes.len()]
+            .0
+            .fetch_add(n, Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::TagFormat;
+    use crate::wire::format::LineFormat;
+    use crate::wire::metric::TagFormat;
 
     fn flushed(aggregator: &Aggregator) -> Vec<String> {
         let format = LineFormat::new(None, false, TagFormat::DogStatsd, &[], 8192);
-        let (queue, counters) = (Queue::new(1000, 1), Counters::default());
-        aggregator.flush(&format, &queue, &counters);
-        let (mut out, mut spares) = (Vec::new(), Vec::new());
-        queue.take(&mut out, &mut spares);
-        let text: String = out
-            .iter()
-            .map(|b| String::from_utf8(b.bytes.clone()).unwrap())
-            .collect();
+        let mut buf = Vec::new();
+        aggregator.flush(|name, tags, value, kind| {
+            format
+                .write_metric(&mut buf, name, value, kind, 1.0, tags)
+                .unwrap();
+        });
+        let text = String::from_utf8(buf).unwrap();
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
         lines.sort();
         lines

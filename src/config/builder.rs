@@ -1,253 +1,18 @@
-//! Configuration: a builder, and the `STATSD_*` environment.
-//!
-//! Everything is checked when the configuration is built, so a connector that
-//! exists is a connector that can run: a bad host, port, protocol or prefix is an
-//! [`Error`] naming the value, never a surprise in the background task.
+//! The [`Builder`]: every setting with its default, checked at once in
+//! [`Builder::build_config`].
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::{
+    Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_UNIX_MAX_PAYLOAD,
+};
 use crate::error::Error;
-use crate::metric::TagFormat;
-use crate::validate::{self, MAX_LINE_LENGTH};
-
-/// The port statsd servers listen on by default.
-pub const DEFAULT_PORT: u16 = 8125;
-
-/// The default bound of the queue, in metrics (lines).
-///
-/// The original connector's 1.0 release held 1000. We hold more because we
-/// batch: the processor takes the whole queue at once, so the bound is also the
-/// largest burst that can arrive while one write is on its way, and because a
-/// reconnect sleep of one second at 100 000 metrics a second should lose
-/// nothing. At 40 bytes a line this is about 4 MiB at most (see the README's
-/// Memory section).
-pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
-
-/// The default datagram payload limit: fits an Ethernet MTU of 1500 bytes with
-/// IPv4/IPv6 and UDP headers to spare, so no datagram is fragmented.
-pub const DEFAULT_MAX_PAYLOAD: usize = 1432;
-
-/// The default datagram payload limit for Unix datagrams: no network MTU
-/// applies, and 8 KiB is what the common servers read by default.
-pub const DEFAULT_UNIX_MAX_PAYLOAD: usize = 8192;
-
-/// The transport used to reach the server.
-///
-/// Parsed from text as `STATSD_PROTOCOL` is, in any case, so a configuration
-/// file can name it too:
-///
-/// ```
-/// use statsd_connector::Protocol;
-///
-/// let protocol: Protocol = "UDP".parse()?;
-/// assert_eq!(protocol, Protocol::Udp);
-/// assert_eq!(protocol.to_string(), "udp");
-/// assert!(protocol.is_datagram() && !protocol.is_unix());
-/// assert!("sctp".parse::<Protocol>().is_err()); // named in the error
-/// # Ok::<(), statsd_connector::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Protocol {
-    /// A TCP stream (the default, as in the original connector): the client sees
-    /// disconnects and resends what it could not write.
-    #[default]
-    Tcp,
-    /// UDP datagrams of several lines each, up to the payload limit.
-    Udp,
-    /// A Unix domain stream socket; the host is the socket's path. Behaves as
-    /// TCP (reconnects, resends, drains).
-    Unix,
-    /// Unix domain datagrams; the host is the socket's path. The default
-    /// payload limit is [`DEFAULT_UNIX_MAX_PAYLOAD`].
-    Unixgram,
-}
-
-impl Protocol {
-    /// Whether the protocol sends datagrams (UDP, Unix datagrams).
-    pub fn is_datagram(self) -> bool {
-        matches!(self, Protocol::Udp | Protocol::Unixgram)
-    }
-
-    /// Whether the host is a filesystem path (Unix sockets).
-    pub fn is_unix(self) -> bool {
-        matches!(self, Protocol::Unix | Protocol::Unixgram)
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = Error;
-
-    /// Parses `tcp`, `udp`, `unix` or `unixgram`, in any case.
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "tcp" => Ok(Protocol::Tcp),
-            "udp" => Ok(Protocol::Udp),
-            "unix" => Ok(Protocol::Unix),
-            "unixgram" => Ok(Protocol::Unixgram),
-            _ => Err(Error::UnknownProtocol(s.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Unix => "unix",
-            Protocol::Unixgram => "unixgram",
-        })
-    }
-}
-
-/// A function that turns `(host, port)` into addresses. The default asks the
-/// system resolver anew on every connection attempt; tests install their own.
-pub type Resolver =
-    Arc<dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static>;
-
-/// A checked configuration. Build one with [`Config::builder`] or
-/// [`Config::from_env`]; hand it to [`Connector::new`](crate::Connector::new).
-///
-/// The accessors show what was decided, defaults included, which is handy in a
-/// startup log line:
-///
-/// ```
-/// use statsd_connector::{Config, Connector, Protocol, DEFAULT_QUEUE_CAPACITY, MAX_LINE_LENGTH};
-///
-/// let config = Config::builder().host("statsd.internal").prefix("shop").build_config()?;
-/// assert_eq!(config.host(), "statsd.internal");
-/// assert_eq!((config.port(), config.protocol()), (8125, Protocol::Tcp));
-/// assert_eq!(config.prefix(), Some("shop"));
-/// assert!(config.enabled());
-/// assert_eq!(config.queue_capacity(), DEFAULT_QUEUE_CAPACITY);
-/// assert_eq!(config.max_line_length(), MAX_LINE_LENGTH);
-///
-/// let statsd = Connector::new(config);
-/// # Ok::<(), statsd_connector::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct Config {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) protocol: Protocol,
-    pub(crate) prefix: Option<String>,
-    pub(crate) type_prefixes: bool,
-    pub(crate) tag_format: TagFormat,
-    pub(crate) global_tags: Vec<(String, String)>,
-    pub(crate) queue_capacity: usize,
-    pub(crate) shards: usize,
-    pub(crate) reconnect_sleep: Duration,
-    pub(crate) wait_timeout: Duration,
-    pub(crate) batch_delay: Duration,
-    pub(crate) aggregate: Option<Duration>,
-    pub(crate) telemetry: Option<Duration>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) stop_timeout: Duration,
-    pub(crate) max_payload: usize,
-    pub(crate) enabled: bool,
-    pub(crate) resolver: Option<Resolver>,
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("protocol", &self.protocol)
-            .field("prefix", &self.prefix)
-            .field("type_prefixes", &self.type_prefixes)
-            .field("tag_format", &self.tag_format)
-            .field("global_tags", &self.global_tags)
-            .field("queue_capacity", &self.queue_capacity)
-            .field("reconnect_sleep", &self.reconnect_sleep)
-            .field("wait_timeout", &self.wait_timeout)
-            .field("batch_delay", &self.batch_delay)
-            .field("aggregate", &self.aggregate)
-            .field("telemetry", &self.telemetry)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("stop_timeout", &self.stop_timeout)
-            .field("max_payload", &self.max_payload)
-            .field("enabled", &self.enabled)
-            .field("resolver", &self.resolver.as_ref().map(|_| "custom"))
-            .finish()
-    }
-}
-
-impl Config {
-    /// A builder with every default: port 8125, TCP, no prefix, enabled.
-    pub fn builder() -> Builder {
-        Builder::default()
-    }
-
-    /// Reads the configuration from the process environment; see
-    /// [`Builder::from_env_with`] for the variables and their rules.
-    ///
-    /// Without `STATSD_HOST` the configuration is disabled rather than an
-    /// error, so a program runs the same where no statsd server is set up:
-    ///
-    /// ```
-    /// let config = statsd_connector::Config::from_env()?;
-    /// if !config.enabled() {
-    ///     println!("STATSD_HOST is not set: metrics are off");
-    /// }
-    /// # Ok::<(), statsd_connector::Error>(())
-    /// ```
-    pub fn from_env() -> Result<Config, Error> {
-        Builder::from_env_with(|name| std::env::var(name).ok())?.build_config()
-    }
-
-    /// The server's host name or address.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The server's port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The transport.
-    pub fn protocol(&self) -> Protocol {
-        self.protocol
-    }
-
-    /// The prefix put before every name, without its trailing `.`.
-    pub fn prefix(&self) -> Option<&str> {
-        self.prefix.as_deref()
-    }
-
-    /// Whether metrics are sent at all.
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    /// The queue bound in lines.
-    pub fn queue_capacity(&self) -> usize {
-        self.queue_capacity
-    }
-
-    /// The longest line this configuration accepts, newline included: the
-    /// datagram payload limit for UDP, [`MAX_LINE_LENGTH`] otherwise.
-    ///
-    /// ```
-    /// use statsd_connector::{Config, Protocol, DEFAULT_MAX_PAYLOAD};
-    ///
-    /// let udp = Config::builder().host("localhost").protocol(Protocol::Udp).build_config()?;
-    /// assert_eq!(udp.max_line_length(), DEFAULT_MAX_PAYLOAD); // one line must fit one datagram
-    /// # Ok::<(), statsd_connector::Error>(())
-    /// ```
-    pub fn max_line_length(&self) -> usize {
-        if self.protocol.is_datagram() {
-            self.max_payload.min(MAX_LINE_LENGTH)
-        } else {
-            MAX_LINE_LENGTH
-        }
-    }
-}
+use crate::wire::metric::TagFormat;
+use crate::wire::validate;
 
 /// Builds a [`Config`] (or directly a [`Connector`](crate::Connector)).
 ///
@@ -267,30 +32,30 @@ impl Config {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
-    host: String,
-    port: PortSetting,
-    protocol: Protocol,
-    prefix: Option<String>,
-    type_prefixes: bool,
-    tag_format: TagFormat,
-    global_tags: Vec<(String, String)>,
-    queue_capacity: usize,
-    shards: Option<usize>,
-    reconnect_sleep: Duration,
-    wait_timeout: Duration,
-    batch_delay: Duration,
-    aggregate: Option<Duration>,
-    telemetry: Option<Duration>,
-    connect_timeout: Duration,
-    stop_timeout: Duration,
-    max_payload: Option<usize>,
-    enabled: bool,
+    pub(super) host: String,
+    pub(super) port: PortSetting,
+    pub(super) protocol: Protocol,
+    pub(super) prefix: Option<String>,
+    pub(super) type_prefixes: bool,
+    pub(super) tag_format: TagFormat,
+    pub(super) global_tags: Vec<(String, String)>,
+    pub(super) queue_capacity: usize,
+    pub(super) shards: Option<usize>,
+    pub(super) reconnect_sleep: Duration,
+    pub(super) wait_timeout: Duration,
+    pub(super) batch_delay: Duration,
+    pub(super) aggregate: Option<Duration>,
+    pub(super) telemetry: Option<Duration>,
+    pub(super) connect_timeout: Duration,
+    pub(super) stop_timeout: Duration,
+    pub(super) max_payload: Option<usize>,
+    pub(super) enabled: bool,
     resolver: Option<ResolverSetting>,
 }
 
 /// A port as given: a number, or text from the environment, checked in `build`.
 #[derive(Debug, Clone)]
-enum PortSetting {
+pub(super) enum PortSetting {
     Number(u16),
     Text(String),
 }
@@ -741,74 +506,6 @@ impl Builder {
         self
     }
 
-    /// Starts from the environment, read through `var` (so tests need not
-    /// change the process environment):
-    ///
-    /// | variable | meaning |
-    /// |---|---|
-    /// | `STATSD_HOST` | server host; unset or empty: metrics disabled |
-    /// | `STATSD_PORT` | server port, default 8125 |
-    /// | `STATSD_PREFIX` | prefix; unset or empty: none |
-    /// | `STATSD_PROTOCOL` | `tcp` (default) or `udp` |
-    /// | `STATSD_ENABLED` | truthy (a non-zero number, `on`, `t`, `true`, `yes`, any case) or not; default true |
-    /// | `STATSD_TYPE_PREFIXES` | truthy: `counters.` ... after the prefix |
-    /// | `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT` | seconds, may be fractional |
-    /// | `STATSD_QUEUE_CAPACITY` | the queue bound in metrics |
-    ///
-    /// ```
-    /// use statsd_connector::Builder;
-    /// let env = |name: &str| match name {
-    ///     "STATSD_HOST" => Some("statsd.internal".to_owned()),
-    ///     "STATSD_PROTOCOL" => Some("udp".to_owned()),
-    ///     _ => None,
-    /// };
-    /// let config = Builder::from_env_with(env)?.build_config()?;
-    /// assert_eq!(config.host(), "statsd.internal");
-    /// # Ok::<(), statsd_connector::Error>(())
-    /// ```
-    pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Builder, Error> {
-        let mut builder = Builder::default();
-        match var("STATSD_HOST").filter(|h| !h.trim().is_empty()) {
-            Some(host) => builder.host = host.trim().to_owned(),
-            None => builder.enabled = false,
-        }
-        if let Some(port) = var("STATSD_PORT") {
-            builder.port = PortSetting::Text(port);
-        }
-        if let Some(prefix) = var("STATSD_PREFIX").filter(|p| !p.is_empty()) {
-            builder.prefix = Some(prefix);
-        }
-        if let Some(protocol) = var("STATSD_PROTOCOL") {
-            builder.protocol = protocol.parse()?;
-        }
-        if let Some(enabled) = var("STATSD_ENABLED") {
-            builder.enabled &= truthy(&enabled);
-        }
-        if let Some(on) = var("STATSD_TYPE_PREFIXES") {
-            builder.type_prefixes = truthy(&on);
-        }
-        if let Some(text) = var("STATSD_RECONNECT_SLEEP") {
-            builder.reconnect_sleep = seconds("STATSD_RECONNECT_SLEEP", &text)?;
-        }
-        if let Some(text) = var("STATSD_WAIT_TIMEOUT") {
-            builder.wait_timeout = seconds("STATSD_WAIT_TIMEOUT", &text)?;
-        }
-        if let Some(text) = var("STATSD_TELEMETRY_INTERVAL") {
-            builder.telemetry = Some(seconds("STATSD_TELEMETRY_INTERVAL", &text)?);
-        }
-        if let Some(text) = var("STATSD_QUEUE_CAPACITY") {
-            builder.queue_capacity =
-                text.trim().parse().map_err(|e: std::num::ParseIntError| {
-                    Error::InvalidEnvironment {
-                        variable: "STATSD_QUEUE_CAPACITY",
-                        value: text.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-        }
-        Ok(builder)
-    }
-
     /// Checks every setting and returns the configuration.
     ///
     /// A [`Config`] can be inspected, cloned and handed to
@@ -895,9 +592,7 @@ impl Builder {
             tag_format: self.tag_format,
             global_tags: self.global_tags,
             queue_capacity: self.queue_capacity,
-            shards: self
-                .shards
-                .unwrap_or_else(crate::queue::Queue::default_shards),
+            shards: self.shards.unwrap_or_else(default_shards),
             reconnect_sleep: self.reconnect_sleep,
             wait_timeout: self.wait_timeout,
             batch_delay: self.batch_delay,
@@ -923,6 +618,14 @@ impl Builder {
     }
 }
 
+/// A sensible number of queue shards for this machine: one per core, times
+/// two so that threads sharing a core rarely share a shard, at most 32.
+fn default_shards() -> usize {
+    std::thread::available_parallelism()
+        .map_or(4, |n| n.get() * 2)
+        .min(32)
+}
+
 fn setting_error(setting: &'static str, value: usize, reason: &'static str) -> Error {
     Error::InvalidSetting {
         setting,
@@ -946,211 +649,5 @@ fn parse_port(text: &str) -> Result<u16, Error> {
         Ok(n) if n <= 0 => Err(invalid("must be a positive number")),
         Ok(_) => Err(invalid("must be from 1 to 65535")),
         Err(_) => Err(invalid("not a number")),
-    }
-}
-
-/// The original connector's truthiness: a non-zero number, or `on`, `t`,
-/// `true`, `yes` in any case. Anything else is false.
-pub fn truthy(text: &str) -> bool {
-    let text = text.trim();
-    if let Ok(n) = text.parse::<f64>() {
-        return n != 0.0 && !n.is_nan();
-    }
-    matches!(
-        text.to_ascii_lowercase().as_str(),
-        "on" | "t" | "true" | "yes"
-    )
-}
-
-fn seconds(variable: &'static str, text: &str) -> Result<Duration, Error> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| Error::InvalidEnvironment {
-            variable,
-            value: text.to_owned(),
-            reason: "expected a non-negative number of seconds".into(),
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
-    }
-
-    fn from_env(pairs: &[(&str, &str)]) -> Result<Config, Error> {
-        Builder::from_env_with(env(pairs))?.build_config()
-    }
-
-    #[test]
-    fn defaults_match_the_original() {
-        let config = Config::builder().host("h").build_config().unwrap();
-        assert_eq!(config.port, 8125);
-        assert_eq!(config.protocol, Protocol::Tcp);
-        assert_eq!(config.reconnect_sleep, Duration::from_secs(1));
-        assert_eq!(config.wait_timeout, Duration::from_millis(100));
-        assert_eq!(config.max_payload, 1432);
-        assert!(config.enabled);
-    }
-
-    #[test]
-    fn empty_host_is_an_error() {
-        assert!(matches!(
-            Config::builder().build_config(),
-            Err(Error::EmptyHost)
-        ));
-        assert!(matches!(
-            Config::builder().host("  ").build_config(),
-            Err(Error::EmptyHost)
-        ));
-    }
-
-    #[test]
-    fn bad_ports_are_named() {
-        let port_error = |b: Builder| match b.host("h").build_config() {
-            Err(Error::InvalidPort { value, .. }) => value,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(port_error(Config::builder().port(0)), "0");
-        for text in ["0", "-1", "65536", "80a", "", "eighty"] {
-            assert_eq!(port_error(Config::builder().port_text(text)), text);
-        }
-        let message = Config::builder()
-            .host("h")
-            .port_text("80a")
-            .build_config()
-            .unwrap_err()
-            .to_string();
-        assert_eq!(message, "invalid port \"80a\": not a number");
-    }
-
-    #[test]
-    fn protocols_parse_in_any_case_and_unknown_ones_are_named() {
-        assert_eq!("UDP".parse::<Protocol>().unwrap(), Protocol::Udp);
-        assert_eq!("tcp".parse::<Protocol>().unwrap(), Protocol::Tcp);
-        let err = "sctp".parse::<Protocol>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown protocol \"sctp\": expected tcp, udp, unix or unixgram"
-        );
-    }
-
-    #[test]
-    fn unix_addresses_choose_the_protocol_and_payload() {
-        let config = Config::builder()
-            .host("unix:///run/statsd.sock")
-            .build_config()
-            .unwrap();
-        assert_eq!(
-            (config.host(), config.protocol()),
-            ("/run/statsd.sock", Protocol::Unix)
-        );
-        let config = Config::builder()
-            .host("unixgram:///run/s.sock")
-            .build_config()
-            .unwrap();
-        assert_eq!(config.protocol(), Protocol::Unixgram);
-        assert_eq!(config.max_payload, DEFAULT_UNIX_MAX_PAYLOAD);
-        let config = Config::builder()
-            .host("unix:///run/s.sock")
-            .protocol(Protocol::Udp)
-            .build_config()
-            .unwrap();
-        assert_eq!(config.protocol(), Protocol::Unixgram);
-        assert!(Config::builder().host("unix://").build_config().is_err());
-    }
-
-    #[test]
-    fn invalid_prefix_is_an_error() {
-        let err = Config::builder()
-            .host("h")
-            .prefix("a:b")
-            .build_config()
-            .unwrap_err();
-        assert!(matches!(err, Error::InvalidPrefix { ref prefix, .. } if prefix == "a:b"));
-        assert!(Config::builder()
-            .host("h")
-            .prefix("app.")
-            .build_config()
-            .is_err());
-    }
-
-    #[test]
-    fn out_of_range_settings_are_errors() {
-        let b = || Config::builder().host("h");
-        assert!(b().queue_capacity(0).build_config().is_err());
-        assert!(b().max_payload(10).build_config().is_err());
-        assert!(b().max_payload(70_000).build_config().is_err());
-        assert!(b().shards(0).build_config().is_err());
-    }
-
-    #[test]
-    fn environment_is_read() {
-        let config = from_env(&[
-            ("STATSD_HOST", "statsd.local"),
-            ("STATSD_PORT", "9125"),
-            ("STATSD_PREFIX", "svc"),
-            ("STATSD_PROTOCOL", "udp"),
-            ("STATSD_RECONNECT_SLEEP", "0.25"),
-        ])
-        .unwrap();
-        assert_eq!(config.host(), "statsd.local");
-        assert_eq!(config.port(), 9125);
-        assert_eq!(config.prefix(), Some("svc"));
-        assert_eq!(config.protocol(), Protocol::Udp);
-        assert_eq!(config.reconnect_sleep, Duration::from_millis(250));
-        assert!(config.enabled());
-    }
-
-    #[test]
-    fn no_host_in_the_environment_disables_metrics() {
-        let config = from_env(&[]).unwrap();
-        assert!(!config.enabled());
-        assert!(!from_env(&[("STATSD_HOST", "")]).unwrap().enabled());
-    }
-
-    #[test]
-    fn enabled_follows_the_truthiness_rules() {
-        for yes in ["1", "2", "-1", "0.5", "on", "T", "true", "TRUE", "Yes"] {
-            assert!(truthy(yes), "{yes}");
-            assert!(from_env(&[("STATSD_HOST", "h"), ("STATSD_ENABLED", yes)])
-                .unwrap()
-                .enabled());
-        }
-        for no in ["0", "0.0", "off", "false", "no", "", "nope", "f"] {
-            assert!(!truthy(no), "{no}");
-            assert!(!from_env(&[("STATSD_HOST", "h"), ("STATSD_ENABLED", no)])
-                .unwrap()
-                .enabled());
-        }
-    }
-
-    #[test]
-    fn bad_environment_values_are_named() {
-        let err = from_env(&[("STATSD_HOST", "h"), ("STATSD_PORT", "x")]).unwrap_err();
-        assert!(matches!(err, Error::InvalidPort { ref value, .. } if value == "x"));
-        let err = from_env(&[("STATSD_HOST", "h"), ("STATSD_PROTOCOL", "quic")]).unwrap_err();
-        assert!(matches!(err, Error::UnknownProtocol(ref p) if p == "quic"));
-        let err = from_env(&[("STATSD_HOST", "h"), ("STATSD_WAIT_TIMEOUT", "-1")]).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::InvalidEnvironment {
-                variable: "STATSD_WAIT_TIMEOUT",
-                ..
-            }
-        ));
     }
 }

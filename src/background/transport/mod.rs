@@ -24,9 +24,9 @@ use std::time::Duration;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use crate::batch::Batch;
+use crate::background::batch::Batch;
 use crate::config::{Config, Protocol};
-use crate::stats::Counters;
+use crate::shared::ledger::Ledger;
 
 use datagram::DatagramConnection;
 use stream::StreamConnection;
@@ -87,14 +87,14 @@ impl Connection {
 
     /// Writes the batch until it is empty. On error, what was not written is
     /// still in the batch, whole lines only.
-    pub(crate) async fn send(&mut self, batch: &mut Batch, counters: &Counters) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, batch: &mut Batch, ledger: &Ledger) -> io::Result<()> {
         match self {
-            Connection::Tcp(tcp) => tcp.send(batch, counters).await,
-            Connection::Udp(udp) => udp.send(batch, counters).await,
+            Connection::Tcp(tcp) => tcp.send(batch, ledger).await,
+            Connection::Udp(udp) => udp.send(batch, ledger).await,
             #[cfg(unix)]
-            Connection::Unix(unix) => unix.send(batch, counters).await,
+            Connection::Unix(unix) => unix.send(batch, ledger).await,
             #[cfg(unix)]
-            Connection::Unixgram(unix) => unix.send(batch, counters).await,
+            Connection::Unixgram(unix) => unix.send(batch, ledger).await,
         }
     }
 

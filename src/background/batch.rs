@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use crate::queue::{Queue, ShardBuffer};
+use crate::shared::queue::{Queue, ShardBuffer};
 
 /// The most buffers one vectored write or one `sendmmsg` call carries.
 pub(crate) const MAX_SLICES: usize = 64;
@@ -186,13 +186,12 @@ fn is_gauge_reset_pair(first: &[u8], second: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Counters;
 
     fn batch_of(lines: &[&str]) -> Batch {
-        let (queue, counters) = (Queue::new(1000, 1), Counters::default());
+        let queue = Queue::new(1000, 1);
         for line in lines {
             queue
-                .push(1, &counters, |buf| {
+                .push(1, |buf| {
                     buf.extend_from_slice(line.as_bytes());
                     Ok(())
                 })

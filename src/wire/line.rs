@@ -15,8 +15,8 @@
 //! have been sent by this crate, and one that could not never parses.
 
 use crate::error::{Error, Reason};
-use crate::metric::{MetricType, TagFormat};
-use crate::validate::{self, MAX_LINE_LENGTH};
+use crate::wire::metric::{MetricType, TagFormat};
+use crate::wire::validate::{self, MAX_LINE_LENGTH};
 
 /// One statsd line, borrowed from the text it was parsed from.
 ///

@@ -22,10 +22,9 @@
 
 use tokio::time::{Duration, Instant};
 
-use crate::connector::Shared;
-use crate::format::Value;
-use crate::metric::MetricType;
-use crate::stats::Stats;
+use crate::shared::ledger::Stats;
+use crate::shared::Shared;
+use crate::wire::metric::{MetricType, Value};
 
 /// The name every telemetry metric starts with.
 pub(crate) const TELEMETRY_PREFIX: &str = "statsd_connector";
@@ -87,7 +86,7 @@ fn push(shared: &Shared, name: &mut String, suffix: &str, value: Value<'_>, kind
     name.push_str(TELEMETRY_PREFIX);
     name.push('.');
     name.push_str(suffix);
-    let _ = shared.queue.push(1, &shared.counters, |buf| {
+    let _ = shared.push(1, |buf| {
         shared.format.write(buf, name, value, kind, 1.0, &[])
     });
 }

@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::error::Error;
 
@@ -156,4 +157,21 @@ impl FromStr for TagFormat {
             }),
         }
     }
+}
+
+/// A metric value in one of the forms the calls produce. `pub` only because
+/// the sealed [`Metrics`](crate::Metrics) trait names it; it is not reachable
+/// from outside the crate.
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    /// An integer (counters).
+    Int(i64),
+    /// A finite float, written without sign decoration.
+    Float(f64),
+    /// A gauge delta: always written with a leading `+` or `-`.
+    Delta(f64),
+    /// A duration, written in milliseconds with up to six decimals.
+    Duration(Duration),
+    /// Text already validated for its type (raw values, set members).
+    Text(&'a str),
 }

@@ -6,32 +6,14 @@
 //! `extend_from_slice` calls and integer formatting by `itoa` (floats by `ryu`),
 //! with no allocation and no `format!`.
 //!
-//! Callers validate first ([`crate::validate`]); this module trusts its input,
+//! Callers validate first (`wire::validate`); this module trusts its input,
 //! except for the length limit, which it enforces by measuring what it wrote.
 
 use std::io::Write as _;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::metric::{MetricType, TagFormat};
-use crate::validate;
-
-/// A metric value in one of the forms the calls produce. Public only because
-/// the sealed [`Metrics`](crate::Metrics) trait names it; not part of the API.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub enum Value<'a> {
-    /// An integer (counters).
-    Int(i64),
-    /// A finite float, written without sign decoration.
-    Float(f64),
-    /// A gauge delta: always written with a leading `+` or `-`.
-    Delta(f64),
-    /// A duration, written in milliseconds with up to six decimals.
-    Duration(Duration),
-    /// Text already validated for its type (raw values, set members).
-    Text(&'a str),
-}
+use crate::wire::metric::{MetricType, TagFormat, Value};
 
 /// Everything about a line that comes from the configuration.
 #[derive(Debug, Clone)]
@@ -203,16 +185,6 @@ impl LineFormat {
             first = false;
         }
     }
-}
-
-/// Checks per-call tags against the dialect.
-#[inline]
-pub(crate) fn validate_tags(tags: &[(&str, &str)], format: TagFormat) -> Result<(), Error> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    tags.iter()
-        .try_for_each(|(key, value)| validate::tag(key, value, format))
 }
 
 fn tag_separator(format: TagFormat) -> u8 {

@@ -1,0 +1,25 @@
+//! The caller's side: everything here runs on the thread that emits a
+//! metric, never waits, and never touches a socket.
+//!
+//! - `connector`: the [`Connector`](crate::Connector) handle: build, start,
+//!   stop, state, stats; the entry points that are not verbs
+//!   (`send_line`, `inject_metric`).
+//! - `verbs`: the [`Metrics`](crate::Metrics) trait, the verbs every handle
+//!   speaks (`incr`, `gauge`, `timing` ...).
+//! - `scoped`: [`Scoped`](crate::Scoped), tags and a sample rate for a few
+//!   calls.
+//! - `emit`: the pipeline every call ends in: validate, sample, aggregate or
+//!   format, queue.
+//! - `sampling`: the per-thread random draw.
+//! - `counter`, `timer`: the [`Counter`](crate::Counter) handle and the
+//!   timers.
+//! - `blocking`: waiting for a stop from a thread without a runtime.
+
+pub(crate) mod blocking;
+pub(crate) mod connector;
+pub(crate) mod counter;
+pub(crate) mod emit;
+pub(crate) mod sampling;
+pub(crate) mod scoped;
+pub(crate) mod timer;
+pub(crate) mod verbs;

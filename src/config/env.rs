@@ -1,0 +1,102 @@
+//! The `STATSD_*` environment, read into a [`Builder`] through a function
+//! (so tests need not change the process environment).
+
+use std::time::Duration;
+
+use super::builder::{Builder, PortSetting};
+use crate::error::Error;
+
+impl Builder {
+    /// Starts from the environment, read through `var` (so tests need not
+    /// change the process environment):
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `STATSD_HOST` | server host; unset or empty: metrics disabled |
+    /// | `STATSD_PORT` | server port, default 8125 |
+    /// | `STATSD_PREFIX` | prefix; unset or empty: none |
+    /// | `STATSD_PROTOCOL` | `tcp` (default) or `udp` |
+    /// | `STATSD_ENABLED` | truthy (a non-zero number, `on`, `t`, `true`, `yes`, any case) or not; default true |
+    /// | `STATSD_TYPE_PREFIXES` | truthy: `counters.` ... after the prefix |
+    /// | `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT` | seconds, may be fractional |
+    /// | `STATSD_QUEUE_CAPACITY` | the queue bound in metrics |
+    ///
+    /// ```
+    /// use statsd_connector::Builder;
+    /// let env = |name: &str| match name {
+    ///     "STATSD_HOST" => Some("statsd.internal".to_owned()),
+    ///     "STATSD_PROTOCOL" => Some("udp".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let config = Builder::from_env_with(env)?.build_config()?;
+    /// assert_eq!(config.host(), "statsd.internal");
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Builder, Error> {
+        let mut builder = Builder::default();
+        match var("STATSD_HOST").filter(|h| !h.trim().is_empty()) {
+            Some(host) => builder.host = host.trim().to_owned(),
+            None => builder.enabled = false,
+        }
+        if let Some(port) = var("STATSD_PORT") {
+            builder.port = PortSetting::Text(port);
+        }
+        if let Some(prefix) = var("STATSD_PREFIX").filter(|p| !p.is_empty()) {
+            builder.prefix = Some(prefix);
+        }
+        if let Some(protocol) = var("STATSD_PROTOCOL") {
+            builder.protocol = protocol.parse()?;
+        }
+        if let Some(enabled) = var("STATSD_ENABLED") {
+            builder.enabled &= truthy(&enabled);
+        }
+        if let Some(on) = var("STATSD_TYPE_PREFIXES") {
+            builder.type_prefixes = truthy(&on);
+        }
+        if let Some(text) = var("STATSD_RECONNECT_SLEEP") {
+            builder.reconnect_sleep = seconds("STATSD_RECONNECT_SLEEP", &text)?;
+        }
+        if let Some(text) = var("STATSD_WAIT_TIMEOUT") {
+            builder.wait_timeout = seconds("STATSD_WAIT_TIMEOUT", &text)?;
+        }
+        if let Some(text) = var("STATSD_TELEMETRY_INTERVAL") {
+            builder.telemetry = Some(seconds("STATSD_TELEMETRY_INTERVAL", &text)?);
+        }
+        if let Some(text) = var("STATSD_QUEUE_CAPACITY") {
+            builder.queue_capacity =
+                text.trim().parse().map_err(|e: std::num::ParseIntError| {
+                    Error::InvalidEnvironment {
+                        variable: "STATSD_QUEUE_CAPACITY",
+                        value: text.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+        }
+        Ok(builder)
+    }
+}
+
+/// The original connector's truthiness: a non-zero number, or `on`, `t`,
+/// `true`, `yes` in any case. Anything else is false.
+pub(crate) fn truthy(text: &str) -> bool {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<f64>() {
+        return n != 0.0 && !n.is_nan();
+    }
+    matches!(
+        text.to_ascii_lowercase().as_str(),
+        "on" | "t" | "true" | "yes"
+    )
+}
+
+fn seconds(variable: &'static str, text: &str) -> Result<Duration, Error> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| Error::InvalidEnvironment {
+            variable,
+            value: text.to_owned(),
+            reason: "expected a non-negative number of seconds".into(),
+        })
+}

@@ -1,0 +1,261 @@
+//! Configuration: a builder, and the `STATSD_*` environment.
+//!
+//! Everything is checked when the configuration is built, so a connector that
+//! exists is a connector that can run: a bad host, port, protocol or prefix is an
+//! [`Error`] naming the value, never a surprise in the background task.
+//!
+//! - this file: the checked [`Config`], the [`Protocol`] and the defaults.
+//! - `builder`: the [`Builder`] and its checks.
+//! - `env`: reading the `STATSD_*` environment into a builder.
+
+mod builder;
+mod env;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::wire::metric::TagFormat;
+use crate::wire::validate::MAX_LINE_LENGTH;
+
+pub use builder::Builder;
+
+/// The port statsd servers listen on by default.
+pub const DEFAULT_PORT: u16 = 8125;
+
+/// The default bound of the queue, in metrics (lines).
+///
+/// The original connector's 1.0 release held 1000. We hold more because we
+/// batch: the processor takes the whole queue at once, so the bound is also the
+/// largest burst that can arrive while one write is on its way, and because a
+/// reconnect sleep of one second at 100 000 metrics a second should lose
+/// nothing. At 40 bytes a line this is about 4 MiB at most (see the README's
+/// Memory section).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
+
+/// The default datagram payload limit: fits an Ethernet MTU of 1500 bytes with
+/// IPv4/IPv6 and UDP headers to spare, so no datagram is fragmented.
+pub const DEFAULT_MAX_PAYLOAD: usize = 1432;
+
+/// The default datagram payload limit for Unix datagrams: no network MTU
+/// applies, and 8 KiB is what the common servers read by default.
+pub const DEFAULT_UNIX_MAX_PAYLOAD: usize = 8192;
+
+/// The transport used to reach the server.
+///
+/// Parsed from text as `STATSD_PROTOCOL` is, in any case, so a configuration
+/// file can name it too:
+///
+/// ```
+/// use statsd_connector::Protocol;
+///
+/// let protocol: Protocol = "UDP".parse()?;
+/// assert_eq!(protocol, Protocol::Udp);
+/// assert_eq!(protocol.to_string(), "udp");
+/// assert!(protocol.is_datagram() && !protocol.is_unix());
+/// assert!("sctp".parse::<Protocol>().is_err()); // named in the error
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// A TCP stream (the default, as in the original connector): the client sees
+    /// disconnects and resends what it could not write.
+    #[default]
+    Tcp,
+    /// UDP datagrams of several lines each, up to the payload limit.
+    Udp,
+    /// A Unix domain stream socket; the host is the socket's path. Behaves as
+    /// TCP (reconnects, resends, drains).
+    Unix,
+    /// Unix domain datagrams; the host is the socket's path. The default
+    /// payload limit is [`DEFAULT_UNIX_MAX_PAYLOAD`].
+    Unixgram,
+}
+
+impl Protocol {
+    /// Whether the protocol sends datagrams (UDP, Unix datagrams).
+    pub fn is_datagram(self) -> bool {
+        matches!(self, Protocol::Udp | Protocol::Unixgram)
+    }
+
+    /// Whether the host is a filesystem path (Unix sockets).
+    pub fn is_unix(self) -> bool {
+        matches!(self, Protocol::Unix | Protocol::Unixgram)
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = Error;
+
+    /// Parses `tcp`, `udp`, `unix` or `unixgram`, in any case.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            "unix" => Ok(Protocol::Unix),
+            "unixgram" => Ok(Protocol::Unixgram),
+            _ => Err(Error::UnknownProtocol(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Unix => "unix",
+            Protocol::Unixgram => "unixgram",
+        })
+    }
+}
+
+/// A function that turns `(host, port)` into addresses. The default asks the
+/// system resolver anew on every connection attempt; tests install their own.
+pub type Resolver =
+    Arc<dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static>;
+
+/// A checked configuration. Build one with [`Config::builder`] or
+/// [`Config::from_env`]; hand it to [`Connector::new`](crate::Connector::new).
+///
+/// The accessors show what was decided, defaults included, which is handy in a
+/// startup log line:
+///
+/// ```
+/// use statsd_connector::{Config, Connector, Protocol, DEFAULT_QUEUE_CAPACITY, MAX_LINE_LENGTH};
+///
+/// let config = Config::builder().host("statsd.internal").prefix("shop").build_config()?;
+/// assert_eq!(config.host(), "statsd.internal");
+/// assert_eq!((config.port(), config.protocol()), (8125, Protocol::Tcp));
+/// assert_eq!(config.prefix(), Some("shop"));
+/// assert!(config.enabled());
+/// assert_eq!(config.queue_capacity(), DEFAULT_QUEUE_CAPACITY);
+/// assert_eq!(config.max_line_length(), MAX_LINE_LENGTH);
+///
+/// let statsd = Connector::new(config);
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) protocol: Protocol,
+    pub(crate) prefix: Option<String>,
+    pub(crate) type_prefixes: bool,
+    pub(crate) tag_format: TagFormat,
+    pub(crate) global_tags: Vec<(String, String)>,
+    pub(crate) queue_capacity: usize,
+    pub(crate) shards: usize,
+    pub(crate) reconnect_sleep: Duration,
+    pub(crate) wait_timeout: Duration,
+    pub(crate) batch_delay: Duration,
+    pub(crate) aggregate: Option<Duration>,
+    pub(crate) telemetry: Option<Duration>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) max_payload: usize,
+    pub(crate) enabled: bool,
+    pub(crate) resolver: Option<Resolver>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("protocol", &self.protocol)
+            .field("prefix", &self.prefix)
+            .field("type_prefixes", &self.type_prefixes)
+            .field("tag_format", &self.tag_format)
+            .field("global_tags", &self.global_tags)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("reconnect_sleep", &self.reconnect_sleep)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("batch_delay", &self.batch_delay)
+            .field("aggregate", &self.aggregate)
+            .field("telemetry", &self.telemetry)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("stop_timeout", &self.stop_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("enabled", &self.enabled)
+            .field("resolver", &self.resolver.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+impl Config {
+    /// A builder with every default: port 8125, TCP, no prefix, enabled.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Reads the configuration from the process environment; see
+    /// [`Builder::from_env_with`] for the variables and their rules.
+    ///
+    /// Without `STATSD_HOST` the configuration is disabled rather than an
+    /// error, so a program runs the same where no statsd server is set up:
+    ///
+    /// ```
+    /// let config = statsd_connector::Config::from_env()?;
+    /// if !config.enabled() {
+    ///     println!("STATSD_HOST is not set: metrics are off");
+    /// }
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Config, Error> {
+        Builder::from_env_with(|name| std::env::var(name).ok())?.build_config()
+    }
+
+    /// The server's host name or address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The transport.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The prefix put before every name, without its trailing `.`.
+    pub fn prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// Whether metrics are sent at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The queue bound in lines.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue_capacity
+    }
+
+    /// The longest line this configuration accepts, newline included: the
+    /// datagram payload limit for UDP, [`MAX_LINE_LENGTH`] otherwise.
+    ///
+    /// ```
+    /// use statsd_connector::{Config, Protocol, DEFAULT_MAX_PAYLOAD};
+    ///
+    /// let udp = Config::builder().host("localhost").protocol(Protocol::Udp).build_config()?;
+    /// assert_eq!(udp.max_line_length(), DEFAULT_MAX_PAYLOAD); // one line must fit one datagram
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn max_line_length(&self) -> usize {
+        if self.protocol.is_datagram() {
+            self.max_payload.min(MAX_LINE_LENGTH)
+        } else {
+            MAX_LINE_LENGTH
+        }
+    }
+}

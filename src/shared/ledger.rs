@@ -1,0 +1,187 @@
+//! The ledger: the counters that account for every metric.
+//!
+//! Each metric a caller emits ends in exactly one of these places, and the
+//! counters add up (see the README's Reliability section):
+//!
+//! ```text
+//! emitted  = rejected + dropped + queued
+//! queued   = sent + undelivered + in_queue
+//! received = sent - (lost in a disconnect), and that loss <= possibly_lost
+//! ```
+//!
+//! A line moves through the ledger only by its named transitions
+//! ([`Ledger::rejected`], [`Ledger::dropped`], [`Ledger::taken`],
+//! [`Ledger::sent`], [`Ledger::discarded`] ...), so the identity is kept in
+//! this one file, and [`Ledger::check_identity`] asserts it (in debug builds)
+//! when the processor exits. The counters are plain `AtomicU64`s with
+//! `Relaxed` ordering: each is exact on its own, and a snapshot is a
+//! consistent sum once the processor has stopped. `queued` and `in_queue`
+//! live inside the queue's shards, under the shard lock the emitter already
+//! holds, so the successful hot path touches no shared counter at all.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of the connector's counters, all in lines (metrics): a negative
+/// absolute gauge is written as two lines (`0|g` then the value) and counts two.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), statsd_connector::Error> {
+/// use statsd_connector::Metrics;
+/// let connector = statsd_connector::Connector::builder().host("localhost").build()?;
+/// connector.incr("requests")?;
+/// let _ = connector.count("bad:name", 1);
+/// let stats = connector.stats();
+/// assert_eq!((stats.queued, stats.rejected, stats.in_queue), (1, 1, 1));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Lines accepted into the queue.
+    pub queued: u64,
+    /// Lines written to a socket (for TCP: accepted by the kernel).
+    pub sent: u64,
+    /// Bytes written to a socket.
+    pub sent_bytes: u64,
+    /// Lines refused because the queue was full.
+    pub dropped: u64,
+    /// Calls refused as invalid (bad name, value, tag, rate or length).
+    pub rejected: u64,
+    /// Successful connections after the first one.
+    pub reconnects: u64,
+    /// Failed connection attempts.
+    pub connect_failures: u64,
+    /// Lines written to a TCP socket that then failed while they were still
+    /// unacknowledged: they may or may not have reached the server. Over-counts,
+    /// never under-counts; see the README for what TCP can promise.
+    pub possibly_lost: u64,
+    /// Lines still queued when a stop gave up (deadline passed or server
+    /// unreachable): discarded and counted here.
+    pub undelivered: u64,
+    /// Datagrams sent (UDP only).
+    pub datagrams: u64,
+    /// Lines in the queue or held by the processor right now.
+    pub in_queue: u64,
+}
+
+/// The counters behind [`Stats`], changed only through named transitions.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    sent: AtomicU64,
+    sent_bytes: AtomicU64,
+    dropped: AtomicU64,
+    rejected: AtomicU64,
+    reconnects: AtomicU64,
+    connect_failures: AtomicU64,
+    possibly_lost: AtomicU64,
+    undelivered: AtomicU64,
+    datagrams: AtomicU64,
+    /// Lines taken from the queue by the processor and not yet written.
+    held: AtomicU64,
+}
+
+impl Ledger {
+    /// A call was refused as invalid (it never became a line).
+    #[inline]
+    pub(crate) fn rejected(&self) {
+        self.rejected.fetch_add(1, Relaxed);
+    }
+
+    /// `lines` lines were refused because the queue was full.
+    #[inline]
+    pub(crate) fn dropped(&self, lines: u64) {
+        self.dropped.fetch_add(lines, Relaxed);
+    }
+
+    /// The processor took `lines` lines from the queue: now held by it.
+    #[inline]
+    pub(crate) fn taken(&self, lines: u64) {
+        self.held.fetch_add(lines, Relaxed);
+    }
+
+    /// Held lines were written: `lines` whole lines in `bytes` bytes.
+    #[inline]
+    pub(crate) fn sent(&self, lines: u64, bytes: u64) {
+        self.sent.fetch_add(lines, Relaxed);
+        self.sent_bytes.fetch_add(bytes, Relaxed);
+        self.held.fetch_sub(lines, Relaxed);
+    }
+
+    /// `datagrams` datagrams carried the lines of the last [`Ledger::sent`].
+    #[inline]
+    pub(crate) fn datagrams(&self, datagrams: u64) {
+        self.datagrams.fetch_add(datagrams, Relaxed);
+    }
+
+    /// Lines given up: `held` of them held by the processor, `queued` still in
+    /// the queue (already removed from it by the caller).
+    pub(crate) fn discarded(&self, held: u64, queued: u64) {
+        if held > 0 {
+            self.held.fetch_sub(held, Relaxed);
+        }
+        self.undelivered.fetch_add(held + queued, Relaxed);
+    }
+
+    /// Whatever is still counted as held is lost with the task (the runtime
+    /// dropped it mid-flight): count it undelivered.
+    pub(crate) fn abandon_held(&self) {
+        let held = self.held.swap(0, Relaxed);
+        self.undelivered.fetch_add(held, Relaxed);
+    }
+
+    /// Lines that were sent on a connection that then failed (or was not
+    /// acknowledged in time): they may not have arrived. They stay `sent`.
+    #[inline]
+    pub(crate) fn possibly_lost(&self, lines: u64) {
+        if lines > 0 {
+            self.possibly_lost.fetch_add(lines, Relaxed);
+        }
+    }
+
+    /// A connection succeeded after an earlier one.
+    pub(crate) fn reconnected(&self) {
+        self.reconnects.fetch_add(1, Relaxed);
+    }
+
+    /// A connection attempt failed.
+    pub(crate) fn connect_failed(&self) {
+        self.connect_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Bytes written so far (the processor sizes its pauses by them).
+    #[inline]
+    pub(crate) fn sent_bytes(&self) -> u64 {
+        self.sent_bytes.load(Relaxed)
+    }
+
+    /// The ledger's part of a snapshot; `queue` gives `(lines ever accepted,
+    /// lines in the queue now)`.
+    pub(crate) fn snapshot(&self, (accepted, in_queue): (u64, u64)) -> Stats {
+        Stats {
+            sent: self.sent.load(Relaxed),
+            sent_bytes: self.sent_bytes.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            connect_failures: self.connect_failures.load(Relaxed),
+            possibly_lost: self.possibly_lost.load(Relaxed),
+            undelivered: self.undelivered.load(Relaxed),
+            datagrams: self.datagrams.load(Relaxed),
+            in_queue: self.held.load(Relaxed) + in_queue,
+            queued: accepted,
+        }
+    }
+
+    /// Asserts (in debug builds) `queued = sent + undelivered + in_queue`.
+    /// Exact only where no line moves between the reads: the processor calls
+    /// it as it exits, when nothing is held and only it takes from the queue.
+    pub(crate) fn check_identity(&self, queue: (u64, u64)) {
+        let stats = self.snapshot(queue);
+        debug_assert_eq!(
+            stats.queued,
+            stats.sent + stats.undelivered + stats.in_queue,
+            "the ledger does not add up: {stats:?}"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! What the caller's side and the background side share, depending on
+//! neither of them.
+//!
+//! The handles ([`Connector`](crate::Connector), [`Counter`](crate::Counter),
+//! timers) and the processor task each hold an `Arc<Shared>`: the checked
+//! configuration, the line format, the queue, the [`Ledger`], the
+//! aggregation tables, the observable state and the stop channel. Neither
+//! side imports the other; both import this.
+//!
+//! - `queue`: the bounded, sharded buffers the formatted lines wait in.
+//! - `ledger`: the counters behind [`Stats`](crate::Stats), by transition.
+//! - `state`: running and connected, as a `watch` value.
+//! - `stop`: the stop request and its deadline.
+//! - `aggregate`: the opt-in aggregation tables (callers fold in, the
+//!   processor flushes).
+//! - `throttle`: the streak counting behind every throttled warning.
+
+pub(crate) mod aggregate;
+pub(crate) mod ledger;
+pub(crate) mod queue;
+pub(crate) mod state;
+pub(crate) mod stop;
+pub(crate) mod throttle;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::wire::format::LineFormat;
+use aggregate::Aggregator;
+use ledger::{Ledger, Stats};
+use queue::Queue;
+use state::State;
+use stop::{StopRequest, StopSignal};
+use throttle::Throttle;
+
+/// Everything the handles and the processor share.
+pub(crate) struct Shared {
+    /// The checked configuration.
+    pub(crate) config: Config,
+    /// How lines are written (prefix, type prefixes, tags).
+    pub(crate) format: LineFormat,
+    /// The bounded queue of formatted lines.
+    pub(crate) queue: Queue,
+    /// The counters behind [`Stats`].
+    pub(crate) ledger: Ledger,
+    /// The aggregation tables, when aggregation is on.
+    pub(crate) aggregator: Option<Aggregator>,
+    /// The streak of drops, for the throttled warning.
+    drops: Throttle,
+    /// Running and connected, observable.
+    state: watch::Sender<State>,
+    /// The stop channel of the running processor, if one runs.
+    control: Mutex<Option<StopRequest>>,
+    /// The thread of `Connector::start_blocking`, if it started one.
+    background: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Configuration and state, never contents: a handle that users keep in
+/// their own structs must print in one line, without waiting for a lock.
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = *self.state.borrow();
+        f.debug_struct("Connector")
+            .field("host", &self.config.host)
+            .field("port", &self.config.port)
+            .field("protocol", &self.config.protocol)
+            .field("enabled", &self.config.enabled)
+            .field("running", &state.is_running())
+            .field("connected", &state.is_connected())
+            .field("in_queue", &self.queue.depth_without_waiting())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// The shared state for a checked configuration.
+    pub(crate) fn new(config: Config) -> Shared {
+        let format = LineFormat::new(
+            config.prefix.as_deref(),
+            config.type_prefixes,
+            config.tag_format,
+            &config.global_tags,
+            config.max_line_length(),
+        );
+        Shared {
+            format,
+            queue: Queue::new(config.queue_capacity, config.shards),
+            aggregator: config.aggregate.map(|_| Aggregator::new(config.shards)),
+            ledger: Ledger::default(),
+            drops: Throttle::default(),
+            state: watch::Sender::new(State::default()),
+            control: Mutex::new(None),
+            background: Mutex::new(None),
+            config,
+        }
+    }
+
+    /// Queues `lines` lines written by `write`; a full queue drops them,
+    /// counts them and logs a throttled warning.
+    #[inline]
+    pub(crate) fn push<F>(&self, lines: usize, write: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    {
+        match self.queue.push(lines, write) {
+            Ok(()) => {
+                self.drops.reset();
+                Ok(())
+            }
+            Err(Error::QueueFull) => Err(self.dropped(lines)),
+            Err(error) => Err(error),
+        }
+    }
+
+    #[cold]
+    fn dropped(&self, lines: usize) -> Error {
+        self.ledger.dropped(lines as u64);
+        if let Some(n) = self.drops.record() {
+            tracing::warn!(
+                dropped_in_a_row = n,
+                capacity = self.config.queue_capacity,
+                "statsd queue full: metric dropped"
+            );
+        }
+        Error::QueueFull
+    }
+
+    /// A snapshot of every counter, the queue's included.
+    pub(crate) fn stats(&self) -> Stats {
+        self.ledger.snapshot(self.queue.counts())
+    }
+
+    /// Moves everything aggregated into the queue as lines.
+    pub(crate) fn flush_aggregates(&self) {
+        if let Some(aggregator) = &self.aggregator {
+            aggregator.flush(|name, tags, value, kind| {
+                let lines = LineFormat::lines_for(kind, value);
+                // Names and tags were validated when they were first
+                // emitted; a full queue counts the drop.
+                let _ = self.push(lines, |buf| {
+                    self.format.write_metric(buf, name, value, kind, 1.0, tags)
+                });
+            });
+        }
+    }
+
+    /// The processor's state now.
+    pub(crate) fn state(&self) -> State {
+        *self.state.borrow()
+    }
+
+    /// A receiver that sees every change of state.
+    pub(crate) fn watch_state(&self) -> watch::Receiver<State> {
+        self.state.subscribe()
+    }
+
+    /// Claims the right to start a processor: `None` if one runs already.
+    /// Marks the connector running from this instant, so that a stop that
+    /// races with the start waits for the task instead of finding nothing.
+    pub(crate) fn claim_start(&self) -> Option<StopSignal> {
+        let mut control = self.control();
+        if control.is_some() {
+            return None;
+        }
+        let (request, signal) = stop::channel();
+        *control = Some(request);
+        self.state.send_if_modified(|state| state.set_running(true));
+        Some(signal)
+    }
+
+    /// Asks a running processor to stop by `deadline` (a later request keeps
+    /// the first deadline). Returns whether a processor runs.
+    pub(crate) fn request_stop(&self, deadline: Instant) -> bool {
+        match self.control().as_ref() {
+            Some(stop) => {
+                stop.request(deadline);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The thread of `start_blocking`, if one runs.
+    pub(crate) fn background(&self) -> MutexGuard<'_, Option<JoinHandle<()>>> {
+        lock(&self.background)
+    }
+
+    fn control(&self) -> MutexGuard<'_, Option<StopRequest>> {
+        lock(&self.control)
+    }
+
+    pub(crate) fn set_connected(&self, connected: bool) {
+        self.state
+            .send_if_modified(|state| state.set_connected(connected));
+    }
+
+    /// Called by the processor as its very last act.
+    pub(crate) fn processor_exited(&self) {
+        *self.control() = None;
+        self.state
+            .send_if_modified(|state| state.set_running(false));
+    }
+}
+
+/// Locks a mutex whatever happened to a previous holder: nothing that holds
+/// these locks leaves them half-changed.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The handles' share of the connector: every [`Connector`](crate::Connector)
+/// clone, [`Counter`](crate::Counter) and timer holds one `Arc<Handle>`, and
+/// when the last one goes nobody can call `stop()` any more, so the processor
+/// is asked to deliver what is queued and exit by itself.
+#[derive(Debug)]
+pub(crate) struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + self.shared.config.stop_timeout;
+        self.shared.request_stop(deadline);
+    }
+}
