@@ -1,9 +1,15 @@
 //! The one error type of the crate.
 //!
-//! Every fallible call returns [`Error`]. Its variants say what was wrong and carry
-//! the offending value, so a message reads like `invalid metric name "a:b": contains
-//! ':'`. Errors on the metric path are rare by design: building one may allocate,
-//! but nothing on the successful path does.
+//! Every fallible call returns [`Error`]: small to return (16 bytes, so a
+//! metric call's `Result<(), Error>` stays in two registers), cheap to match
+//! ([`Error::kind`], and `is_*` helpers for the common questions), and
+//! detailed when printed: the [`ErrorKind`] says what was wrong and carries
+//! the offending value, so a message reads like `invalid metric name "a:b":
+//! contains the reserved character ':'`.
+//!
+//! The errors a busy program meets on the hot path (a full queue, a stopped
+//! connector) carry no details and allocate nothing; the others box their
+//! details, which costs an allocation only when a call is refused.
 
 use std::fmt;
 
@@ -16,18 +22,34 @@ use std::fmt;
 /// [`Stats`](crate::Stats).
 ///
 /// ```
-/// use statsd_connector::{Connector, Error, Metrics};
+/// use statsd_connector::{Connector, ErrorKind, Metrics, Reason};
 ///
 /// let connector = Connector::builder().host("localhost").build()?;
-/// match connector.count("bad|name", 1) {
-///     Err(Error::InvalidName { name, .. }) => assert_eq!(name, "bad|name"),
+/// let error = connector.count("bad|name", 1).unwrap_err();
+/// assert!(error.is_invalid_input() && !error.is_queue_full());
+/// match error.kind() {
+///     ErrorKind::InvalidName { name, reason } => {
+///         assert_eq!((name.as_str(), *reason), ("bad|name", Reason::ForbiddenByte(b'|')));
+///     }
 ///     other => panic!("unexpected {other:?}"),
 /// }
-/// # Ok::<(), Error>(())
+/// assert_eq!(error.to_string(), "invalid metric name \"bad|name\": contains the reserved character '|'");
+/// # Ok::<(), statsd_connector::Error>(())
 /// ```
+pub struct Error(Repr);
+
+/// The kinds without details live inline; the rest are boxed, so that the
+/// error stays two words.
+enum Repr {
+    QueueFull,
+    NoRuntime,
+    Boxed(Box<ErrorKind>),
+}
+
+/// What went wrong, with the offending value: see [`Error::kind`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ErrorKind {
     /// The host name is empty.
     #[error("host must not be empty")]
     EmptyHost,
@@ -142,20 +164,138 @@ pub enum Error {
     /// An I/O error outside the metric path (binding a capture server, starting
     /// a background runtime).
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(#[source] std::io::Error),
+}
+
+/// The detail-free kinds, for [`Error::kind`] to lend out.
+static QUEUE_FULL: ErrorKind = ErrorKind::QueueFull;
+static NO_RUNTIME: ErrorKind = ErrorKind::NoRuntime;
+
+impl Error {
+    /// What went wrong, with the offending value.
+    ///
+    /// ```
+    /// use statsd_connector::{Config, ErrorKind};
+    ///
+    /// let error = Config::builder().host("localhost").port_text("80a").build_config().unwrap_err();
+    /// assert!(matches!(error.kind(), ErrorKind::InvalidPort { value, .. } if value == "80a"));
+    /// ```
+    pub fn kind(&self) -> &ErrorKind {
+        match &self.0 {
+            Repr::QueueFull => &QUEUE_FULL,
+            Repr::NoRuntime => &NO_RUNTIME,
+            Repr::Boxed(kind) => kind,
+        }
+    }
+
+    /// The kind, owned.
+    pub fn into_kind(self) -> ErrorKind {
+        match self.0 {
+            Repr::QueueFull => ErrorKind::QueueFull,
+            Repr::NoRuntime => ErrorKind::NoRuntime,
+            Repr::Boxed(kind) => *kind,
+        }
+    }
+
+    /// The queue was full and the metric was dropped (and counted in
+    /// [`Stats::dropped`](crate::Stats::dropped)): load, not a bug.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").queue_capacity(1).build()?;
+    /// statsd.incr("a")?;
+    /// assert!(statsd.incr("b").unwrap_err().is_queue_full());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn is_queue_full(&self) -> bool {
+        matches!(self.0, Repr::QueueFull)
+    }
+
+    /// The call's input was refused (a name, value, type, sample rate, tag
+    /// or line that cannot be sent) and counted in
+    /// [`Stats::rejected`](crate::Stats::rejected): a bug in the caller.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::InvalidName { .. }
+                | ErrorKind::InvalidValue { .. }
+                | ErrorKind::InvalidType(_)
+                | ErrorKind::InvalidSampleRate(_)
+                | ErrorKind::InvalidTag { .. }
+                | ErrorKind::LineTooLong { .. }
+                | ErrorKind::MalformedLine(_)
+        )
+    }
+
+    /// The configuration was refused (builder or environment).
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::EmptyHost
+                | ErrorKind::InvalidPort { .. }
+                | ErrorKind::UnknownProtocol(_)
+                | ErrorKind::InvalidPrefix { .. }
+                | ErrorKind::InvalidSetting { .. }
+                | ErrorKind::InvalidEnvironment { .. }
+        )
+    }
+
+    /// Why a name, prefix, tag or line was refused, when that is the error.
+    pub fn reason(&self) -> Option<Reason> {
+        match self.kind() {
+            ErrorKind::InvalidPrefix { reason, .. }
+            | ErrorKind::InvalidName { reason, .. }
+            | ErrorKind::InvalidTag { reason, .. }
+            | ErrorKind::MalformedLine(reason) => Some(*reason),
+            _ => None,
+        }
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error(match kind {
+            ErrorKind::QueueFull => Repr::QueueFull,
+            ErrorKind::NoRuntime => Repr::NoRuntime,
+            kind => Repr::Boxed(Box::new(kind)),
+        })
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Error {
+        ErrorKind::Io(error).into()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.kind(), f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.kind(), f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(self.kind())
+    }
 }
 
 /// Why a name, prefix, tag or line was refused: a small, allocation-free value
 /// shared by the validation code and the errors above.
 ///
 /// ```
-/// use statsd_connector::{Connector, Error, Metrics, Reason};
+/// use statsd_connector::{Connector, Metrics, Reason};
 ///
 /// let statsd = Connector::builder().host("localhost").build()?;
-/// match statsd.incr("api:hits") {
-///     Err(Error::InvalidName { reason, .. }) => assert_eq!(reason, Reason::ForbiddenByte(b':')),
-///     other => panic!("unexpected {other:?}"),
-/// }
+/// let error = statsd.incr("api:hits").unwrap_err();
+/// assert_eq!(error.reason(), Some(Reason::ForbiddenByte(b':')));
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,3 +360,28 @@ impl fmt::Display for Reason {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_metric_call_result_is_two_words() {
+        // Was 64 bytes when the details lived inline.
+        assert_eq!(std::mem::size_of::<Error>(), 16);
+        assert_eq!(std::mem::size_of::<Result<(), Error>>(), 16);
+    }
+
+    #[test]
+    fn detail_free_kinds_round_trip_without_a_box() {
+        let error = Error::from(ErrorKind::QueueFull);
+        assert!(error.is_queue_full() && !error.is_invalid_input());
+        assert!(matches!(error.into_kind(), ErrorKind::QueueFull));
+        let error = Error::from(ErrorKind::InvalidSampleRate(2.0));
+        assert!(error.is_invalid_input());
+        assert_eq!(
+            error.to_string(),
+            "invalid sample rate 2: expected a number in (0, 1]"
+        );
+    }
+}

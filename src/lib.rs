@@ -74,7 +74,7 @@ pub use config::{
     Builder, Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_UNIX_MAX_PAYLOAD,
 };
-pub use error::{Error, Reason, Result};
+pub use error::{Error, ErrorKind, Reason, Result};
 pub use shared::ledger::Stats;
 pub use shared::state::State;
 pub use wire::line::Line;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::wait::{bounded, poll_until, wait_state, WAIT};
 use common::LogCapture;
 use statsd_connector::testing::{CaptureServer, Listen};
-use statsd_connector::{Builder, Connector, Error, Line, Metrics, Protocol, State};
+use statsd_connector::{Builder, Connector, Error, ErrorKind, Line, Metrics, Protocol, State};
 use tokio::net::{TcpSocket, UdpSocket};
 
 /// A builder aimed at `port` on loopback, with short sleeps so tests are quick.
@@ -166,28 +166,36 @@ fn handle_is_clone_send_sync_and_static() {
 #[test]
 fn invalid_configuration_is_refused_naming_the_bad_value() {
     assert!(matches!(
-        Connector::builder().build(),
-        Err(Error::EmptyHost)
+        Connector::builder().build().map_err(Error::into_kind),
+        Err(ErrorKind::EmptyHost)
     ));
     assert!(matches!(
-        Connector::builder().host("   ").build(),
-        Err(Error::EmptyHost)
+        Connector::builder()
+            .host("   ")
+            .build()
+            .map_err(Error::into_kind),
+        Err(ErrorKind::EmptyHost)
     ));
-    match Connector::builder().host("h").port(0).build() {
-        Err(Error::InvalidPort { value, .. }) => assert_eq!(value, "0"),
+    match Connector::builder()
+        .host("h")
+        .port(0)
+        .build()
+        .map_err(Error::into_kind)
+    {
+        Err(ErrorKind::InvalidPort { value, .. }) => assert_eq!(value, "0"),
         other => panic!("port 0 gave {other:?}"),
     }
     for bad in ["-1", "0", "65536", "eighty", ""] {
         let env = env_of(&[("STATSD_HOST", "h"), ("STATSD_PORT", bad)]);
         match Builder::from_env_with(env).and_then(Builder::build) {
-            Err(error @ Error::InvalidPort { .. }) => {
+            Err(error) if matches!(error.kind(), ErrorKind::InvalidPort { .. }) => {
                 assert!(error.to_string().contains(&format!("{bad:?}")), "{error}")
             }
             other => panic!("STATSD_PORT={bad:?} gave {other:?}"),
         }
     }
     match Builder::from_env_with(env_of(&[("STATSD_HOST", "h"), ("STATSD_PROTOCOL", "sctp")])) {
-        Err(error @ Error::UnknownProtocol(_)) => {
+        Err(error) if matches!(error.kind(), ErrorKind::UnknownProtocol(_)) => {
             assert!(error.to_string().contains("\"sctp\""), "{error}")
         }
         other => panic!("sctp gave {other:?}"),
@@ -274,7 +282,7 @@ fn start_outside_a_runtime_is_an_error() {
     let mut start = std::pin::pin!(statsd.start());
     let mut cx = Context::from_waker(Waker::noop());
     match start.as_mut().poll(&mut cx) {
-        Poll::Ready(Err(Error::NoRuntime)) => {}
+        Poll::Ready(Err(error)) if matches!(error.kind(), ErrorKind::NoRuntime) => {}
         other => panic!("start() outside a runtime gave {other:?}"),
     }
     assert!(statsd.is_stopped());
@@ -821,7 +829,7 @@ async fn full_queue_drops_counts_and_throttles_the_warning() {
     for i in 0..1000 {
         match statsd.count("full", i) {
             Ok(()) => assert!(i < 10, "metric {i} accepted into a full queue"),
-            Err(Error::QueueFull) => dropped += 1,
+            Err(error) if error.is_queue_full() => dropped += 1,
             Err(other) => panic!("metric {i}: {other:?}"),
         }
     }
@@ -850,7 +858,7 @@ async fn full_queue_drops_counts_and_throttles_the_warning() {
     for i in 0..10 {
         statsd.count("refill", i).unwrap();
     }
-    assert!(matches!(statsd.incr("overflow"), Err(Error::QueueFull)));
+    assert!(statsd.incr("overflow").unwrap_err().is_queue_full());
     let warnings = capture.with_message("statsd queue full: metric dropped");
     assert_eq!(warnings.len(), 1);
     assert_eq!(
@@ -1091,8 +1099,8 @@ async fn timer_misuse_is_an_error_and_sends_nothing() {
     let statsd = ordered(server.port()).build().unwrap();
     bounded("start", statsd.start()).await.unwrap();
 
-    let misuse = |result: Result<(), Error>, what: &str| match result {
-        Err(Error::TimerMisuse(_)) => {}
+    let misuse = |result: Result<(), Error>, what: &str| match result.map_err(Error::into_kind) {
+        Err(ErrorKind::TimerMisuse(_)) => {}
         other => panic!("{what}: {other:?}"),
     };
     let mut timer = statsd.timer("misused");
@@ -1140,7 +1148,7 @@ async fn invalid_input_never_reaches_the_wire_and_never_affects_neighbours() {
     macro_rules! refused {
         ($call:expr, $pattern:pat) => {{
             ok(&statsd, &mut expected);
-            let result = $call;
+            let result = $call.map_err(Error::into_kind);
             assert!(
                 matches!(result, Err($pattern)),
                 "{} gave {result:?}",
@@ -1166,26 +1174,35 @@ async fn invalid_input_never_reaches_the_wire_and_never_affects_neighbours() {
         "a\tb",
         long.as_str(),
     ] {
-        refused!(statsd.incr(name), Error::InvalidName { .. });
-        refused!(statsd.gauge(name, 1.0), Error::InvalidName { .. });
+        refused!(statsd.incr(name), ErrorKind::InvalidName { .. });
+        refused!(statsd.gauge(name, 1.0), ErrorKind::InvalidName { .. });
         refused!(
             statsd.timing(name, Duration::from_millis(1)),
-            Error::InvalidName { .. }
+            ErrorKind::InvalidName { .. }
         );
         refused!(
             statsd.inject_metric(name, "1", "c"),
-            Error::InvalidName { .. }
+            ErrorKind::InvalidName { .. }
         );
     }
     for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        refused!(statsd.gauge("g", value), Error::InvalidValue { .. });
-        refused!(statsd.gauge_delta("g", value), Error::InvalidValue { .. });
-        refused!(statsd.histogram("h", value), Error::InvalidValue { .. });
-        refused!(statsd.timing_secs("t", value), Error::InvalidValue { .. });
+        refused!(statsd.gauge("g", value), ErrorKind::InvalidValue { .. });
+        refused!(
+            statsd.gauge_delta("g", value),
+            ErrorKind::InvalidValue { .. }
+        );
+        refused!(statsd.histogram("h", value), ErrorKind::InvalidValue { .. });
+        refused!(
+            statsd.timing_secs("t", value),
+            ErrorKind::InvalidValue { .. }
+        );
     }
-    refused!(statsd.timing_secs("t", -1.0), Error::InvalidValue { .. });
-    refused!(statsd.set("s", "a|b"), Error::InvalidValue { .. });
-    refused!(statsd.set("s", ""), Error::InvalidValue { .. });
+    refused!(
+        statsd.timing_secs("t", -1.0),
+        ErrorKind::InvalidValue { .. }
+    );
+    refused!(statsd.set("s", "a|b"), ErrorKind::InvalidValue { .. });
+    refused!(statsd.set("s", ""), ErrorKind::InvalidValue { .. });
     for (value, code) in [
         ("NaN", "g"),
         ("inf", "g"),
@@ -1202,11 +1219,14 @@ async fn invalid_input_never_reaches_the_wire_and_never_affects_neighbours() {
     ] {
         refused!(
             statsd.inject_metric("m", value, code),
-            Error::InvalidValue { .. }
+            ErrorKind::InvalidValue { .. }
         );
     }
     for code in ["x", "", "C", "ms ", "gauge", "c\n"] {
-        refused!(statsd.inject_metric("m", "1", code), Error::InvalidType(_));
+        refused!(
+            statsd.inject_metric("m", "1", code),
+            ErrorKind::InvalidType(_)
+        );
     }
     for line in [
         "",
@@ -1223,39 +1243,45 @@ async fn invalid_input_never_reaches_the_wire_and_never_affects_neighbours() {
         "a:1|c|#k|v",
         "a:-1|ms",
     ] {
-        refused!(statsd.send_line(line), Error::MalformedLine(_));
+        refused!(statsd.send_line(line), ErrorKind::MalformedLine(_));
     }
     refused!(
         statsd.with_tags(&[("a|b", "v")]).incr("x"),
-        Error::InvalidTag { .. }
+        ErrorKind::InvalidTag { .. }
     );
     refused!(
         statsd.with_tags(&[("", "v")]).incr("x"),
-        Error::InvalidTag { .. }
+        ErrorKind::InvalidTag { .. }
     );
     refused!(
         statsd.with_tags(&[("k", "v,w")]).incr("x"),
-        Error::InvalidTag { .. }
+        ErrorKind::InvalidTag { .. }
     );
     refused!(
         statsd.with_tags(&[("k", "v\n")]).incr("x"),
-        Error::InvalidTag { .. }
+        ErrorKind::InvalidTag { .. }
     );
     for rate in [0.0, -0.5, 1.5, f64::NAN, f64::INFINITY] {
-        refused!(statsd.sampled(rate).incr("x"), Error::InvalidSampleRate(_));
+        refused!(
+            statsd.sampled(rate).incr("x"),
+            ErrorKind::InvalidSampleRate(_)
+        );
     }
     // Validation comes before the draw: a bad name fails every sampled call.
     for _ in 0..64 {
         refused!(
             statsd.sampled(0.01).incr("bad:name"),
-            Error::InvalidName { .. }
+            ErrorKind::InvalidName { .. }
         );
     }
     // Nine tags that are each valid make a line over MAX_LINE_LENGTH.
     let value = "v".repeat(1000);
     let keys: Vec<String> = (1..=9).map(|i| format!("k{i}")).collect();
     let tags: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), value.as_str())).collect();
-    refused!(statsd.with_tags(&tags).incr("x"), Error::LineTooLong { .. });
+    refused!(
+        statsd.with_tags(&tags).incr("x"),
+        ErrorKind::LineTooLong { .. }
+    );
 
     let stats = statsd.stats();
     assert_eq!(stats.rejected, invalid, "{stats:?}");
@@ -1478,8 +1504,8 @@ async fn udp_datagrams_never_exceed_the_payload_limit_nor_split_a_line_or_a_gaug
     expected.push(format!("{fits}:1|c"));
     let too_long = "f".repeat(MAX - ":1|c\n".len() + 1);
     assert!(matches!(
-        statsd.incr(&too_long),
-        Err(Error::LineTooLong {
+        statsd.incr(&too_long).map_err(Error::into_kind),
+        Err(ErrorKind::LineTooLong {
             length: 201,
             limit: 200
         })
@@ -1599,7 +1625,10 @@ async fn udp_negative_gauge_too_long_for_one_datagram_is_refused_not_split() {
         }
     }
     assert!(
-        matches!(refused, Err(Error::LineTooLong { .. })),
+        matches!(
+            refused.as_ref().map_err(Error::kind),
+            Err(ErrorKind::LineTooLong { .. })
+        ),
         "a negative gauge whose two lines exceed max_payload was accepted ({refused:?}), \
          so it must travel split: {received:?}"
     );

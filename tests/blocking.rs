@@ -46,7 +46,10 @@ fn start_blocking_and_stop_blocking_deliver_everything_without_a_runtime() {
 fn start_outside_a_runtime_is_an_error_not_a_panic() {
     let statsd = Connector::builder().host("127.0.0.1").build().unwrap();
     let result = poll_to_completion(statsd.start());
-    assert!(matches!(result, Err(statsd_connector::Error::NoRuntime)));
+    assert!(matches!(
+        result.map_err(statsd_connector::Error::into_kind),
+        Err(statsd_connector::ErrorKind::NoRuntime)
+    ));
 }
 
 /// Polls a future on this thread, outside any tokio runtime.

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use statsd_connector::{Connector, Error, Metrics};
+use statsd_connector::{Connector, Metrics};
 
 // ---------------------------------------------------------------- allocator
 
@@ -177,7 +177,7 @@ fn fill_to_bound(statsd: &Connector) -> u64 {
     loop {
         match statsd.incr(WARM_NAME) {
             Ok(()) => accepted += 1,
-            Err(Error::QueueFull) => return accepted,
+            Err(error) if error.is_queue_full() => return accepted,
             Err(other) => panic!("unexpected error: {other}"),
         }
     }

@@ -56,7 +56,8 @@ pub async fn run(args: Args) -> ExitCode {
             }
         };
         match connector.send_line(line) {
-            Ok(()) | Err(Error::QueueFull) => {}
+            Ok(()) => {}
+            Err(error) if error.is_queue_full() => {}
             Err(error) => {
                 invalid += 1;
                 eprintln!("line {number}: {error}");
@@ -141,10 +142,12 @@ fn deliver(
     if overlong {
         return handle(
             number,
-            Err(Error::MalformedLine(statsd_connector::Reason::TooLong {
-                length: MAX_LINE_LENGTH,
-                limit: MAX_LINE_LENGTH,
-            })),
+            Err(Error::from(statsd_connector::ErrorKind::MalformedLine(
+                statsd_connector::Reason::TooLong {
+                    length: MAX_LINE_LENGTH,
+                    limit: MAX_LINE_LENGTH,
+                },
+            ))),
         );
     }
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -152,7 +155,9 @@ fn deliver(
         Ok(text) => handle(number, Ok(text)),
         Err(_) => handle(
             number,
-            Err(Error::MalformedLine(statsd_connector::Reason::NotUtf8)),
+            Err(Error::from(statsd_connector::ErrorKind::MalformedLine(
+                statsd_connector::Reason::NotUtf8,
+            ))),
         ),
     }
 }

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use statsd_connector::{Connector, Error, Line, MetricType, Metrics, Protocol, TagFormat};
+use statsd_connector::{Connector, Error, ErrorKind, Line, MetricType, Metrics, Protocol, TagFormat};
 use statsd_connector_fuzz::{
     known, millis, name_ok, parse_millis, plain_float, prefix_ok, raw_value_ok, tag_ok,
 };
@@ -605,14 +605,15 @@ fuzz_target!(|input: Input| {
     if may_skip && result.is_ok() && queued == 0 && rejected == 0 {
         return;
     }
+    let result = result.map_err(Error::into_kind);
     match (&expected, &result) {
-        (Expected::InvalidName, Err(Error::InvalidName { .. }))
-        | (Expected::InvalidValue, Err(Error::InvalidValue { .. }))
-        | (Expected::InvalidSampleRate, Err(Error::InvalidSampleRate(_)))
-        | (Expected::InvalidTag, Err(Error::InvalidTag { .. })) => {
+        (Expected::InvalidName, Err(ErrorKind::InvalidName { .. }))
+        | (Expected::InvalidValue, Err(ErrorKind::InvalidValue { .. }))
+        | (Expected::InvalidSampleRate, Err(ErrorKind::InvalidSampleRate(_)))
+        | (Expected::InvalidTag, Err(ErrorKind::InvalidTag { .. })) => {
             assert_eq!((queued, rejected), (0, 1), "{result:?}");
         }
-        (Expected::TooLong(length), Err(Error::LineTooLong { length: got, limit })) => {
+        (Expected::TooLong(length), Err(ErrorKind::LineTooLong { length: got, limit })) => {
             assert_eq!(*limit, max_line(&input));
             assert_eq!(got, length, "the length of the line that is too long");
             assert_eq!((queued, rejected), (0, 1), "{result:?}");

@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use statsd_connector::{Connector, Error, Line, TagFormat, MAX_LINE_LENGTH};
+use statsd_connector::{Connector, Error, ErrorKind, Line, TagFormat, MAX_LINE_LENGTH};
 use statsd_connector_fuzz::{check_parsed_line, name_ok, plain_float, tag_ok};
 
 const PREFIXES: [Option<&str>; 3] = [None, Some("app"), Some("a.b.c")];
@@ -92,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(line) => line,
         Err(_) => {
             assert!(
-                matches!(result, Err(Error::MalformedLine(_))),
+                matches!(result.as_ref().map_err(Error::kind), Err(ErrorKind::MalformedLine(_))),
                 "{text:?} does not parse, but send_line gave {result:?}"
             );
             return;
@@ -102,24 +102,24 @@ fuzz_target!(|data: &[u8]| {
     let overhead = prefix.map_or(0, |p| p.len() + 1);
     if !name_ok(line.name, overhead) {
         assert!(
-            matches!(result, Err(Error::InvalidName { .. })),
+            matches!(result.as_ref().map_err(Error::kind), Err(ErrorKind::InvalidName { .. })),
             "{text:?}: name too long under prefix {prefix:?}, got {result:?}"
         );
         return;
     }
     if line.tags().any(|(k, v)| !tag_ok(k, v, format)) {
         assert!(
-            matches!(result, Err(Error::InvalidTag { .. })),
+            matches!(result.as_ref().map_err(Error::kind), Err(ErrorKind::InvalidTag { .. })),
             "{text:?}: a tag does not fit {format:?}, got {result:?}"
         );
         return;
     }
     let expected = expected_line(&line, prefix, format);
     if expected.len() > MAX_LINE_LENGTH {
-        match result {
-            Err(Error::LineTooLong { length, limit }) => {
-                assert_eq!(limit, MAX_LINE_LENGTH);
-                assert_eq!(length, expected.len(), "{text:?} as {expected:?}");
+        match result.as_ref().map_err(Error::kind) {
+            Err(ErrorKind::LineTooLong { length, limit }) => {
+                assert_eq!(*limit, MAX_LINE_LENGTH);
+                assert_eq!(*length, expected.len(), "{text:?} as {expected:?}");
             }
             other => panic!(
                 "{text:?} re-emitted is {} bytes, got {other:?}",

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::background::processor;
 use crate::config::{Builder, Config};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::shared::ledger::Stats;
 use crate::shared::state::State;
 use crate::shared::{Handle, Shared};
@@ -155,7 +155,7 @@ impl Connector {
     /// never starts.
     ///
     /// # Errors
-    /// [`Error::NoRuntime`] when called outside a tokio runtime.
+    /// [`Error::from(ErrorKind::NoRuntime)`] when called outside a tokio runtime.
     ///
     /// ```
     /// use std::time::Duration;
@@ -178,7 +178,8 @@ impl Connector {
         if !shared.config.enabled {
             return Ok(());
         }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| Error::from(ErrorKind::NoRuntime))?;
         let Some(stop) = shared.claim_start() else {
             return Ok(());
         };
@@ -232,7 +233,7 @@ impl Connector {
             }
             Err(error) => {
                 shared.processor_exited();
-                Err(Error::Io(error))
+                Err(Error::from(ErrorKind::Io(error)))
             }
         }
     }

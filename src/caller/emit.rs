@@ -5,7 +5,7 @@
 //! not, and is counted as rejected. Nothing here waits: the queue either
 //! takes the line or refuses it at once.
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::shared::Shared;
 use crate::wire::format::LineFormat;
 use crate::wire::metric::{MetricType, Value};
@@ -118,7 +118,9 @@ fn push_line(
             .write_metric(buf, name, value, kind, sample_rate, tags)
     });
     match pushed {
-        Err(error @ Error::LineTooLong { .. }) => Err(rejected(shared, error)),
+        Err(error) if matches!(error.kind(), ErrorKind::LineTooLong { .. }) => {
+            Err(rejected(shared, error))
+        }
         other => other,
     }
 }

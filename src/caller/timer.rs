@@ -1,14 +1,14 @@
 //! Timing a block of code: an explicit [`Timer`] and a [`TimerGuard`].
 //!
 //! The original connector's timer had `start`, `stop` and `send`, and raised
-//! on misuse. Here misuse is an [`Error::TimerMisuse`] and nothing is sent, so
+//! on misuse. Here misuse is an [`Error::from(ErrorKind::TimerMisuse)`] and nothing is sent, so
 //! a mistake never turns into a wrong number on a dashboard.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::shared::Handle;
 use crate::wire::metric::{MetricType, Value};
 
@@ -63,7 +63,7 @@ impl Timer {
     /// Starts timing. Starting twice is an error.
     pub fn start(&mut self) -> Result<(), Error> {
         if self.started.is_some() {
-            return Err(Error::TimerMisuse("start() called twice"));
+            return Err(Error::from(ErrorKind::TimerMisuse("start() called twice")));
         }
         self.started = Some(Instant::now());
         Ok(())
@@ -72,11 +72,11 @@ impl Timer {
     /// Stops timing and returns the elapsed time. Stopping before starting, or
     /// twice, is an error.
     pub fn stop(&mut self) -> Result<Duration, Error> {
-        let started = self
-            .started
-            .ok_or(Error::TimerMisuse("stop() called before start()"))?;
+        let started = self.started.ok_or(Error::from(ErrorKind::TimerMisuse(
+            "stop() called before start()",
+        )))?;
         if self.elapsed.is_some() {
-            return Err(Error::TimerMisuse("stop() called twice"));
+            return Err(Error::from(ErrorKind::TimerMisuse("stop() called twice")));
         }
         let elapsed = started.elapsed();
         self.elapsed = Some(elapsed);
@@ -85,11 +85,11 @@ impl Timer {
 
     /// Sends the measured time. Sending before stopping, or twice, is an error.
     pub fn send(&mut self) -> Result<(), Error> {
-        let elapsed = self
-            .elapsed
-            .ok_or(Error::TimerMisuse("send() called before stop()"))?;
+        let elapsed = self.elapsed.ok_or(Error::from(ErrorKind::TimerMisuse(
+            "send() called before stop()",
+        )))?;
         if self.sent {
-            return Err(Error::TimerMisuse("send() called twice"));
+            return Err(Error::from(ErrorKind::TimerMisuse("send() called twice")));
         }
         self.sent = true;
         send_timing(&self.handle, &self.name, elapsed)

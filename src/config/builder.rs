@@ -10,7 +10,7 @@ use super::{
     Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_UNIX_MAX_PAYLOAD,
 };
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::wire::metric::TagFormat;
 use crate::wire::validate;
 
@@ -46,6 +46,7 @@ pub struct Builder {
     pub(super) batch_delay: Duration,
     pub(super) aggregate: Option<Duration>,
     pub(super) telemetry: Option<Duration>,
+    pub(super) dogstatsd: bool,
     pub(super) connect_timeout: Duration,
     pub(super) stop_timeout: Duration,
     pub(super) max_payload: Option<usize>,
@@ -87,6 +88,7 @@ impl Default for Builder {
             batch_delay: Duration::from_millis(1),
             aggregate: None,
             telemetry: None,
+            dogstatsd: false,
             connect_timeout: Duration::from_secs(5),
             stop_timeout: Duration::from_secs(5),
             max_payload: None,
@@ -110,6 +112,7 @@ impl Builder {
     /// assert_eq!(local.config().protocol(), Protocol::Unix);
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn host(mut self, host: impl Into<String>) -> Builder {
         self.host = host.into();
         self
@@ -125,6 +128,7 @@ impl Builder {
     /// assert!(Connector::builder().host("localhost").port(0).build().is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn port(mut self, port: u16) -> Builder {
         self.port = PortSetting::Number(port);
         self
@@ -142,6 +146,7 @@ impl Builder {
     /// assert_eq!(error.to_string(), r#"invalid port "80a": not a number"#);
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn port_text(mut self, port: impl Into<String>) -> Builder {
         self.port = PortSetting::Text(port.into());
         self
@@ -156,6 +161,7 @@ impl Builder {
     /// assert!(statsd.config().protocol().is_datagram());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn protocol(mut self, protocol: Protocol) -> Builder {
         self.protocol = protocol;
         self
@@ -175,6 +181,7 @@ impl Builder {
     /// assert!(Connector::builder().host("localhost").prefix("shop.").build().is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Builder {
         self.prefix = Some(prefix.into());
         self
@@ -197,6 +204,7 @@ impl Builder {
     /// assert_eq!(config.prefix(), None);
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn no_prefix(mut self) -> Builder {
         self.prefix = None;
         self
@@ -213,6 +221,7 @@ impl Builder {
     /// assert_eq!(statsd.config().prefix(), Some("applications.checkout.production"));
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn application_prefix(self, service: &str, environment: &str) -> Builder {
         self.prefix(format!("applications.{service}.{environment}"))
     }
@@ -241,6 +250,7 @@ impl Builder {
     /// assert_eq!(server.lines(), ["shop.counters.orders:1|c", "shop.gauges.cart.items:3|g"]);
     /// # Ok(()) }
     /// ```
+    #[must_use]
     pub fn type_prefixes(mut self, on: bool) -> Builder {
         self.type_prefixes = on;
         self
@@ -269,6 +279,7 @@ impl Builder {
     /// assert_eq!(server.lines(), ["requests,region=eu,canary=true:1|c"]);
     /// # Ok(()) }
     /// ```
+    #[must_use]
     pub fn tag_format(mut self, format: TagFormat) -> Builder {
         self.tag_format = format;
         self
@@ -291,6 +302,7 @@ impl Builder {
     /// assert!(Connector::builder().host("localhost").global_tag("a|b", "v").build().is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn global_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Builder {
         self.global_tags.push((key.into(), value.into()));
         self
@@ -299,7 +311,7 @@ impl Builder {
     /// The queue bound in metrics (default [`DEFAULT_QUEUE_CAPACITY`]).
     ///
     /// When the queue is full a call returns at once with
-    /// [`Error::QueueFull`] and the metric is counted as dropped; it never
+    /// [`Error::from(ErrorKind::QueueFull)`] and the metric is counted as dropped; it never
     /// waits for room:
     ///
     /// ```
@@ -307,10 +319,11 @@ impl Builder {
     ///
     /// let statsd = Connector::builder().host("localhost").queue_capacity(1).shards(1).build()?;
     /// statsd.incr("first")?;
-    /// assert!(matches!(statsd.incr("second"), Err(Error::QueueFull)));
+    /// assert!(statsd.incr("second").unwrap_err().is_queue_full());
     /// assert_eq!(statsd.stats().dropped, 1);
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn queue_capacity(mut self, capacity: usize) -> Builder {
         self.queue_capacity = capacity;
         self
@@ -329,6 +342,7 @@ impl Builder {
     /// assert!(Connector::builder().host("localhost").shards(0).build().is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn shards(mut self, shards: usize) -> Builder {
         self.shards = Some(shards);
         self
@@ -343,6 +357,7 @@ impl Builder {
     ///     .build()?;
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn reconnect_sleep(mut self, sleep: Duration) -> Builder {
         self.reconnect_sleep = sleep;
         self
@@ -358,6 +373,7 @@ impl Builder {
     ///     .build()?;
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn wait_timeout(mut self, timeout: Duration) -> Builder {
         self.wait_timeout = timeout;
         self
@@ -378,6 +394,7 @@ impl Builder {
     ///     .build()?;
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn batch_delay(mut self, delay: Duration) -> Builder {
         self.batch_delay = delay;
         self
@@ -396,6 +413,7 @@ impl Builder {
     ///     .build()?;
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn aggregate(mut self, flush_interval: Duration) -> Builder {
         self.aggregate = Some(flush_interval);
         self
@@ -413,8 +431,25 @@ impl Builder {
     ///     .build()?;
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn telemetry(mut self, interval: Duration) -> Builder {
         self.telemetry = Some(interval);
+        self
+    }
+
+    /// Declares the server a DogStatsD server (the Datadog Agent): only then
+    /// does the connector send what plain statsd servers count as bad lines
+    /// (events, service checks, the protocol's later fields). Off by default;
+    /// the `DD_*` environment switches it on.
+    ///
+    /// ```
+    /// let statsd = statsd_connector::Connector::builder().host("localhost").dogstatsd(true).build()?;
+    /// assert!(statsd.config().is_dogstatsd());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn dogstatsd(mut self, on: bool) -> Builder {
+        self.dogstatsd = on;
         self
     }
 
@@ -428,6 +463,7 @@ impl Builder {
     ///     .build()?;
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Builder {
         self.connect_timeout = timeout;
         self
@@ -444,6 +480,7 @@ impl Builder {
     ///     .build()?;
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn stop_timeout(mut self, timeout: Duration) -> Builder {
         self.stop_timeout = timeout;
         self
@@ -467,6 +504,7 @@ impl Builder {
     /// assert!(Connector::builder().host("localhost").max_payload(10).build().is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn max_payload(mut self, bytes: usize) -> Builder {
         self.max_payload = Some(bytes);
         self
@@ -485,6 +523,7 @@ impl Builder {
     /// assert_eq!(statsd.stats().queued, 0);
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn enabled(mut self, enabled: bool) -> Builder {
         self.enabled = enabled;
         self
@@ -498,6 +537,7 @@ impl Builder {
     ///     .host("statsd")
     ///     .resolver(|_host, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
     /// ```
+    #[must_use]
     pub fn resolver<F>(mut self, resolve: F) -> Builder
     where
         F: Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
@@ -512,20 +552,21 @@ impl Builder {
     /// [`Connector::new`](crate::Connector::new) later:
     ///
     /// ```
-    /// use statsd_connector::{Config, Connector, Error};
+    /// use statsd_connector::{Config, Connector, ErrorKind};
     ///
     /// let config = Config::builder().host("localhost").build_config()?;
     /// let statsd = Connector::new(config.clone());
-    /// assert!(matches!(Config::builder().build_config(), Err(Error::EmptyHost)));
+    /// let error = Config::builder().build_config().unwrap_err();
+    /// assert!(matches!(error.kind(), ErrorKind::EmptyHost));
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn build_config(self) -> Result<Config, Error> {
         let port = match self.port {
             PortSetting::Number(0) => {
-                return Err(Error::InvalidPort {
+                return Err(Error::from(ErrorKind::InvalidPort {
                     value: "0".into(),
                     reason: "must be from 1 to 65535",
-                })
+                }))
             }
             PortSetting::Number(port) => port,
             PortSetting::Text(text) => parse_port(&text)?,
@@ -544,7 +585,7 @@ impl Builder {
             };
         }
         if self.enabled && host.is_empty() {
-            return Err(Error::EmptyHost);
+            return Err(Error::from(ErrorKind::EmptyHost));
         }
         let max_payload = self.max_payload.unwrap_or(match protocol {
             Protocol::Unixgram => DEFAULT_UNIX_MAX_PAYLOAD,
@@ -563,18 +604,18 @@ impl Builder {
             return Err(setting_error("shards", 0, "must be at least 1"));
         }
         if self.aggregate == Some(Duration::ZERO) {
-            return Err(Error::InvalidSetting {
+            return Err(Error::from(ErrorKind::InvalidSetting {
                 setting: "aggregate",
                 value: "0s".into(),
                 reason: "the flush interval must be longer than zero",
-            });
+            }));
         }
         if self.telemetry == Some(Duration::ZERO) {
-            return Err(Error::InvalidSetting {
+            return Err(Error::from(ErrorKind::InvalidSetting {
                 setting: "telemetry",
                 value: "0s".into(),
                 reason: "the reporting interval must be longer than zero",
-            });
+            }));
         }
         if !(64..=65_507).contains(&max_payload) {
             return Err(setting_error(
@@ -598,6 +639,7 @@ impl Builder {
             batch_delay: self.batch_delay,
             aggregate: self.aggregate,
             telemetry: self.telemetry,
+            dogstatsd: self.dogstatsd,
             connect_timeout: self.connect_timeout,
             stop_timeout: self.stop_timeout,
             max_payload,
@@ -627,18 +669,20 @@ fn default_shards() -> usize {
 }
 
 fn setting_error(setting: &'static str, value: usize, reason: &'static str) -> Error {
-    Error::InvalidSetting {
+    Error::from(ErrorKind::InvalidSetting {
         setting,
         value: value.to_string(),
         reason,
-    }
+    })
 }
 
 /// Parses a port given as text: a number from 1 to 65535.
 fn parse_port(text: &str) -> Result<u16, Error> {
-    let invalid = |reason| Error::InvalidPort {
-        value: text.to_owned(),
-        reason,
+    let invalid = |reason| {
+        Error::from(ErrorKind::InvalidPort {
+            value: text.to_owned(),
+            reason,
+        })
     };
     let trimmed = text.trim();
     if trimmed.is_empty() {

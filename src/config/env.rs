@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::builder::{Builder, PortSetting};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 impl Builder {
     /// Starts from the environment, read through `var` (so tests need not
@@ -65,11 +65,11 @@ impl Builder {
         if let Some(text) = var("STATSD_QUEUE_CAPACITY") {
             builder.queue_capacity =
                 text.trim().parse().map_err(|e: std::num::ParseIntError| {
-                    Error::InvalidEnvironment {
+                    Error::from(ErrorKind::InvalidEnvironment {
                         variable: "STATSD_QUEUE_CAPACITY",
                         value: text.clone(),
                         reason: e.to_string(),
-                    }
+                    })
                 })?;
         }
         Ok(builder)
@@ -94,9 +94,11 @@ fn seconds(variable: &'static str, text: &str) -> Result<Duration, Error> {
         .parse::<f64>()
         .ok()
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| Error::InvalidEnvironment {
-            variable,
-            value: text.to_owned(),
-            reason: "expected a non-negative number of seconds".into(),
+        .ok_or_else(|| {
+            Error::from(ErrorKind::InvalidEnvironment {
+                variable,
+                value: text.to_owned(),
+                reason: "expected a non-negative number of seconds".into(),
+            })
         })
 }

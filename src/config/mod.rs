@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::wire::metric::TagFormat;
 use crate::wire::validate::MAX_LINE_LENGTH;
 
@@ -99,7 +99,7 @@ impl FromStr for Protocol {
             "udp" => Ok(Protocol::Udp),
             "unix" => Ok(Protocol::Unix),
             "unixgram" => Ok(Protocol::Unixgram),
-            _ => Err(Error::UnknownProtocol(s.to_owned())),
+            _ => Err(Error::from(ErrorKind::UnknownProtocol(s.to_owned()))),
         }
     }
 }
@@ -156,6 +156,7 @@ pub struct Config {
     pub(crate) batch_delay: Duration,
     pub(crate) aggregate: Option<Duration>,
     pub(crate) telemetry: Option<Duration>,
+    pub(crate) dogstatsd: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_timeout: Duration,
     pub(crate) max_payload: usize,
@@ -169,6 +170,7 @@ impl fmt::Debug for Config {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("protocol", &self.protocol)
+            .field("dogstatsd", &self.dogstatsd)
             .field("prefix", &self.prefix)
             .field("type_prefixes", &self.type_prefixes)
             .field("tag_format", &self.tag_format)
@@ -234,6 +236,12 @@ impl Config {
     /// Whether metrics are sent at all.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Whether the server is declared a DogStatsD server
+    /// ([`Builder::dogstatsd`]).
+    pub fn is_dogstatsd(&self) -> bool {
+        self.dogstatsd
     }
 
     /// The queue bound in lines.

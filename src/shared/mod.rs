@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::wire::format::LineFormat;
 use aggregate::Aggregator;
 use ledger::{Ledger, Stats};
@@ -113,7 +113,7 @@ impl Shared {
                 self.drops.reset();
                 Ok(())
             }
-            Err(Error::QueueFull) => Err(self.dropped(lines)),
+            Err(error) if error.is_queue_full() => Err(self.dropped(lines)),
             Err(error) => Err(error),
         }
     }
@@ -128,7 +128,7 @@ impl Shared {
                 "statsd queue full: metric dropped"
             );
         }
-        Error::QueueFull
+        Error::from(ErrorKind::QueueFull)
     }
 
     /// A snapshot of every counter, the queue's included.

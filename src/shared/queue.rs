@@ -37,7 +37,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::shared::lock;
 
 /// The formatted lines of one shard.
@@ -184,7 +184,7 @@ impl Queue {
     }
 
     /// Appends `lines` lines written by `write` to the caller's home shard,
-    /// or refuses them with [`Error::QueueFull`] when the bound is reached
+    /// or refuses them with [`Error::from(ErrorKind::QueueFull)`] when the bound is reached
     /// (the caller counts the drop; the queue keeps no statistics of drops).
     ///
     /// `write` must append whole lines or, on error, leave the buffer as it was.
@@ -196,7 +196,7 @@ impl Queue {
         let shard = &self.shards[home_hint() & self.shard_mask];
         let mut guard = lock(&shard.buffer);
         if guard.total_lines() + lines > guard.leased && !self.lease_more(&mut guard, lines) {
-            return Err(Error::QueueFull);
+            return Err(Error::from(ErrorKind::QueueFull));
         }
         if guard.bytes.len() >= CHUNK - CHUNK_SLACK || guard.bytes.capacity() == 0 {
             guard.make_room(self.fresh_chunk());
@@ -370,10 +370,7 @@ mod tests {
         for _ in 0..8 {
             push_line(&queue, b"a:1|c\n").unwrap();
         }
-        assert!(matches!(
-            push_line(&queue, b"a:1|c\n"),
-            Err(Error::QueueFull)
-        ));
+        assert!(push_line(&queue, b"a:1|c\n").unwrap_err().is_queue_full());
         assert_eq!(queue.counts(), (8, 8));
     }
 
@@ -437,7 +434,7 @@ mod tests {
     #[test]
     fn a_failed_write_leaves_nothing_behind() {
         let queue = Queue::new(4, 1);
-        let err = queue.push(1, |_| Err(Error::QueueFull));
+        let err = queue.push(1, |_| Err(Error::from(ErrorKind::QueueFull)));
         assert!(err.is_err());
         assert_eq!(queue.counts(), (0, 0));
     }

@@ -12,7 +12,7 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::wire::metric::{MetricType, TagFormat, Value};
 
 /// Everything about a line that comes from the configuration.
@@ -157,10 +157,10 @@ impl LineFormat {
         let length = buf.len() - start;
         if length > self.max_line {
             buf.truncate(start);
-            return Err(Error::LineTooLong {
+            return Err(Error::from(ErrorKind::LineTooLong {
                 length,
                 limit: self.max_line,
-            });
+            }));
         }
         Ok(())
     }
@@ -444,7 +444,10 @@ mod tests {
                 &[],
             )
             .unwrap_err();
-        assert!(matches!(err, Error::LineTooLong { limit: 16, .. }));
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::LineTooLong { limit: 16, .. }
+        ));
         assert_eq!(buf, b"before\n");
     }
 }

@@ -14,7 +14,7 @@
 //! It checks the same rules as the sending side, so a line that parses could
 //! have been sent by this crate, and one that could not never parses.
 
-use crate::error::{Error, Reason};
+use crate::error::{Error, ErrorKind, Reason};
 use crate::wire::metric::{MetricType, TagFormat};
 use crate::wire::validate::{self, MAX_LINE_LENGTH};
 
@@ -55,7 +55,7 @@ impl<'a> Line<'a> {
             .strip_suffix('\n')
             .map(|t| t.strip_suffix('\r').unwrap_or(t))
             .unwrap_or(text);
-        parse_line(text).map_err(Error::MalformedLine)
+        parse_line(text).map_err(|x| Error::from(ErrorKind::MalformedLine(x)))
     }
 
     /// Parses one line given as bytes, which must be UTF-8.
@@ -63,17 +63,16 @@ impl<'a> Line<'a> {
     /// This is the form a socket hands over:
     ///
     /// ```
-    /// use statsd_connector::{Error, Line, Reason};
+    /// use statsd_connector::{Line, Reason};
     ///
     /// assert_eq!(Line::parse_bytes(b"hits:1|c")?.name, "hits");
-    /// assert!(matches!(
-    ///     Line::parse_bytes(b"hits:\xff|s"),
-    ///     Err(Error::MalformedLine(Reason::NotUtf8))
-    /// ));
+    /// let error = Line::parse_bytes(b"hits:\xff|s").unwrap_err();
+    /// assert_eq!(error.reason(), Some(Reason::NotUtf8));
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn parse_bytes(bytes: &'a [u8]) -> Result<Line<'a>, Error> {
-        let text = std::str::from_utf8(bytes).map_err(|_| Error::MalformedLine(Reason::NotUtf8))?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| Error::from(ErrorKind::MalformedLine(Reason::NotUtf8)))?;
         Line::parse(text)
     }
 
@@ -122,10 +121,7 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
         }
         None => (head, None, TagFormat::DogStatsd),
     };
-    validate::name(name, 0).map_err(|e| match e {
-        Error::InvalidName { reason, .. } => reason,
-        _ => Reason::BadValue,
-    })?;
+    validate::name(name, 0).map_err(|e| e.reason().unwrap_or(Reason::BadValue))?;
     validate::raw_value(value, kind).map_err(|_| Reason::BadValue)?;
 
     let mut sample_rate = None;
@@ -155,10 +151,8 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
         tag_format,
     };
     for (key, value) in line.tags() {
-        validate::tag(key, value, tag_format).map_err(|e| match e {
-            Error::InvalidTag { reason, .. } => reason,
-            _ => Reason::BadValue,
-        })?;
+        validate::tag(key, value, tag_format)
+            .map_err(|e| e.reason().unwrap_or(Reason::BadValue))?;
     }
     Ok(line)
 }
@@ -210,8 +204,8 @@ mod tests {
 
     #[test]
     fn malformed_lines_say_why() {
-        let reason = |text| match Line::parse(text) {
-            Err(Error::MalformedLine(reason)) => reason,
+        let reason = |text| match Line::parse(text).map_err(Error::into_kind) {
+            Err(ErrorKind::MalformedLine(reason)) => reason,
             other => panic!("{text:?} gave {other:?}"),
         };
         assert_eq!(reason(""), Reason::Empty);

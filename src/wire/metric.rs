@@ -22,7 +22,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// The type of a metric: the code after the `|` on the wire.
 ///
@@ -107,7 +107,8 @@ impl FromStr for MetricType {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        MetricType::from_code(s.as_bytes()).ok_or_else(|| Error::InvalidType(s.to_owned()))
+        MetricType::from_code(s.as_bytes())
+            .ok_or_else(|| Error::from(ErrorKind::InvalidType(s.to_owned())))
     }
 }
 
@@ -150,11 +151,11 @@ impl FromStr for TagFormat {
             "dogstatsd" | "datadog" => Ok(TagFormat::DogStatsd),
             "influx" | "influxdb" | "telegraf" => Ok(TagFormat::Influx),
             "graphite" => Ok(TagFormat::Graphite),
-            _ => Err(Error::InvalidSetting {
+            _ => Err(Error::from(ErrorKind::InvalidSetting {
                 setting: "tag_format",
                 value: s.to_owned(),
                 reason: "expected dogstatsd, influx or graphite",
-            }),
+            })),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! The checks are a 256-entry table lookup per byte: a 20-byte name costs a few
 //! nanoseconds, which is why they run on every call instead of being cached.
 
-use crate::error::{Error, Reason};
+use crate::error::{Error, ErrorKind, Reason};
 use crate::wire::metric::{MetricType, TagFormat, Value};
 
 /// The longest metric name accepted, in bytes, prefixes included.
@@ -77,10 +77,10 @@ pub(crate) fn name(name: &str, extra_length: usize) -> Result<(), Error> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidName {
+    Err(Error::from(ErrorKind::InvalidName {
         name: name.to_owned(),
         reason,
-    })
+    }))
 }
 
 /// Checks a prefix given in the configuration: the name rules, plus no empty
@@ -100,10 +100,10 @@ pub(crate) fn prefix(prefix: &str) -> Result<(), Error> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidPrefix {
+    Err(Error::from(ErrorKind::InvalidPrefix {
         prefix: prefix.to_owned(),
         reason,
-    })
+    }))
 }
 
 /// Checks per-call tags against the dialect.
@@ -147,7 +147,7 @@ pub(crate) fn tag(key: &str, value: &str, format: TagFormat) -> Result<(), Error
     } else {
         format!("{key}:{value}")
     };
-    Err(Error::InvalidTag { tag, reason })
+    Err(Error::from(ErrorKind::InvalidTag { tag, reason }))
 }
 
 /// Checks a value given as text for the metric type: a finite number for every
@@ -155,9 +155,11 @@ pub(crate) fn tag(key: &str, value: &str, format: TagFormat) -> Result<(), Error
 /// no sign at all for timings, which servers refuse negative), and for sets any
 /// token without reserved characters.
 pub(crate) fn raw_value(value: &str, kind: MetricType) -> Result<(), Error> {
-    let invalid = |reason| Error::InvalidValue {
-        value: value.to_owned(),
-        reason,
+    let invalid = |reason| {
+        Error::from(ErrorKind::InvalidValue {
+            value: value.to_owned(),
+            reason,
+        })
     };
     if value.is_empty() {
         return Err(invalid("empty"));
@@ -205,10 +207,12 @@ pub(crate) fn raw_value(value: &str, kind: MetricType) -> Result<(), Error> {
 pub(crate) fn value(value: Value<'_>, kind: MetricType) -> Result<(), Error> {
     match value {
         Value::Int(_) | Value::Duration(_) => Ok(()),
-        Value::Float(f) if kind == MetricType::Timing => Err(Error::InvalidValue {
-            value: f.to_string(),
-            reason: "a timing must be a finite, non-negative number of seconds",
-        }),
+        Value::Float(f) if kind == MetricType::Timing => {
+            Err(Error::from(ErrorKind::InvalidValue {
+                value: f.to_string(),
+                reason: "a timing must be a finite, non-negative number of seconds",
+            }))
+        }
         Value::Float(f) | Value::Delta(f) => finite(f),
         Value::Text(text) => raw_value(text, kind),
     }
@@ -220,10 +224,10 @@ pub(crate) fn finite(value: f64) -> Result<(), Error> {
     if value.is_finite() {
         Ok(())
     } else {
-        Err(Error::InvalidValue {
+        Err(Error::from(ErrorKind::InvalidValue {
             value: value.to_string(),
             reason: "not a finite number",
-        })
+        }))
     }
 }
 
@@ -233,7 +237,7 @@ pub(crate) fn sample_rate(rate: f64) -> Result<(), Error> {
     if rate > 0.0 && rate <= 1.0 {
         Ok(())
     } else {
-        Err(Error::InvalidSampleRate(rate))
+        Err(Error::from(ErrorKind::InvalidSampleRate(rate)))
     }
 }
 
@@ -242,8 +246,8 @@ mod tests {
     use super::*;
 
     fn name_reason(text: &str) -> Reason {
-        match name(text, 0) {
-            Err(Error::InvalidName { reason, .. }) => reason,
+        match name(text, 0).map_err(Error::into_kind) {
+            Err(ErrorKind::InvalidName { reason, .. }) => reason,
             other => panic!("{text:?} gave {other:?}"),
         }
     }
@@ -290,7 +294,10 @@ mod tests {
         prefix("app.web").unwrap();
         for bad in [".app", "app.", "a..b", "a:b", "a b", ""] {
             assert!(
-                matches!(prefix(bad), Err(Error::InvalidPrefix { .. })),
+                matches!(
+                    prefix(bad).map_err(Error::into_kind),
+                    Err(ErrorKind::InvalidPrefix { .. })
+                ),
                 "{bad:?}"
             );
         }
