@@ -54,6 +54,7 @@
 //! See [`MetricType`] for each type and [`TagFormat`] for the tag dialects.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod background;
 mod caller;
