@@ -17,16 +17,13 @@
 //! with `0 <= lost <= possibly_lost + unread_at_reset`), or if the server saw
 //! a corrupt or duplicated line.
 
-#[path = "../tests/fault_server/mod.rs"]
-mod fault_server;
-
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fault_server::{Counts, FaultServer, Mode};
 use statsd_connector::{Connector, Metrics, Stats};
+use statsd_connector_testkit::fault_server::{Counts, FaultServer, Mode};
 
 /// One call in this many uses an invalid name (rejected, and counted).
 const INVALID_EVERY: u64 = 1000;

@@ -19,16 +19,13 @@
 //! awaited by polling with a deadline; sleeps only pace emission or keep a
 //! server down for a while, and the test then asserts on what happened.
 
-mod common;
-mod fault_server;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::wait::{bounded, poll_until, wait_state, WAIT};
-use fault_server::{Counts, FaultServer, Mode, Proto, Unanswered};
 use statsd_connector::{Builder, Connector, Metrics, Protocol, State, Stats};
+use statsd_connector_testkit::fault_server::{Counts, FaultServer, Mode, Proto, Unanswered};
+use statsd_connector_testkit::wait::{bounded, poll_until, wait_state, WAIT};
 
 /// The connector's pause between failed connection attempts.
 const RECONNECT_SLEEP: Duration = Duration::from_millis(20);
