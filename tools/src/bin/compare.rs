@@ -688,7 +688,6 @@ fn send_many(socket: &UdpSocket, datagram: &[u8], sizes: &[usize]) {
     }
 }
 
-#[cfg(feature = "testing")]
 fn capture_server_raw(n: u64) -> Outcome {
     use statsd_connector::testing::CaptureServer;
     let runtime = runtime();
@@ -900,7 +899,6 @@ fn throughput(server: &Server, options: &Options) {
     for (row, o) in ran() {
         println!("- {} / {}: {}", row.client, row.transport, o.note);
     }
-    #[cfg(feature = "testing")]
     if raw.contains_key(&Kind::Tcp) {
         let capture = capture_server_raw(n);
         println!(
@@ -1409,7 +1407,7 @@ fn aggregation(server: &Server, options: &Options) {
 
 fn python(server: &Server, options: &Options) {
     let m = options.python_count;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/python_baseline.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/python_baseline.py");
     server.reset();
     let output = std::process::Command::new("python3")
         .arg(script)

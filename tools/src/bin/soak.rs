@@ -4,7 +4,7 @@
 //! connector is stopped with a deadline and every line is accounted for.
 //!
 //! ```text
-//! cargo run --release --all-features --example soak -- --seconds 60
+//! cargo run --release -p statsd-connector-tools --bin soak -- --seconds 60
 //!     [--rate 250000]        lines per second, all threads together
 //!     [--threads 4]          emitting threads
 //!     [--fault-every 3]      seconds between faults
