@@ -909,35 +909,8 @@ async fn udp_port_unreachable_keeps_the_processor_running_until_a_server_binds()
     account("udp port unreachable", &emitter.done, &stats, &counts);
 }
 
-// 7. Stop at awkward moments.
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_while_disconnected_returns_by_its_deadline() {
-    let server = FaultServer::builder().refusing().start().await.unwrap();
-    let statsd = builder(server.port()).build().unwrap();
-    bounded("start", statsd.start()).await.unwrap();
-    let mut emitter = Emitter::new("faults.stop.disconnected");
-    emitter.emit_n(&statsd, 5000);
-    poll_until("a failed attempt", || statsd.stats().connect_failures >= 1).await;
-
-    let started = Instant::now();
-    let report = bounded("stop", statsd.stop_with_timeout(Duration::from_millis(300))).await;
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_millis(300) + STOP_SLACK,
-        "stop took {took:?}"
-    );
-    assert_eq!(report.undelivered, emitter.done.ok);
-    assert!(statsd.is_stopped());
-
-    let counts = settled(&server).await;
-    account(
-        "stop while disconnected",
-        &emitter.done,
-        &statsd.stats(),
-        &counts,
-    );
-}
+// 7. Stop at awkward moments. (While disconnected, with nothing listening:
+// `behaviour::stop_deadline_returns_with_the_undelivered_count_when_no_server_listens`.)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_while_sleeping_before_a_reconnect_returns_by_its_deadline() {
