@@ -7,4 +7,4 @@
 #   scripts/compare.sh --help
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo run --release --all-features --example compare -- "$@"
+exec cargo run --release -p statsd-connector-tools --bin compare -- "$@"

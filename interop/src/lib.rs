@@ -6,7 +6,7 @@
 //! it, a one-hour flush interval and no real backend (no graphite), and reads
 //! its state back through the admin interface (`counters`, `gauges`,
 //! `timers`). Sets, which the admin interface does not show, come from a
-//! small harness backend (see [`BACKEND_JS`]). [`EtsyCluster`] puts
+//! small harness backend (`BACKEND_JS` in the source). [`EtsyCluster`] puts
 //! `proxy.js` (consistent hashing) in front of several such servers.
 //!
 //! Plain synchronous std Rust: usable from sync and async tests alike.
@@ -742,7 +742,7 @@ struct NodeProcess {
 }
 
 /// Preloaded (`node -r`) before stats.js / proxy.js.
-const PRELOAD_JS: &str = r#"// Written by tests/support/etsy.rs (statsd-connector interop harness).
+const PRELOAD_JS: &str = r#"// Written by interop/src/lib.rs (statsd-connector interop harness).
 'use strict';
 const util = require('util');
 // statsd 0.9.0 logs through util.log(), which Node.js 23 removed.
@@ -795,7 +795,7 @@ process.stdin.resume();
 /// answer, hex-encoded so any key or member survives the line format:
 /// `harness_set.HEX(key): HEX(member),HEX(member)` and
 /// `harness_timer_count.HEX(key): NUMBER`.
-const BACKEND_JS: &str = r#"// Written by tests/support/etsy.rs (statsd-connector interop harness).
+const BACKEND_JS: &str = r#"// Written by interop/src/lib.rs (statsd-connector interop harness).
 'use strict';
 let live = null;
 function hex(s) { return Buffer.from(String(s), 'utf8').toString('hex'); }
@@ -1045,9 +1045,14 @@ fn admin_request(port: u16, command: &str, complete: impl Fn(&[u8]) -> bool) -> 
 // Prerequisites, ports, temporary directories
 // ---------------------------------------------------------------------------
 
-/// The repository root (where `package.json` and `node_modules/` live).
+/// The repository root (where `package.json` and `node_modules/` live): the
+/// workspace root, the parent of this crate's directory.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR"));
+    interop
+        .parent()
+        .expect("the interop crate lies in the workspace root")
+        .to_path_buf()
 }
 
 fn node_binary() -> &'static str {

@@ -19,16 +19,13 @@
 //! awaited by polling with a deadline; sleeps only pace emission or keep a
 //! server down for a while, and the test then asserts on what happened.
 
-mod common;
-mod fault_server;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::wait::{bounded, poll_until, wait_state, WAIT};
-use fault_server::{Counts, FaultServer, Mode, Proto, Unanswered};
 use statsd_connector::{Builder, Connector, Metrics, Protocol, State, Stats};
+use statsd_connector_testkit::fault_server::{Counts, FaultServer, Mode, Proto, Unanswered};
+use statsd_connector_testkit::wait::{bounded, poll_until, wait_state, WAIT};
 
 /// The connector's pause between failed connection attempts.
 const RECONNECT_SLEEP: Duration = Duration::from_millis(20);
@@ -912,35 +909,8 @@ async fn udp_port_unreachable_keeps_the_processor_running_until_a_server_binds()
     account("udp port unreachable", &emitter.done, &stats, &counts);
 }
 
-// 7. Stop at awkward moments.
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_while_disconnected_returns_by_its_deadline() {
-    let server = FaultServer::builder().refusing().start().await.unwrap();
-    let statsd = builder(server.port()).build().unwrap();
-    bounded("start", statsd.start()).await.unwrap();
-    let mut emitter = Emitter::new("faults.stop.disconnected");
-    emitter.emit_n(&statsd, 5000);
-    poll_until("a failed attempt", || statsd.stats().connect_failures >= 1).await;
-
-    let started = Instant::now();
-    let report = bounded("stop", statsd.stop_with_timeout(Duration::from_millis(300))).await;
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_millis(300) + STOP_SLACK,
-        "stop took {took:?}"
-    );
-    assert_eq!(report.undelivered, emitter.done.ok);
-    assert!(statsd.is_stopped());
-
-    let counts = settled(&server).await;
-    account(
-        "stop while disconnected",
-        &emitter.done,
-        &statsd.stats(),
-        &counts,
-    );
-}
+// 7. Stop at awkward moments. (While disconnected, with nothing listening:
+// `behaviour::stop_deadline_returns_with_the_undelivered_count_when_no_server_listens`.)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_while_sleeping_before_a_reconnect_returns_by_its_deadline() {

@@ -2,8 +2,6 @@
 //! the tower layer inside an axum router (called without a network), and the
 //! example axum application served and queried over real TCP.
 
-#![cfg(all(feature = "metrics", feature = "tower"))]
-
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ use statsd_connector::{Connector, Line};
 use tower::{Layer, Service, ServiceExt};
 
 /// The example application, whose `app` and `http_request` the last test uses.
-#[path = "../examples/axum.rs"]
+#[path = "../../examples/axum.rs"]
 #[allow(dead_code)]
 mod axum_example;
 

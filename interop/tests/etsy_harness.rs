@@ -1,4 +1,4 @@
-//! Self-tests of the Etsy statsd interop harness (`tests/support/etsy.rs`).
+//! Self-tests of the Etsy statsd interop harness (`interop/src/lib.rs`).
 //!
 //! They talk to the real Etsy statsd 0.9.0 with raw statsd lines over std
 //! sockets, deliberately without the library under development, so a failure
@@ -6,14 +6,12 @@
 //!
 //! Needs Node.js and `npm ci --ignore-scripts` in the repository root.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use support::etsy::{
+use statsd_connector_interop::{
     parse_inspect_arrays, parse_inspect_numbers, EtsyCluster, EtsyOptions, EtsyStatsd,
     BAD_LINES_SEEN, METRICS_RECEIVED, PACKETS_RECEIVED,
 };

@@ -1,6 +1,5 @@
 //! Unix domain sockets: the stream behaves as TCP (reconnects, drains), the
 //! datagrams as UDP with the larger default payload.
-#![cfg(unix)]
 
 use std::path::PathBuf;
 use std::time::Duration;

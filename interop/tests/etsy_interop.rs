@@ -4,13 +4,11 @@
 //! gauges (negative absolute values and deltas), timer values, sets, sample
 //! rates, tags, and zero bad lines. Plus the cluster proxy (`proxy.js`).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use statsd_connector::{Connector, Metrics, Protocol};
-use support::etsy::{EtsyCluster, EtsyOptions, EtsyStatsd};
+use statsd_connector_interop::{EtsyCluster, EtsyOptions, EtsyStatsd};
 
 const WAIT: Duration = Duration::from_secs(15);
 

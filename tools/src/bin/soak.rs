@@ -4,7 +4,7 @@
 //! connector is stopped with a deadline and every line is accounted for.
 //!
 //! ```text
-//! cargo run --release --all-features --example soak -- --seconds 60
+//! cargo run --release -p statsd-connector-tools --bin soak -- --seconds 60
 //!     [--rate 250000]        lines per second, all threads together
 //!     [--threads 4]          emitting threads
 //!     [--fault-every 3]      seconds between faults
@@ -17,16 +17,13 @@
 //! with `0 <= lost <= possibly_lost + unread_at_reset`), or if the server saw
 //! a corrupt or duplicated line.
 
-#[path = "../tests/fault_server/mod.rs"]
-mod fault_server;
-
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fault_server::{Counts, FaultServer, Mode};
 use statsd_connector::{Connector, Metrics, Stats};
+use statsd_connector_testkit::fault_server::{Counts, FaultServer, Mode};
 
 /// One call in this many uses an invalid name (rejected, and counted).
 const INVALID_EVERY: u64 = 1000;

@@ -6,17 +6,16 @@
 //! hope that something happened (tests wait on the capture server's line count,
 //! on `watch_state()`, or poll with a deadline), and every await is bounded.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::wait::{bounded, poll_until, wait_state, WAIT};
-use common::LogCapture;
 use statsd_connector::testing::{CaptureServer, Listen};
 use statsd_connector::{Builder, Connector, Error, ErrorKind, Line, Metrics, Protocol, State};
+use statsd_connector_testkit::log_capture::LogCapture;
+use statsd_connector_testkit::socket::set_receive_buffer;
+use statsd_connector_testkit::wait::{bounded, poll_until, wait_state, WAIT};
 use tokio::net::{TcpSocket, UdpSocket};
 
 /// A builder aimed at `port` on loopback, with short sleeps so tests are quick.
@@ -1462,34 +1461,15 @@ async fn udp_batches_whole_lines_into_shared_datagrams() {
     );
 }
 
-/// Asks for a large receive buffer so that a burst of datagrams is not dropped
-/// by the kernel before the test reads it (forced where allowed, as root).
-fn enlarge_receive_buffer(socket: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let size: libc::c_int = 16 << 20;
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt reads one c_int from a valid pointer of the size
-        // given; the socket is open.
-        let result = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if result == 0 {
-            return;
-        }
-    }
-}
+/// The receive buffer the tests that read datagrams themselves ask for, so
+/// that a burst is not dropped by the kernel before the test reads it.
+const RECEIVE_BUFFER: usize = 16 << 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_datagrams_never_exceed_the_payload_limit_nor_split_a_line_or_a_gauge_reset() {
     const MAX: usize = 200;
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    enlarge_receive_buffer(&socket);
+    set_receive_buffer(&socket, RECEIVE_BUFFER);
     let port = socket.local_addr().unwrap().port();
     let statsd = builder(port)
         .protocol(Protocol::Udp)
@@ -1580,7 +1560,7 @@ async fn udp_datagrams_never_exceed_the_payload_limit_nor_split_a_line_or_a_gaug
 async fn udp_negative_gauge_too_long_for_one_datagram_is_refused_not_split() {
     const MAX: usize = 200;
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    enlarge_receive_buffer(&socket);
+    set_receive_buffer(&socket, RECEIVE_BUFFER);
     let port = socket.local_addr().unwrap().port();
     let statsd = builder(port)
         .protocol(Protocol::Udp)

@@ -1,10 +1,5 @@
-//! Small helpers shared by the integration tests: a structured capture of
-//! `tracing` events, so that a test can assert which warnings were logged and
-//! with which fields.
-
-#![allow(dead_code)]
-
-pub mod wait;
+//! A structured capture of `tracing` events, so that a test can assert which
+//! warnings were logged and with which fields.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,9 +13,13 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 /// (each rendered as text).
 #[derive(Debug, Clone)]
 pub struct Captured {
+    /// The event's level.
     pub level: Level,
+    /// The event's target (the module that logged it, unless set).
     pub target: String,
+    /// The `message` field.
     pub message: String,
+    /// Every other field, by name, rendered as text.
     pub fields: BTreeMap<String, String>,
 }
 

@@ -1,5 +1,5 @@
-//! A statsd server that misbehaves on command, for `tests/faults.rs` and
-//! `examples/soak.rs`.
+//! A statsd server that misbehaves on command, for the fault tests
+//! (`tests/api/faults.rs`) and the soak tool (`tools/src/bin/soak.rs`).
 //!
 //! [`FaultServer`] listens on `127.0.0.1:0` (TCP, or UDP) and runs on its own
 //! thread with its own tokio runtime, so it keeps serving whatever happens to
@@ -38,8 +38,6 @@
 //! [`settle`](FaultServer::settle) waits until the server has read everything
 //! its clients sent (after they closed): only then are the counts final.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
@@ -50,6 +48,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use statsd_connector::Line;
+
+use crate::socket::set_receive_buffer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::runtime::Handle;
@@ -61,7 +61,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 const SYNC_MARKER: &[u8] = b"#fault-server-sync ";
 
 /// Values above this are not tracked in the per-name bitmap.
-const MAX_TRACKED_VALUE: u64 = 1 << 28;
+pub const MAX_TRACKED_VALUE: u64 = 1 << 28;
 
 /// The transport the server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -282,11 +282,12 @@ struct Tally {
 enum Endpoint {
     /// An accept loop (or datagram loop) runs; send it a reply channel to stop it.
     Listening(oneshot::Sender<oneshot::Sender<()>>),
-    /// A bound TCP socket that does not listen.
-    TcpRefusing(TcpSocket),
+    /// A bound TCP socket that does not listen (held, never used: it keeps
+    /// the port reserved until dropped).
+    TcpRefusing { _reserved: TcpSocket },
     /// A bound UDP socket connected elsewhere: datagrams to the port find no
     /// socket and get "port unreachable".
-    UdpRefusing(std::net::UdpSocket),
+    UdpRefusing { _reserved: std::net::UdpSocket },
     /// In transition (or dropped).
     Gone,
 }
@@ -663,7 +664,7 @@ impl Inner {
                 let socket = TcpSocket::new_v4()?;
                 socket.set_reuseaddr(true)?;
                 socket.bind(address)?;
-                Endpoint::TcpRefusing(socket)
+                Endpoint::TcpRefusing { _reserved: socket }
             }
             Proto::Udp => {
                 // Reserve first (both sockets have SO_REUSEADDR), then stop
@@ -676,7 +677,7 @@ impl Inner {
                         let _ = done.await;
                     }
                 }
-                Endpoint::UdpRefusing(socket)
+                Endpoint::UdpRefusing { _reserved: socket }
             }
         };
         *lock(&self.endpoint) = reserved;
@@ -1063,19 +1064,7 @@ fn udp_socket(address: SocketAddr) -> io::Result<std::net::UdpSocket> {
         {
             return Err(io::Error::last_os_error());
         }
-        let size: libc::c_int = 8 << 20;
-        for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-            let result = libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-            if result == 0 {
-                break;
-            }
-        }
+        set_receive_buffer(&socket, 8 << 20);
         let sockaddr = libc::sockaddr_in {
             sin_family: libc::AF_INET as libc::sa_family_t,
             sin_port: v4.port().to_be(),

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, MetricSink, NopMetricSink, QueuingMetricSink, StatsdClient};
 use statsd_connector::{Connector, Metrics, Protocol};
+use statsd_connector_testkit::socket::set_receive_buffer;
 
 const NAME: &str = "bench.requests";
 const LINE: &[u8] = b"bench.requests:1|c\n";
@@ -159,7 +160,7 @@ impl Server {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind tcp");
         let address = listener.local_addr().unwrap();
         let udp = UdpSocket::bind(address).expect("bind udp");
-        let receive_buffer = enlarge_receive_buffer(&udp, 64 << 20);
+        let receive_buffer = set_receive_buffer(&udp, 64 << 20);
         let counts = Arc::new(Counts::default());
         let sum_name = Arc::new(Mutex::new(None));
         let tcp_counts = counts.clone();
@@ -235,46 +236,6 @@ impl Server {
             }
         }
     }
-}
-
-#[cfg(target_os = "linux")]
-fn enlarge_receive_buffer(socket: &UdpSocket, size: usize) -> usize {
-    use std::os::fd::AsRawFd;
-    let fd = socket.as_raw_fd();
-    let value = size as libc::c_int;
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt reads one c_int from a valid pointer.
-        let result = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if result == 0 {
-            break;
-        }
-    }
-    let mut actual: libc::c_int = 0;
-    let mut length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `length` bytes into `actual`.
-    unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&mut actual as *mut libc::c_int).cast(),
-            &mut length,
-        );
-    }
-    actual as usize
-}
-
-#[cfg(not(target_os = "linux"))]
-fn enlarge_receive_buffer(_socket: &UdpSocket, _size: usize) -> usize {
-    0
 }
 
 fn count_datagram(datagram: &[u8], counts: &Counts, sum_name: Option<&[u8]>) {
@@ -727,7 +688,6 @@ fn send_many(socket: &UdpSocket, datagram: &[u8], sizes: &[usize]) {
     }
 }
 
-#[cfg(feature = "testing")]
 fn capture_server_raw(n: u64) -> Outcome {
     use statsd_connector::testing::CaptureServer;
     let runtime = runtime();
@@ -939,7 +899,6 @@ fn throughput(server: &Server, options: &Options) {
     for (row, o) in ran() {
         println!("- {} / {}: {}", row.client, row.transport, o.note);
     }
-    #[cfg(feature = "testing")]
     if raw.contains_key(&Kind::Tcp) {
         let capture = capture_server_raw(n);
         println!(
@@ -1448,7 +1407,7 @@ fn aggregation(server: &Server, options: &Options) {
 
 fn python(server: &Server, options: &Options) {
     let m = options.python_count;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/python_baseline.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/python_baseline.py");
     server.reset();
     let output = std::process::Command::new("python3")
         .arg(script)

@@ -1,6 +1,7 @@
 //! The connector in a program with no tokio runtime of its own: the capture
 //! server gets a runtime (it is the test's server, not the program's), the
-//! connector runs its processor on a background thread of its own.
+//! connector runs its processor on a background thread of its own. (The async
+//! `start` outside a runtime: `behaviour::start_outside_a_runtime_is_an_error`.)
 
 use std::time::Duration;
 
@@ -40,26 +41,4 @@ fn start_blocking_and_stop_blocking_deliver_everything_without_a_runtime() {
         .block_on(server.wait_for_lines(10_001, Duration::from_secs(5)))
         .unwrap();
     assert_eq!(server.lines().last().unwrap(), "sync.again:1|c");
-}
-
-#[test]
-fn start_outside_a_runtime_is_an_error_not_a_panic() {
-    let statsd = Connector::builder().host("127.0.0.1").build().unwrap();
-    let result = poll_to_completion(statsd.start());
-    assert!(matches!(
-        result.map_err(statsd_connector::Error::into_kind),
-        Err(statsd_connector::ErrorKind::NoRuntime)
-    ));
-}
-
-/// Polls a future on this thread, outside any tokio runtime.
-fn poll_to_completion<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let waker = std::task::Waker::noop();
-    let mut context = std::task::Context::from_waker(waker);
-    loop {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-    }
 }
