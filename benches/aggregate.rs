@@ -3,7 +3,7 @@
 //!
 //! The connector is never started: with aggregation on, a counter call only
 //! touches the aggregation tables, so no server is needed and no flush runs
-//! while a sample is measured (the interval is an hour). `tests/aggregation.rs`
+//! while a sample is measured (the interval is an hour). `tests/api/aggregation.rs`
 //! and the Etsy interop tests check that the totals arrive exactly.
 //!
 //! Run: `cargo bench --bench aggregate -- --warm-up-time 1 --measurement-time 3`.

@@ -13,7 +13,7 @@
 //! `GET /fail`, `GET /nowhere`, `GET /health`), stops, prints the lines and
 //! exits 0 if every response and every line is the one expected.
 //!
-//! The test suite (`tests/integrations.rs`) includes this file as a module and
+//! The test suite (`tests/api/integrations.rs`) includes this file as a module and
 //! uses [`app`] and [`http_request`] directly.
 
 use std::borrow::Cow;
