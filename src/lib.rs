@@ -81,8 +81,3 @@ pub use shared::state::State;
 pub use wire::line::Line;
 pub use wire::metric::{MetricType, TagFormat};
 pub use wire::validate::{MAX_LINE_LENGTH, MAX_NAME_LENGTH};
-
-/// Everything needed to emit metrics: `use statsd_connector::prelude::*;`.
-pub mod prelude {
-    pub use crate::{Connector, Metrics};
-}

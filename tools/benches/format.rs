@@ -9,7 +9,7 @@
 //! do), cadence formatting into its `NopMetricSink`, and the parse side
 //! (`Line::parse`).
 //!
-//! Run: `cargo bench --bench format -- --warm-up-time 1 --measurement-time 3`.
+//! Run: `cargo bench -p statsd-connector-tools --bench format -- --warm-up-time 1 --measurement-time 3`.
 
 mod common;
 

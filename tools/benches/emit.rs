@@ -12,7 +12,7 @@
 //!   flatter the figure;
 //! - cadence runs in the same groups, through the same kind of server.
 //!
-//! Run: `cargo bench --bench emit -- --warm-up-time 1 --measurement-time 3`.
+//! Run: `cargo bench -p statsd-connector-tools --bench emit -- --warm-up-time 1 --measurement-time 3`.
 
 mod common;
 

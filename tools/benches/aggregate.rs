@@ -6,7 +6,7 @@
 //! while a sample is measured (the interval is an hour). `tests/api/aggregation.rs`
 //! and the Etsy interop tests check that the totals arrive exactly.
 //!
-//! Run: `cargo bench --bench aggregate -- --warm-up-time 1 --measurement-time 3`.
+//! Run: `cargo bench -p statsd-connector-tools --bench aggregate -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
 use std::thread;
