@@ -313,6 +313,13 @@ pub enum Reason {
     /// Contains a byte that the statsd grammar reserves or that is a control
     /// character.
     ForbiddenByte(u8),
+    /// Contains a non-ASCII character that is refused: a C1 control, a line
+    /// or paragraph separator, a bidirectional control or a byte order mark
+    /// (see the validation rules in the crate's documentation).
+    ForbiddenChar(char),
+    /// A tag has its `:` or `=` with nothing after it (a bare tag has no
+    /// separator at all).
+    EmptyTagValue,
     /// Starts or ends with a `.`, or has `..` inside (an empty path segment).
     EmptySegment,
     /// The line has no `:` between name and value.
@@ -342,6 +349,10 @@ impl fmt::Display for Reason {
                 write!(f, "contains the reserved character '{}'", b as char)
             }
             Reason::ForbiddenByte(b) => write!(f, "contains the control byte 0x{b:02x}"),
+            Reason::ForbiddenChar(c) => {
+                write!(f, "contains the forbidden character U+{:04X}", u32::from(c))
+            }
+            Reason::EmptyTagValue => f.write_str("a tag has a ':' or '=' with no value after it"),
             Reason::EmptySegment => {
                 f.write_str("has an empty segment (leading, trailing or double '.')")
             }

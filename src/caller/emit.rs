@@ -4,8 +4,17 @@
 //! Validation comes first, so a bad call fails every time, sampled out or
 //! not, and is counted as rejected. Nothing here waits: the queue either
 //! takes the line or refuses it at once.
+//!
+//! With aggregation on, unsampled counters, gauges and sets are folded into
+//! the tables, and so is every gauge that sampling kept, whatever its rate:
+//! statsd servers do not scale gauges by the rate, and a gauge that passed
+//! straight to the queue would overtake the same thread's earlier gauges
+//! still waiting for the flush. One thread's gauge operations on one name
+//! thus reach the server in the order made, whichever call made them (text
+//! values are folded too, see `shared::aggregate`).
 
 use crate::error::{Error, ErrorKind};
+use crate::shared::aggregate::Folded;
 use crate::shared::Shared;
 use crate::wire::format::LineFormat;
 use crate::wire::metric::{MetricType, Value};
@@ -67,10 +76,12 @@ pub(crate) fn emit(
             return Ok(());
         }
     }
-    if rate == 1.0 {
+    if rate == 1.0 || kind == MetricType::Gauge {
         if let Some(aggregator) = &shared.aggregator {
-            if aggregator.add(name, value, kind, tags) {
-                return Ok(());
+            match aggregator.add(name, value, kind, tags) {
+                Folded::Yes => return Ok(()),
+                Folded::No => {}
+                Folded::Refused(error) => return Err(rejected(shared, error)),
             }
         }
     }

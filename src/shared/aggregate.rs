@@ -10,6 +10,29 @@
 //! - Gauges keep the last value; deltas after it are added to it, deltas with
 //!   no value since the last flush are sent as one delta.
 //! - Sets keep each distinct member once.
+//! - Values given as text (`send_line`, `inject_metric`) are folded like the
+//!   typed ones: a gauge's `+1` is a delta, `10` a value, a counter's `3` an
+//!   integer. Without that, a text gauge would pass straight to the queue
+//!   while the numeric ones before it wait for the flush, and the server
+//!   would see one thread's gauge operations out of order. (A text gauge is
+//!   read as an `f64`, as statsd servers read it.) Counters with a
+//!   fractional text value pass through: sums do not care about order.
+//!
+//! Overflow: a counter sum never wraps and never saturates. The locked
+//! stripes and the flush sum in `i128` (2^64 additions of `i64::MAX` would be
+//! needed to reach its limit, where it saturates), and a sum beyond `i64` is
+//! sent as several lines, each within `i64` (the server adds them up), at
+//! most [`MAX_SPLIT`] per name and tag set per flush. A [`CounterCell`] keeps
+//! an `i64` per stripe, added by compare-exchange: an addition that would
+//! overflow moves the stripe's sum into the cell's `i128` spill (under a
+//! mutex the flush also takes, so no flush sees half of it) and starts the
+//! stripe again from the addend. The spill is taken at the next flush.
+//!
+//! Non-finite gauges: a gauge call whose delta would make the aggregate
+//! infinite (`f64::MAX` twice) is refused, counted as rejected, and leaves
+//! the aggregate as it was. The flush checks every gauge again before it is
+//! written: what is not finite is not sent, but counted (the flush returns
+//! the count, for the ledger's `rejected`) and logged, throttled.
 //! - Timings, histograms and distributions are not aggregated: they pass
 //!   straight to the queue, because the server computes their percentiles.
 //!
@@ -24,7 +47,14 @@ use hashbrown::HashMap;
 
 use super::lock;
 use super::queue::home_hint;
+use super::throttle::Throttle;
+use crate::error::{Error, ErrorKind};
 use crate::wire::metric::{MetricType, Value};
+
+/// The most lines one counter sum is split into at a flush (what is beyond
+/// is refused and counted; unreachable without 2^20 additions of `i64::MAX`
+/// in one interval).
+pub(crate) const MAX_SPLIT: usize = 1 << 20;
 
 /// Owned tags, as the aggregation key needs them.
 type OwnedTags = Box<[(Box<str>, Box<str>)]>;
@@ -77,7 +107,7 @@ struct GaugeState {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Stripe {
-    counters: Mutex<ByName<i64>>,
+    counters: Mutex<ByName<i128>>,
 }
 
 /// One handle counter's stripes.
@@ -91,6 +121,9 @@ struct AtomicStripe(AtomicI64);
 pub(crate) struct CounterCell {
     name: Box<str>,
     stripes: Box<[AtomicStripe]>,
+    /// What the stripes could not hold without overflowing, until the next
+    /// flush; the flush holds this lock while it takes the stripes.
+    spilled: Mutex<i128>,
 }
 
 /// The aggregation tables of one connector.
@@ -100,6 +133,19 @@ pub(crate) struct Aggregator {
     gauges: Mutex<ByName<GaugeState>>,
     sets: Mutex<ByName<HashSet<Box<str>>>>,
     handles: Mutex<Vec<Arc<CounterCell>>>,
+    /// The streak of values the flush could not write, for the warning.
+    refusals: Throttle,
+}
+
+/// What [`Aggregator::add`] did with a data point.
+#[derive(Debug)]
+pub(crate) enum Folded {
+    /// Folded into the tables.
+    Yes,
+    /// Not aggregated (the caller queues it as a line).
+    No,
+    /// Refused: folding it would make the aggregate unwritable.
+    Refused(Error),
 }
 
 impl Aggregator {
@@ -109,10 +155,11 @@ impl Aggregator {
             gauges: Mutex::default(),
             sets: Mutex::default(),
             handles: Mutex::default(),
+            refusals: Throttle::default(),
         }
     }
 
-    /// Folds one data point in; returns `false` for types that are not
+    /// Folds one (validated) data point in; [`Folded::No`] for what is not
     /// aggregated (the caller queues those as lines).
     #[inline]
     pub(crate) fn add(
@@ -121,13 +168,19 @@ impl Aggregator {
         value: Value<'_>,
         kind: MetricType,
         tags: &[(&str, &str)],
-    ) -> bool {
+    ) -> Folded {
         match (kind, value) {
             (MetricType::Counter, Value::Int(n)) => {
                 let stripe = &self.stripes[home_hint() % self.stripes.len()];
                 let mut counters = lock(&stripe.counters);
                 let sum = slot(&mut counters, name, tags, || 0);
-                *sum = sum.wrapping_add(n);
+                *sum = sum.saturating_add(i128::from(n));
+            }
+            (MetricType::Counter | MetricType::Gauge, Value::Text(text)) => {
+                return match typed(kind, text) {
+                    Some(value) => self.add(name, value, kind, tags),
+                    None => Folded::No,
+                };
             }
             (MetricType::Gauge, Value::Float(v)) => {
                 *slot(&mut lock(&self.gauges), name, tags, GaugeState::default) = GaugeState {
@@ -136,7 +189,16 @@ impl Aggregator {
                 };
             }
             (MetricType::Gauge, Value::Delta(d)) => {
-                slot(&mut lock(&self.gauges), name, tags, GaugeState::default).delta += d;
+                let mut gauges = lock(&self.gauges);
+                let gauge = slot(&mut gauges, name, tags, GaugeState::default);
+                let delta = gauge.delta + d;
+                if !delta.is_finite() || !gauge.value.is_none_or(|v| (v + delta).is_finite()) {
+                    return Folded::Refused(Error::from(ErrorKind::InvalidValue {
+                        value: d.to_string(),
+                        reason: "the aggregated gauge would not be a finite number",
+                    }));
+                }
+                gauge.delta = delta;
             }
             (MetricType::Set, Value::Text(member)) => {
                 let mut sets = lock(&self.sets);
@@ -145,9 +207,9 @@ impl Aggregator {
                     members.insert(member.into());
                 }
             }
-            _ => return false,
+            _ => return Folded::No,
         }
-        true
+        Folded::Yes
     }
 
     /// A counter cell for `name` (no tags), registered for flushing.
@@ -157,18 +219,22 @@ impl Aggregator {
             stripes: (0..self.stripes.len())
                 .map(|_| AtomicStripe::default())
                 .collect(),
+            spilled: Mutex::new(0),
         });
         lock(&self.handles).push(cell.clone());
         cell
     }
 
     /// Hands every aggregate to `write` (name, tags, value, type) and starts
-    /// a new interval.
+    /// a new interval. Returns how many aggregates could not be written (not
+    /// finite, or a sum beyond [`MAX_SPLIT`] lines): the caller counts them
+    /// as rejected.
     pub(crate) fn flush(
         &self,
         mut write: impl FnMut(&str, &[(&str, &str)], Value<'_>, MetricType),
-    ) {
-        let mut sums: ByName<i64> = HashMap::default();
+    ) -> u64 {
+        let mut refused = 0;
+        let mut sums: ByName<i128> = HashMap::default();
         for stripe in self.stripes.iter() {
             let taken = std::mem::take(&mut *lock(&stripe.counters));
             for (name, entries) in taken {
@@ -178,9 +244,14 @@ impl Aggregator {
             }
         }
         for cell in lock(&self.handles).iter() {
-            let n = cell.stripes.iter().fold(0i64, |sum, stripe| {
-                sum.wrapping_add(stripe.0.swap(0, Relaxed))
-            });
+            let mut spilled = lock(&cell.spilled);
+            let n = cell
+                .stripes
+                .iter()
+                .fold(std::mem::take(&mut *spilled), |sum, stripe| {
+                    sum.saturating_add(i128::from(stripe.0.swap(0, Relaxed)))
+                });
+            drop(spilled);
             if n != 0 {
                 merge_sum(&mut sums, cell.name.to_string(), OwnedTags::default(), n);
             }
@@ -194,18 +265,32 @@ impl Aggregator {
         };
         for (name, entries) in &sums {
             for (tags, n) in entries {
-                if *n != 0 {
-                    emit(name, tags, Value::Int(*n), MetricType::Counter);
+                let mut rest = *n;
+                let mut lines = 0;
+                while rest != 0 && lines < MAX_SPLIT {
+                    let part = rest.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+                    emit(name, tags, Value::Int(part), MetricType::Counter);
+                    rest -= i128::from(part);
+                    lines += 1;
+                }
+                if rest != 0 {
+                    refused += 1;
+                    self.refuse(name, "counter sum too large to send", rest as f64);
                 }
             }
         }
         for (name, entries) in &gauges {
             for (tags, gauge) in entries {
-                let value = match gauge.value {
-                    Some(v) => Value::Float(v + gauge.delta),
-                    None => Value::Delta(gauge.delta),
+                let (value, number) = match gauge.value {
+                    Some(v) => (Value::Float(v + gauge.delta), v + gauge.delta),
+                    None => (Value::Delta(gauge.delta), gauge.delta),
                 };
-                emit(name, tags, value, MetricType::Gauge);
+                if number.is_finite() {
+                    emit(name, tags, value, MetricType::Gauge);
+                } else {
+                    refused += 1;
+                    self.refuse(name, "aggregated gauge not finite", number);
+                }
             }
         }
         for (name, entries) in &sets {
@@ -215,24 +300,73 @@ impl Aggregator {
                 }
             }
         }
+        refused
+    }
+
+    /// Logs (throttled) an aggregate the flush could not write.
+    #[cold]
+    fn refuse(&self, name: &str, what: &'static str, value: f64) {
+        if let Some(n) = self.refusals.record() {
+            tracing::warn!(
+                metric = name,
+                value,
+                refused_so_far = n,
+                "statsd aggregation: {what}, not sent (counted as rejected)"
+            );
+        }
     }
 }
 
-fn merge_sum(sums: &mut ByName<i64>, name: String, tags: OwnedTags, n: i64) {
+/// A counter's or gauge's text value (already validated for its type) as
+/// the typed value the aggregator folds: `None` for a fractional counter.
+fn typed(kind: MetricType, text: &str) -> Option<Value<'static>> {
+    match kind {
+        MetricType::Counter => text.parse().ok().map(Value::Int),
+        MetricType::Gauge => {
+            let number: f64 = text.parse().ok().filter(|f: &f64| f.is_finite())?;
+            Some(if text.starts_with(['+', '-']) {
+                Value::Delta(number)
+            } else {
+                Value::Float(number)
+            })
+        }
+        _ => None,
+    }
+}
+
+fn merge_sum(sums: &mut ByName<i128>, name: String, tags: OwnedTags, n: i128) {
     let entries = sums.entry(name).or_default();
     match entries.iter_mut().find(|(owned, _)| *owned == tags) {
-        Some((_, sum)) => *sum = sum.wrapping_add(n),
+        Some((_, sum)) => *sum = sum.saturating_add(n),
         None => entries.push((tags, n)),
     }
 }
 
 impl CounterCell {
-    /// Adds `n` on the calling thread's stripe.
+    /// Adds `n` on the calling thread's stripe; never wraps (see the module
+    /// documentation).
     #[inline]
     pub(crate) fn add(&self, n: i64) {
-        self.stripes[home_hint() % self.stripes.len()]
-            .0
-            .fetch_add(n, Relaxed);
+        let stripe = &self.stripes[home_hint() % self.stripes.len()].0;
+        let mut current = stripe.load(Relaxed);
+        loop {
+            let Some(sum) = current.checked_add(n) else {
+                return self.spill(stripe, n);
+            };
+            match stripe.compare_exchange_weak(current, sum, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// The stripe would overflow: its sum moves to the spill and the stripe
+    /// starts again from `n`, both under the lock the flush takes.
+    #[cold]
+    fn spill(&self, stripe: &AtomicI64, n: i64) {
+        let mut spilled = lock(&self.spilled);
+        let held = stripe.swap(n, Relaxed);
+        *spilled = spilled.saturating_add(i128::from(held));
     }
 }
 
@@ -287,7 +421,164 @@ mod tests {
         for member in ["a", "b", "a", "a"] {
             a.add("s", Value::Text(member), MetricType::Set, &[]);
         }
-        assert!(!a.add("t", Value::Int(5), MetricType::Timing, &[]));
+        assert!(matches!(
+            a.add("t", Value::Int(5), MetricType::Timing, &[]),
+            Folded::No
+        ));
         assert_eq!(flushed(&a), ["s:a|s", "s:b|s"]);
+    }
+
+    fn counter_total(lines: &[String], name: &str) -> i128 {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.strip_suffix("|c").unwrap().parse::<i64>().unwrap() as i128)
+            .sum()
+    }
+
+    #[test]
+    fn counter_sums_never_wrap_they_split_into_lines() {
+        let a = Aggregator::new(2);
+        a.add("n", Value::Int(i64::MAX), MetricType::Counter, &[]);
+        a.add("n", Value::Int(i64::MAX), MetricType::Counter, &[]);
+        a.add("m", Value::Int(i64::MIN), MetricType::Counter, &[]);
+        a.add("m", Value::Int(-1), MetricType::Counter, &[]);
+        let lines = flushed(&a);
+        assert_eq!(counter_total(&lines, "n"), 2 * i128::from(i64::MAX));
+        assert_eq!(counter_total(&lines, "m"), i128::from(i64::MIN) - 1);
+        assert!(lines
+            .iter()
+            .all(|l| !l.contains("n:-") && !l.contains("m:+")));
+    }
+
+    #[test]
+    fn counter_cells_never_wrap_they_spill() {
+        let a = Aggregator::new(1);
+        let cell = a.counter_cell("h");
+        cell.add(i64::MAX);
+        cell.add(i64::MAX);
+        cell.add(3);
+        let lines = flushed(&a);
+        assert_eq!(counter_total(&lines, "h"), 2 * i128::from(i64::MAX) + 3);
+        cell.add(i64::MIN);
+        cell.add(-1);
+        assert_eq!(counter_total(&flushed(&a), "h"), i128::from(i64::MIN) - 1);
+        assert!(flushed(&a).is_empty());
+    }
+
+    #[test]
+    fn gauges_that_would_become_infinite_are_refused_and_never_flushed() {
+        let a = Aggregator::new(1);
+        a.add("d", Value::Delta(f64::MAX), MetricType::Gauge, &[]);
+        assert!(matches!(
+            a.add("d", Value::Delta(f64::MAX), MetricType::Gauge, &[]),
+            Folded::Refused(_)
+        ));
+        a.add("g", Value::Float(f64::MAX), MetricType::Gauge, &[]);
+        assert!(matches!(
+            a.add("g", Value::Delta(f64::MAX), MetricType::Gauge, &[]),
+            Folded::Refused(_)
+        ));
+        let lines = flushed(&a);
+        assert!(lines
+            .iter()
+            .all(|l| !l.contains("inf") && !l.contains("NaN")));
+        assert_eq!(lines.len(), 2, "{lines:?}");
+    }
+
+    #[test]
+    fn the_flush_counts_non_finite_gauges_instead_of_writing_them() {
+        let a = Aggregator::new(1);
+        // Past the add-time check (as a future path might be).
+        slot(&mut lock(&a.gauges), "x", &[], GaugeState::default).delta = f64::INFINITY;
+        a.add("ok", Value::Float(1.0), MetricType::Gauge, &[]);
+        let mut written = Vec::new();
+        let refused = a.flush(|name, _, _, _| written.push(name.to_owned()));
+        assert_eq!((refused, written), (1, vec!["ok".to_owned()]));
+    }
+
+    #[test]
+    fn text_gauges_and_counters_fold_in_order_with_numeric_ones() {
+        let a = Aggregator::new(1);
+        a.add("g", Value::Float(10.0), MetricType::Gauge, &[]);
+        assert!(matches!(
+            a.add("g", Value::Text("+1"), MetricType::Gauge, &[]),
+            Folded::Yes
+        ));
+        a.add("g", Value::Text("+2"), MetricType::Gauge, &[]);
+        a.add("h", Value::Text("-2.5"), MetricType::Gauge, &[]);
+        a.add("v", Value::Text("7"), MetricType::Gauge, &[]);
+        a.add("c", Value::Text("4"), MetricType::Counter, &[]);
+        a.add("c", Value::Int(1), MetricType::Counter, &[]);
+        assert!(matches!(
+            a.add("f", Value::Text("2.5"), MetricType::Counter, &[]),
+            Folded::No
+        ));
+        assert_eq!(flushed(&a), ["c:5|c", "g:13|g", "h:-2.5|g", "v:7|g"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_counter_additions_flush_to_their_exact_sum(
+            adds in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::i64::ANY,
+                    proptest::strategy::Just(i64::MAX),
+                    proptest::strategy::Just(i64::MIN),
+                ],
+                0..40,
+            ),
+        ) {
+            let a = Aggregator::new(3);
+            let cell = a.counter_cell("cell");
+            for &n in &adds {
+                a.add("sum", Value::Int(n), MetricType::Counter, &[]);
+                cell.add(n);
+            }
+            let lines = flushed(&a);
+            let expected: i128 = adds.iter().map(|&n| i128::from(n)).sum();
+            proptest::prop_assert_eq!(counter_total(&lines, "sum"), expected);
+            proptest::prop_assert_eq!(counter_total(&lines, "cell"), expected);
+        }
+
+        #[test]
+        fn no_gauge_sequence_flushes_a_non_finite_value(
+            ops in proptest::collection::vec(
+                (proptest::bool::ANY, proptest::prop_oneof![
+                    proptest::num::f64::NORMAL,
+                    proptest::strategy::Just(f64::MAX),
+                    proptest::strategy::Just(-f64::MAX),
+                ]),
+                1..20,
+            ),
+        ) {
+            let a = Aggregator::new(1);
+            // The model: what a server would hold after the accepted calls.
+            let mut model: Option<f64> = None;
+            let mut delta = 0.0;
+            for &(absolute, v) in &ops {
+                if absolute {
+                    a.add("g", Value::Float(v), MetricType::Gauge, &[]);
+                    model = Some(v);
+                    delta = 0.0;
+                } else if matches!(a.add("g", Value::Delta(v), MetricType::Gauge, &[]), Folded::Yes) {
+                    delta += v;
+                }
+            }
+            let mut written = Vec::new();
+            let refused = a.flush(|_, _, value, _| {
+                written.push(match value {
+                    Value::Float(f) => (true, f),
+                    Value::Delta(d) => (false, d),
+                    other => panic!("{other:?}"),
+                })
+            });
+            proptest::prop_assert_eq!(refused, 0);
+            proptest::prop_assert_eq!(written.len(), 1);
+            let (absolute, got) = written[0];
+            proptest::prop_assert_eq!(absolute, model.is_some());
+            proptest::prop_assert!(got.is_finite());
+            proptest::prop_assert_eq!(got, model.unwrap_or(0.0) + delta);
+        }
     }
 }

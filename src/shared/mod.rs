@@ -139,7 +139,7 @@ impl Shared {
     /// Moves everything aggregated into the queue as lines.
     pub(crate) fn flush_aggregates(&self) {
         if let Some(aggregator) = &self.aggregator {
-            aggregator.flush(|name, tags, value, kind| {
+            let refused = aggregator.flush(|name, tags, value, kind| {
                 let lines = LineFormat::lines_for(kind, value);
                 // Names and tags were validated when they were first
                 // emitted; a full queue counts the drop.
@@ -147,6 +147,10 @@ impl Shared {
                     self.format.write_metric(buf, name, value, kind, 1.0, tags)
                 });
             });
+            // Aggregates that could not be written (not finite): not sent.
+            for _ in 0..refused {
+                self.ledger.rejected();
+            }
         }
     }
 

@@ -7,7 +7,10 @@
 //! with no allocation and no `format!`.
 //!
 //! Callers validate first (`wire::validate`); this module trusts its input,
-//! except for the length limit, which it enforces by measuring what it wrote.
+//! except for the length limit, which it enforces by measuring what it wrote,
+//! and for floats: a value or sample rate that is NaN or infinite (which has
+//! no statsd spelling) is refused here too, whatever path it came by, so no
+//! line can carry `inf` or `NaN`.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -88,6 +91,14 @@ impl LineFormat {
         sample_rate: f64,
         tags: &[(&str, &str)],
     ) -> Result<(), Error> {
+        if let Value::Float(f) | Value::Delta(f) = value {
+            if !f.is_finite() {
+                return Err(not_finite(f));
+            }
+        }
+        if !(sample_rate >= 1.0 || sample_rate > 0.0 && (1.0 / sample_rate).is_finite()) {
+            return Err(Error::from(ErrorKind::InvalidSampleRate(sample_rate)));
+        }
         let start = buf.len();
         buf.reserve(self.prefix.len() + name.len() + 32);
         buf.extend_from_slice(&self.prefix);
@@ -187,6 +198,14 @@ impl LineFormat {
     }
 }
 
+#[cold]
+fn not_finite(f: f64) -> Error {
+    Error::from(ErrorKind::InvalidValue {
+        value: f.to_string(),
+        reason: "not a finite number",
+    })
+}
+
 fn tag_separator(format: TagFormat) -> u8 {
     match format {
         TagFormat::DogStatsd | TagFormat::Influx => b',',
@@ -231,6 +250,7 @@ fn write_value(buf: &mut Vec<u8>, value: Value<'_>) {
 /// that `ryu` would write with an exponent through `Display`, which never does.
 #[inline]
 pub(crate) fn write_float(buf: &mut Vec<u8>, f: f64) {
+    debug_assert!(f.is_finite(), "write_float({f})");
     if f.fract() == 0.0 && f.abs() < 9.2e18 {
         // Every integral f64 below 2^63 converts to i64 exactly; -0.0
         // becomes 0, so no stray sign can make a delta.
@@ -428,6 +448,32 @@ mod tests {
             ),
             "h;a=b;c=d:1|c|@0.25\n"
         );
+    }
+
+    #[test]
+    fn the_formatter_refuses_non_finite_floats_and_leaves_the_buffer_untouched() {
+        let f = plain();
+        let mut buf = b"before\n".to_vec();
+        for value in [
+            Value::Float(f64::INFINITY),
+            Value::Float(f64::NEG_INFINITY),
+            Value::Float(f64::NAN),
+            Value::Delta(f64::INFINITY),
+            Value::Delta(f64::NAN),
+        ] {
+            for kind in [MetricType::Gauge, MetricType::Histogram] {
+                let err = f
+                    .write_metric(&mut buf, "g", value, kind, 1.0, &[])
+                    .unwrap_err();
+                assert!(err.is_invalid_input(), "{value:?}");
+            }
+        }
+        for rate in [f64::NAN, 0.0, -1.0, 5e-324] {
+            assert!(f
+                .write(&mut buf, "c", Value::Int(1), MetricType::Counter, rate, &[])
+                .is_err());
+        }
+        assert_eq!(buf, b"before\n");
     }
 
     #[test]

@@ -94,14 +94,17 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
     if text.is_empty() {
         return Err(Reason::Empty);
     }
+    // The limit counts the newline; `text` is the line without it, so the
+    // room for `text` is one byte less, and the length reported is what was
+    // given (terminator excluded).
     if text.len() >= MAX_LINE_LENGTH {
         return Err(Reason::TooLong {
-            length: text.len() + 1,
-            limit: MAX_LINE_LENGTH,
+            length: text.len(),
+            limit: MAX_LINE_LENGTH - 1,
         });
     }
-    if let Some(b) = text.bytes().find(|&b| b < 0x20 || b == 0x7f) {
-        return Err(Reason::ForbiddenByte(b));
+    if let Some(reason) = validate::first_control(text) {
+        return Err(reason);
     }
     let (head, rest) = text.split_once(':').ok_or(Reason::MissingValue)?;
     let (value, rest) = rest.split_once('|').ok_or(Reason::MissingType)?;
@@ -150,6 +153,20 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
         raw_tags,
         tag_format,
     };
+    // `k:` (or `k=`) is not the bare tag `k`: refused rather than rewritten.
+    let pair = match tag_format {
+        TagFormat::DogStatsd => ':',
+        TagFormat::Influx | TagFormat::Graphite => '=',
+    };
+    let separator = match tag_format {
+        TagFormat::DogStatsd | TagFormat::Influx => ',',
+        TagFormat::Graphite => ';',
+    };
+    if let Some(raw) = raw_tags {
+        if raw.split(separator).any(|tag| tag.ends_with(pair)) {
+            return Err(Reason::EmptyTagValue);
+        }
+    }
     for (key, value) in line.tags() {
         validate::tag(key, value, tag_format)
             .map_err(|e| e.reason().unwrap_or(Reason::BadValue))?;
@@ -222,5 +239,88 @@ mod tests {
         assert_eq!(reason("a:1|c\nb:1|c"), Reason::ForbiddenByte(b'\n'));
         assert_eq!(reason("a:1|c|#k|v"), Reason::UnknownField);
         assert!(matches!(reason(&"a".repeat(9000)), Reason::TooLong { .. }));
+    }
+
+    fn reason(text: &str) -> Reason {
+        match Line::parse(text).map_err(Error::into_kind) {
+            Err(ErrorKind::MalformedLine(reason)) => reason,
+            other => panic!("{text:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn overlong_lines_report_their_real_length() {
+        let text = format!("a:1|c|#k:{}", "v".repeat(9000));
+        assert_eq!(
+            reason(&text),
+            Reason::TooLong {
+                length: text.len(),
+                limit: MAX_LINE_LENGTH - 1
+            }
+        );
+        // With a terminator, the length is still the line's own.
+        let exact = "a".repeat(MAX_LINE_LENGTH);
+        assert_eq!(
+            reason(&format!("{exact}\r\n")),
+            Reason::TooLong {
+                length: MAX_LINE_LENGTH,
+                limit: MAX_LINE_LENGTH - 1
+            }
+        );
+        // The longest line that fits: limit bytes with its newline.
+        let mut fits = format!(
+            "a:1|c|#{}",
+            vec!["k:".to_owned() + &"v".repeat(998); 8].join(",")
+        );
+        let pad = MAX_LINE_LENGTH - 1 - fits.len() - ",k:".len();
+        fits += &format!(",k:{}", "v".repeat(pad));
+        assert_eq!(fits.len(), MAX_LINE_LENGTH - 1);
+        Line::parse(&fits).unwrap();
+    }
+
+    #[test]
+    fn unicode_controls_separators_and_bidi_are_refused_anywhere_in_a_line() {
+        for c in [
+            '\u{85}', '\u{9b}', '\u{80}', '\u{2028}', '\u{2029}', '\u{202e}', '\u{2066}',
+            '\u{61c}', '\u{200f}', '\u{feff}',
+        ] {
+            for text in [
+                format!("a{c}b:1|c"),
+                format!("a:1{c}|c"),
+                format!("s:m{c}|s"),
+                format!("a:1|c|#k:v{c}"),
+                format!("a:1|c|#k{c}:v"),
+                format!("a,k=v{c}:1|c"),
+                format!("a:1|c{c}"),
+                format!("a:1|c|@0.5{c}"),
+            ] {
+                assert_eq!(reason(&text), Reason::ForbiddenChar(c), "{text:?}");
+            }
+        }
+        // Joiners are text, not controls.
+        Line::parse("family\u{200d}name:1|c").unwrap();
+        Line::parse("a:1|c|#k:\u{200c}v").unwrap();
+    }
+
+    #[test]
+    fn empty_tag_values_after_a_separator_are_refused_not_made_bare() {
+        assert_eq!(reason("a:1|c|#k:"), Reason::EmptyTagValue);
+        assert_eq!(reason("a:1|c|#x:y,k:"), Reason::EmptyTagValue);
+        assert_eq!(reason("a,k=:1|c"), Reason::EmptyTagValue);
+        assert_eq!(reason("a;k=:1|c"), Reason::EmptyTagValue);
+        let bare = Line::parse("a:1|c|#k").unwrap();
+        assert_eq!(bare.tags().collect::<Vec<_>>(), [("k", "")]);
+    }
+
+    #[test]
+    fn sample_rates_whose_inverse_is_infinite_are_refused() {
+        assert_eq!(reason("a:1|c|@5e-324"), Reason::BadSampleRate);
+        assert_eq!(reason("a:1|c|@1e-309"), Reason::BadSampleRate);
+        assert_eq!(reason("a:1|c|@inf"), Reason::BadSampleRate);
+        assert_eq!(reason("a:1|c|@NaN"), Reason::BadSampleRate);
+        assert_eq!(
+            Line::parse("a:1|c|@1e-300").unwrap().sample_rate,
+            Some(1e-300)
+        );
     }
 }

@@ -9,8 +9,32 @@
 //! dialects `,` `;` `=`, space, and every control character (`0x00`–`0x1f`,
 //! `0x7f`). Names are at most [`MAX_NAME_LENGTH`] bytes, prefix included.
 //!
+//! Beyond ASCII, the same rule refuses the characters that end a line or
+//! change how text reads for some reader (a log viewer, a terminal, a
+//! dashboard), in names, prefixes, tag keys and values, set members and raw
+//! values alike, and in the line parser:
+//!
+//! - the C1 controls `U+0080`–`U+009F` (among them `U+0085` NEL, a line end
+//!   for some readers, and `U+009B` CSI, a terminal escape);
+//! - the line and paragraph separators `U+2028`, `U+2029`;
+//! - the bidirectional marks, embeddings, overrides and isolates `U+061C`,
+//!   `U+200E`, `U+200F`, `U+202A`–`U+202E`, `U+2066`–`U+2069` (they make a
+//!   name display as another one, "Trojan Source");
+//! - the byte order mark `U+FEFF`, which is invisible and, inside a name,
+//!   never meant (`U+2060` is the word joiner).
+//!
+//! Accepted on purpose: the zero-width space, non-joiner and joiner
+//! `U+200B`–`U+200D`. The joiner builds emoji sequences and the non-joiner is
+//! spelling in Persian and Indic scripts, so refusing them would refuse
+//! legitimate names; they break no grammar and reorder nothing (a name that
+//! merely looks like another, like a homoglyph, is not this module's to
+//! judge). Other Unicode spaces (`U+00A0`, `U+2000`–`U+200A`, `U+3000`) are
+//! accepted too: no statsd server reads them as separators.
+//!
 //! The checks are a 256-entry table lookup per byte: a 20-byte name costs a few
 //! nanoseconds, which is why they run on every call instead of being cached.
+//! Only the lead bytes of the refused characters above (`0xC2`, `0xD8`, `0xE2`,
+//! `0xEF`) send a text to the slower look, character by character.
 
 use crate::error::{Error, ErrorKind, Reason};
 use crate::wire::metric::{MetricType, TagFormat, Value};
@@ -26,39 +50,100 @@ pub const MAX_LINE_LENGTH: usize = 8192;
 /// key. The DogStatsD separators (`|`, `,`, `#`) and the Influx/Graphite ones
 /// (`;`, `=`, ` `) are refused whatever the dialect, so a name that is valid for
 /// one server is valid for all of them.
-const RESERVED: [bool; 256] = forbidden(b":|@#,;= ");
+const RESERVED: [u8; 256] = forbidden(b":|@#,;= ");
 
 /// DogStatsD allows `:` inside a tag value (`url:http://x`), the others do not.
-const DOGSTATSD_TAG_RESERVED: [bool; 256] = forbidden(b"|@#,;= ");
+const DOGSTATSD_TAG_RESERVED: [u8; 256] = forbidden(b"|@#,;= ");
 
-const fn forbidden(extra: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
+/// Controls only: what a whole line may not contain anywhere.
+const CONTROLS: [u8; 256] = forbidden(b"");
+
+/// A byte the table refuses.
+const REFUSED: u8 = 1;
+/// A lead byte of a multi-byte character that may be refused: look closer.
+const LOOK: u8 = 2;
+
+const fn forbidden(extra: &[u8]) -> [u8; 256] {
+    let mut table = [0; 256];
     let mut b = 0;
     while b < 0x20 {
-        table[b] = true;
+        table[b] = REFUSED;
         b += 1;
     }
-    table[0x7f] = true;
+    table[0x7f] = REFUSED;
     let mut i = 0;
     while i < extra.len() {
-        table[extra[i] as usize] = true;
+        table[extra[i] as usize] = REFUSED;
         i += 1;
     }
+    // U+0080–U+009F (C2), U+061C (D8), U+200E–U+206x (E2), U+FEFF (EF).
+    table[0xc2] = LOOK;
+    table[0xd8] = LOOK;
+    table[0xe2] = LOOK;
+    table[0xef] = LOOK;
     table
 }
 
-/// The first byte of `text` that `table` forbids. The common case, none, is
-/// checked without a branch per byte (the lookups are independent, so they
-/// overlap); only a name that fails is scanned again for the culprit.
+/// Whether a non-ASCII character is refused (see the module documentation).
 #[inline]
-fn first_forbidden(text: &str, table: &[bool; 256]) -> Option<u8> {
-    let any = text
-        .bytes()
-        .fold(false, |any, b| any | table[usize::from(b)]);
-    if !any {
+pub(crate) fn refused_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{80}'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+    )
+}
+
+/// What [`first_forbidden`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forbidden {
+    Byte(u8),
+    Char(char),
+}
+
+impl Forbidden {
+    fn reason(self) -> Reason {
+        match self {
+            Forbidden::Byte(b) => Reason::ForbiddenByte(b),
+            Forbidden::Char(c) => Reason::ForbiddenChar(c),
+        }
+    }
+}
+
+/// The first byte or character of `text` that `table` forbids. The common
+/// case, none, is checked without a branch per byte (the lookups are
+/// independent, so they overlap); only a text that fails, or holds a lead
+/// byte of a possibly refused character, is scanned again.
+#[inline]
+fn first_forbidden(text: &str, table: &[u8; 256]) -> Option<Forbidden> {
+    let any = text.bytes().fold(0, |any, b| any | table[usize::from(b)]);
+    if any == 0 {
         return None;
     }
-    text.bytes().find(|&b| table[usize::from(b)])
+    first_forbidden_slow(text, table)
+}
+
+#[cold]
+fn first_forbidden_slow(text: &str, table: &[u8; 256]) -> Option<Forbidden> {
+    text.chars().find_map(|c| {
+        if c.is_ascii() {
+            (table[c as usize] == REFUSED).then_some(Forbidden::Byte(c as u8))
+        } else {
+            refused_char(c).then_some(Forbidden::Char(c))
+        }
+    })
+}
+
+/// The first control character in `text` (ASCII, C1, or one of the other
+/// refused characters), for the line parser's whole-line check.
+#[inline]
+pub(crate) fn first_control(text: &str) -> Option<Reason> {
+    first_forbidden(text, &CONTROLS).map(Forbidden::reason)
 }
 
 /// Checks a metric name. `extra_length` is the length of the prefixes that will
@@ -72,8 +157,8 @@ pub(crate) fn name(name: &str, extra_length: usize) -> Result<(), Error> {
             length: name.len() + extra_length,
             limit: MAX_NAME_LENGTH,
         }
-    } else if let Some(b) = first_forbidden(name, &RESERVED) {
-        Reason::ForbiddenByte(b)
+    } else if let Some(found) = first_forbidden(name, &RESERVED) {
+        found.reason()
     } else {
         return Ok(());
     };
@@ -93,8 +178,8 @@ pub(crate) fn prefix(prefix: &str) -> Result<(), Error> {
             length: prefix.len(),
             limit: MAX_NAME_LENGTH - 1,
         }
-    } else if let Some(b) = first_forbidden(prefix, &RESERVED) {
-        Reason::ForbiddenByte(b)
+    } else if let Some(found) = first_forbidden(prefix, &RESERVED) {
+        found.reason()
     } else if prefix.starts_with('.') || prefix.ends_with('.') || prefix.contains("..") {
         Reason::EmptySegment
     } else {
@@ -135,10 +220,10 @@ pub(crate) fn tag(key: &str, value: &str, format: TagFormat) -> Result<(), Error
             length: key.len() + written_value_len,
             limit: MAX_NAME_LENGTH,
         }
-    } else if let Some(b) = first_forbidden(key, &RESERVED) {
-        Reason::ForbiddenByte(b)
-    } else if let Some(b) = first_forbidden(value, value_table) {
-        Reason::ForbiddenByte(b)
+    } else if let Some(found) = first_forbidden(key, &RESERVED) {
+        found.reason()
+    } else if let Some(found) = first_forbidden(value, value_table) {
+        found.reason()
     } else {
         return Ok(());
     };
@@ -167,7 +252,7 @@ pub(crate) fn raw_value(value: &str, kind: MetricType) -> Result<(), Error> {
     if value.len() > MAX_NAME_LENGTH {
         return Err(invalid("longer than the name limit"));
     }
-    if let Some(_b) = first_forbidden(value, &RESERVED) {
+    if first_forbidden(value, &RESERVED).is_some() {
         return Err(invalid("contains a reserved or control character"));
     }
     if kind == MetricType::Set {
@@ -231,10 +316,11 @@ pub(crate) fn finite(value: f64) -> Result<(), Error> {
     }
 }
 
-/// Checks a sample rate: in (0, 1].
+/// Checks a sample rate: in (0, 1], and not so small that the server's
+/// `1 / rate` is infinite (below about 5.6e-309, a subnormal).
 #[inline]
 pub(crate) fn sample_rate(rate: f64) -> Result<(), Error> {
-    if rate > 0.0 && rate <= 1.0 {
+    if rate > 0.0 && rate <= 1.0 && (1.0 / rate).is_finite() {
         Ok(())
     } else {
         Err(Error::from(ErrorKind::InvalidSampleRate(rate)))
@@ -361,5 +447,129 @@ mod tests {
         assert!(sample_rate(1.5).is_err());
         assert!(sample_rate(f64::NAN).is_err());
         assert!(sample_rate(0.25).is_ok());
+    }
+
+    const REFUSED_CHARS: [char; 14] = [
+        '\u{80}', '\u{85}', '\u{9b}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{202a}', '\u{202e}',
+        '\u{2066}', '\u{2069}', '\u{61c}', '\u{200e}', '\u{200f}', '\u{feff}',
+    ];
+
+    fn reason_of(result: Result<(), Error>) -> Option<Reason> {
+        result.err().and_then(|e| e.reason())
+    }
+
+    #[test]
+    fn c1_controls_separators_bidi_and_bom_are_refused_everywhere() {
+        for c in REFUSED_CHARS {
+            let text = format!("a{c}b");
+            let want = Some(Reason::ForbiddenChar(c));
+            assert_eq!(reason_of(name(&text, 0)), want, "name {text:?}");
+            assert_eq!(reason_of(prefix(&text)), want, "prefix {text:?}");
+            for format in [TagFormat::DogStatsd, TagFormat::Influx, TagFormat::Graphite] {
+                assert_eq!(reason_of(tag(&text, "v", format)), want, "key {text:?}");
+                assert_eq!(reason_of(tag("k", &text, format)), want, "value {text:?}");
+            }
+            assert!(
+                raw_value(&text, MetricType::Set).is_err(),
+                "member {text:?}"
+            );
+            assert!(value(Value::Text(&text), MetricType::Set).is_err());
+            assert_eq!(first_control(&text), want);
+        }
+    }
+
+    #[test]
+    fn joiners_and_ordinary_non_ascii_pass() {
+        for ok in [
+            "\u{1f468}\u{200d}\u{1f469}",
+            "\u{0645}\u{06cc}\u{200c}\u{062e}",
+            "zw\u{200b}sp",
+            "caf\u{e9}",
+            "\u{a0}nbsp",
+            "\u{a1}\u{bf}",
+            "dash\u{2014}and\u{2030}",
+            "\u{ff01}fullwidth",
+            "\u{600}\u{61b}\u{61d}",
+        ] {
+            name(ok, 0).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+            tag("k", ok, TagFormat::DogStatsd).unwrap();
+            raw_value(ok, MetricType::Set).unwrap();
+        }
+    }
+
+    #[test]
+    fn sample_rates_whose_inverse_is_infinite_are_refused() {
+        assert!(sample_rate(5e-324).is_err());
+        assert!(sample_rate(1e-309).is_err());
+        assert!(sample_rate(f64::MIN_POSITIVE / 4.0).is_err());
+        assert!(sample_rate(f64::MIN_POSITIVE).is_ok());
+        assert!(sample_rate(1e-300).is_ok());
+    }
+
+    /// Characters from every category that matters: ASCII (separators and
+    /// controls among them), C1, the refused Unicode ones, the accepted
+    /// joiners, and anything else.
+    fn interesting_char() -> impl proptest::strategy::Strategy<Value = char> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::char::range('\0', '\u{7f}'),
+            proptest::char::range('\u{80}', '\u{ff}'),
+            proptest::sample::select(REFUSED_CHARS.to_vec()),
+            proptest::sample::select(vec!['\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}']),
+            proptest::char::range('\u{2000}', '\u{2070}'),
+            proptest::char::any(),
+        ]
+    }
+
+    fn interesting_string() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::collection::vec(interesting_char(), 1..12).prop_map(|cs| cs.into_iter().collect())
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_refused_or_round_trips_without_refused_characters(
+            n in interesting_string(),
+            k in interesting_string(),
+            v in interesting_string(),
+            member in interesting_string(),
+        ) {
+            use crate::wire::format::LineFormat;
+            use crate::wire::line::Line;
+            let clean = |t: &str| !t.chars().any(|c| c.is_control() || refused_char(c));
+            for format in [TagFormat::DogStatsd, TagFormat::Influx, TagFormat::Graphite] {
+                let ok = name(&n, 0).is_ok()
+                    && tag(&k, &v, format).is_ok()
+                    && raw_value(&member, MetricType::Set).is_ok();
+                let fmt = LineFormat::new(None, false, format, &[], MAX_LINE_LENGTH);
+                let mut buf = Vec::new();
+                let tags = [(k.as_str(), v.as_str())];
+                if !ok {
+                    continue;
+                }
+                fmt.write(&mut buf, &n, Value::Text(&member), MetricType::Set, 1.0, &tags).unwrap();
+                let text = std::str::from_utf8(&buf).unwrap();
+                proptest::prop_assert!(clean(text.trim_end_matches('\n')), "{:?}", text);
+                let line = Line::parse(text).unwrap();
+                proptest::prop_assert_eq!(line.name, n.as_str());
+                proptest::prop_assert_eq!(line.value, member.as_str());
+                let mut want = vec![(k.as_str(), v.as_str())];
+                if v.is_empty() && format != TagFormat::DogStatsd {
+                    want = vec![(k.as_str(), "true")];
+                }
+                proptest::prop_assert_eq!(line.tags().collect::<Vec<_>>(), want);
+            }
+            // Validation and the parser agree character by character.
+            for t in [&n, &k, &v, &member] {
+                let refused = t.chars().any(|c| (c.is_ascii() && c.is_control()) || refused_char(c));
+                proptest::prop_assert_eq!(first_control(t).is_some(), refused, "{:?}", t);
+                if refused {
+                    proptest::prop_assert!(name(t, 0).is_err());
+                    let line = format!("a:1|c|#k:{t}");
+                    proptest::prop_assert!(Line::parse(&line).is_err());
+                }
+            }
+        }
     }
 }
