@@ -14,6 +14,9 @@ use crate::error::{Error, ErrorKind};
 use crate::wire::metric::TagFormat;
 use crate::wire::validate;
 
+/// Values kept per context and interval for packed lines, by default.
+const DEFAULT_MAX_SAMPLES_PER_CONTEXT: usize = 1024;
+
 /// Builds a [`Config`] (or directly a [`Connector`](crate::Connector)).
 ///
 /// ```
@@ -47,6 +50,7 @@ pub struct Builder {
     pub(super) aggregate: Option<Duration>,
     pub(super) telemetry: Option<Duration>,
     pub(super) dogstatsd: bool,
+    pub(super) max_samples_per_context: usize,
     pub(super) connect_timeout: Duration,
     pub(super) stop_timeout: Duration,
     pub(super) max_payload: Option<usize>,
@@ -89,6 +93,7 @@ impl Default for Builder {
             aggregate: None,
             telemetry: None,
             dogstatsd: false,
+            max_samples_per_context: DEFAULT_MAX_SAMPLES_PER_CONTEXT,
             connect_timeout: Duration::from_secs(5),
             stop_timeout: Duration::from_secs(5),
             max_payload: None,
@@ -453,6 +458,29 @@ impl Builder {
         self
     }
 
+    /// With [`aggregate`](Builder::aggregate) on and a DogStatsD server
+    /// declared, timings, histograms and distributions are packed per flush
+    /// into lines of several values (`name:v1:v2:…|d`, protocol v1.1, Agent
+    /// 6.25 / 7.25 and later). This bounds how many values one name, type and
+    /// tag set keeps per interval (default 1024); past it a uniform sample is
+    /// kept and the line carries the matching `|@rate`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let statsd = statsd_connector::Connector::builder()
+    ///     .host("localhost")
+    ///     .dogstatsd(true)
+    ///     .aggregate(Duration::from_secs(10))
+    ///     .max_samples_per_context(256)
+    ///     .build()?;
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn max_samples_per_context(mut self, samples: usize) -> Builder {
+        self.max_samples_per_context = samples;
+        self
+    }
+
     /// How long one connection attempt may take (default 5 s).
     ///
     /// ```
@@ -610,6 +638,13 @@ impl Builder {
                 reason: "the flush interval must be longer than zero",
             }));
         }
+        if self.max_samples_per_context == 0 {
+            return Err(setting_error(
+                "max_samples_per_context",
+                0,
+                "must keep at least one value",
+            ));
+        }
         if self.telemetry == Some(Duration::ZERO) {
             return Err(Error::from(ErrorKind::InvalidSetting {
                 setting: "telemetry",
@@ -640,6 +675,7 @@ impl Builder {
             aggregate: self.aggregate,
             telemetry: self.telemetry,
             dogstatsd: self.dogstatsd,
+            max_samples_per_context: self.max_samples_per_context,
             connect_timeout: self.connect_timeout,
             stop_timeout: self.stop_timeout,
             max_payload,

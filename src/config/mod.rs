@@ -157,6 +157,7 @@ pub struct Config {
     pub(crate) aggregate: Option<Duration>,
     pub(crate) telemetry: Option<Duration>,
     pub(crate) dogstatsd: bool,
+    pub(crate) max_samples_per_context: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_timeout: Duration,
     pub(crate) max_payload: usize,

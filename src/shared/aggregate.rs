@@ -33,8 +33,15 @@
 //! the aggregate as it was. The flush checks every gauge again before it is
 //! written: what is not finite is not sent, but counted (the flush returns
 //! the count, for the ledger's `rejected`) and logged, throttled.
-//! - Timings, histograms and distributions are not aggregated: they pass
-//!   straight to the queue, because the server computes their percentiles.
+//! Timings, histograms and distributions are not aggregated for a plain
+//! statsd server: they pass straight to the queue, because the server
+//! computes their percentiles. For a server declared DogStatsD (protocol
+//! v1.1, Agent 6.25 / 7.25 and later), they are packed instead: the values of
+//! one name, type and tag set in an interval go out as one line
+//! `name:v1:v2:…|d`, split across lines only at value boundaries. At most
+//! `max_samples` values are kept per context (a uniform reservoir sample
+//! past that), and the line then carries the matching `|@rate`, so the Agent
+//! scales the counts back up. Sampled calls (a rate below 1) pass through.
 //!
 //! The processor flushes every interval and once more when it stops, before
 //! it drains, so nothing aggregated dies with the process.
@@ -47,6 +54,7 @@ use hashbrown::HashMap;
 
 use super::lock;
 use super::queue::home_hint;
+use super::random;
 use super::throttle::Throttle;
 use crate::error::{Error, ErrorKind};
 use crate::wire::metric::{MetricType, Value};
@@ -126,12 +134,65 @@ pub(crate) struct CounterCell {
     spilled: Mutex<i128>,
 }
 
+/// The values of one timing, histogram or distribution context in an
+/// interval, for a packed line.
+#[derive(Debug, Default)]
+struct Samples {
+    /// The values kept (all of them, up to the limit; then a uniform sample).
+    values: Vec<f64>,
+    /// How many values were added in the interval.
+    seen: u64,
+}
+
+impl Samples {
+    /// Keeps `value`: appended below the limit, then by reservoir sampling
+    /// (each of the `seen` values is kept with probability `limit / seen`).
+    fn add(&mut self, value: f64, limit: usize) {
+        self.seen += 1;
+        if self.values.len() < limit {
+            self.values.push(value);
+        } else {
+            let slot = random::below(self.seen);
+            if let Some(kept) = self.values.get_mut(slot as usize) {
+                *kept = value;
+            }
+        }
+    }
+
+    /// The rate the kept values stand for.
+    fn rate(&self) -> f64 {
+        if self.seen as usize <= self.values.len() {
+            1.0
+        } else {
+            self.values.len() as f64 / self.seen as f64
+        }
+    }
+}
+
+/// One aggregate as the flush hands it over.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Aggregate<'a> {
+    /// One value, for one line (or the gauge reset pair).
+    One(Value<'a>),
+    /// Several values of a timing, histogram or distribution, packed into as
+    /// few lines as the length limit allows, marked with `rate`.
+    Packed {
+        /// The values, in the order kept.
+        values: &'a [f64],
+        /// The sample rate they stand for (1: every value).
+        rate: f64,
+    },
+}
+
 /// The aggregation tables of one connector.
 #[derive(Debug)]
 pub(crate) struct Aggregator {
     stripes: Box<[Stripe]>,
     gauges: Mutex<ByName<GaugeState>>,
     sets: Mutex<ByName<HashSet<Box<str>>>>,
+    /// Timing, histogram and distribution values per context, when packing
+    /// is on (DogStatsD), with the most values kept per context.
+    samples: Option<(Mutex<ByName<[Samples; 3]>>, usize)>,
     handles: Mutex<Vec<Arc<CounterCell>>>,
     /// The streak of values the flush could not write, for the warning.
     refusals: Throttle,
@@ -148,12 +209,33 @@ pub(crate) enum Folded {
     Refused(Error),
 }
 
+/// Where a packed type's samples live in a context's `[Samples; 3]`.
+fn packed_index(kind: MetricType) -> Option<usize> {
+    match kind {
+        MetricType::Timing => Some(0),
+        MetricType::Histogram => Some(1),
+        MetricType::Distribution => Some(2),
+        _ => None,
+    }
+}
+
+/// The packed types, in `packed_index` order.
+const PACKED: [MetricType; 3] = [
+    MetricType::Timing,
+    MetricType::Histogram,
+    MetricType::Distribution,
+];
+
 impl Aggregator {
-    pub(crate) fn new(stripes: usize) -> Aggregator {
+    /// Tables for `stripes` threads' worth of counters; `max_samples` turns
+    /// packing on (DogStatsD servers only) with that many values kept per
+    /// context and interval.
+    pub(crate) fn new(stripes: usize, max_samples: Option<usize>) -> Aggregator {
         Aggregator {
             stripes: (0..stripes.max(1)).map(|_| Stripe::default()).collect(),
             gauges: Mutex::default(),
             sets: Mutex::default(),
+            samples: max_samples.map(|limit| (Mutex::default(), limit.max(1))),
             handles: Mutex::default(),
             refusals: Throttle::default(),
         }
@@ -207,6 +289,24 @@ impl Aggregator {
                     members.insert(member.into());
                 }
             }
+            (MetricType::Timing | MetricType::Histogram | MetricType::Distribution, value) => {
+                let (Some((samples, limit)), Some(index)) = (&self.samples, packed_index(kind))
+                else {
+                    return Folded::No;
+                };
+                let number = match value {
+                    Value::Float(f) => f,
+                    Value::Int(n) => n as f64,
+                    Value::Duration(d) => d.as_secs_f64() * 1000.0,
+                    Value::Text(text) => match text.parse::<f64>() {
+                        Ok(f) if f.is_finite() => f,
+                        _ => return Folded::No,
+                    },
+                    Value::Delta(_) => return Folded::No,
+                };
+                let mut samples = lock(samples);
+                slot(&mut samples, name, tags, Default::default)[index].add(number, *limit);
+            }
             _ => return Folded::No,
         }
         Folded::Yes
@@ -231,7 +331,7 @@ impl Aggregator {
     /// as rejected.
     pub(crate) fn flush(
         &self,
-        mut write: impl FnMut(&str, &[(&str, &str)], Value<'_>, MetricType),
+        mut write: impl FnMut(&str, &[(&str, &str)], MetricType, Aggregate<'_>),
     ) -> u64 {
         let mut refused = 0;
         let mut sums: ByName<i128> = HashMap::default();
@@ -258,10 +358,16 @@ impl Aggregator {
         }
         let gauges = std::mem::take(&mut *lock(&self.gauges));
         let sets = std::mem::take(&mut *lock(&self.sets));
+        let samples =
+            (self.samples.as_ref()).map(|(samples, _)| std::mem::take(&mut *lock(samples)));
 
+        let mut emit_any =
+            |name: &str, tags: &OwnedTags, kind: MetricType, aggregate: Aggregate<'_>| {
+                let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (&**k, &**v)).collect();
+                write(name, &tags, kind, aggregate);
+            };
         let mut emit = |name: &str, tags: &OwnedTags, value: Value<'_>, kind: MetricType| {
-            let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (&**k, &**v)).collect();
-            write(name, &tags, value, kind);
+            emit_any(name, tags, kind, Aggregate::One(value));
         };
         for (name, entries) in &sums {
             for (tags, n) in entries {
@@ -297,6 +403,19 @@ impl Aggregator {
             for (tags, members) in entries {
                 for member in members {
                     emit(name, tags, Value::Text(member), MetricType::Set);
+                }
+            }
+        }
+        for (name, entries) in samples.iter().flatten() {
+            for (tags, by_kind) in entries {
+                for (kind, samples) in PACKED.into_iter().zip(by_kind) {
+                    if !samples.values.is_empty() {
+                        let aggregate = Aggregate::Packed {
+                            values: &samples.values,
+                            rate: samples.rate(),
+                        };
+                        emit_any(name, tags, kind, aggregate);
+                    }
                 }
             }
         }
@@ -377,12 +496,25 @@ mod tests {
     use crate::wire::metric::TagFormat;
 
     fn flushed(aggregator: &Aggregator) -> Vec<String> {
-        let format = LineFormat::new(None, false, TagFormat::DogStatsd, &[], 8192);
+        flushed_with(aggregator, 8192)
+    }
+
+    fn flushed_with(aggregator: &Aggregator, max_line: usize) -> Vec<String> {
+        let format = LineFormat::new(None, false, TagFormat::DogStatsd, &[], max_line);
         let mut buf = Vec::new();
-        aggregator.flush(|name, tags, value, kind| {
-            format
+        aggregator.flush(|name, tags, kind, aggregate| match aggregate {
+            Aggregate::One(value) => format
                 .write_metric(&mut buf, name, value, kind, 1.0, tags)
-                .unwrap();
+                .unwrap(),
+            Aggregate::Packed { values, rate } => {
+                let mut rest = values;
+                while !rest.is_empty() {
+                    let written = format
+                        .write_packed(&mut buf, name, kind, rest, rate, tags)
+                        .unwrap();
+                    rest = &rest[written..];
+                }
+            }
         });
         let text = String::from_utf8(buf).unwrap();
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -392,7 +524,7 @@ mod tests {
 
     #[test]
     fn counters_sum_per_name_and_tag_set() {
-        let a = Aggregator::new(4);
+        let a = Aggregator::new(4, None);
         for _ in 0..10 {
             a.add("hits", Value::Int(2), MetricType::Counter, &[]);
         }
@@ -405,7 +537,7 @@ mod tests {
 
     #[test]
     fn gauges_keep_the_last_value_plus_later_deltas() {
-        let a = Aggregator::new(1);
+        let a = Aggregator::new(1, None);
         a.add("g", Value::Float(5.0), MetricType::Gauge, &[]);
         a.add("g", Value::Float(7.0), MetricType::Gauge, &[]);
         a.add("g", Value::Delta(2.0), MetricType::Gauge, &[]);
@@ -417,7 +549,7 @@ mod tests {
 
     #[test]
     fn sets_keep_each_member_once_and_timings_pass_through() {
-        let a = Aggregator::new(1);
+        let a = Aggregator::new(1, None);
         for member in ["a", "b", "a", "a"] {
             a.add("s", Value::Text(member), MetricType::Set, &[]);
         }
@@ -438,7 +570,7 @@ mod tests {
 
     #[test]
     fn counter_sums_never_wrap_they_split_into_lines() {
-        let a = Aggregator::new(2);
+        let a = Aggregator::new(2, None);
         a.add("n", Value::Int(i64::MAX), MetricType::Counter, &[]);
         a.add("n", Value::Int(i64::MAX), MetricType::Counter, &[]);
         a.add("m", Value::Int(i64::MIN), MetricType::Counter, &[]);
@@ -453,7 +585,7 @@ mod tests {
 
     #[test]
     fn counter_cells_never_wrap_they_spill() {
-        let a = Aggregator::new(1);
+        let a = Aggregator::new(1, None);
         let cell = a.counter_cell("h");
         cell.add(i64::MAX);
         cell.add(i64::MAX);
@@ -468,7 +600,7 @@ mod tests {
 
     #[test]
     fn gauges_that_would_become_infinite_are_refused_and_never_flushed() {
-        let a = Aggregator::new(1);
+        let a = Aggregator::new(1, None);
         a.add("d", Value::Delta(f64::MAX), MetricType::Gauge, &[]);
         assert!(matches!(
             a.add("d", Value::Delta(f64::MAX), MetricType::Gauge, &[]),
@@ -488,7 +620,7 @@ mod tests {
 
     #[test]
     fn the_flush_counts_non_finite_gauges_instead_of_writing_them() {
-        let a = Aggregator::new(1);
+        let a = Aggregator::new(1, None);
         // Past the add-time check (as a future path might be).
         slot(&mut lock(&a.gauges), "x", &[], GaugeState::default).delta = f64::INFINITY;
         a.add("ok", Value::Float(1.0), MetricType::Gauge, &[]);
@@ -499,7 +631,7 @@ mod tests {
 
     #[test]
     fn text_gauges_and_counters_fold_in_order_with_numeric_ones() {
-        let a = Aggregator::new(1);
+        let a = Aggregator::new(1, None);
         a.add("g", Value::Float(10.0), MetricType::Gauge, &[]);
         assert!(matches!(
             a.add("g", Value::Text("+1"), MetricType::Gauge, &[]),
@@ -529,7 +661,7 @@ mod tests {
                 0..40,
             ),
         ) {
-            let a = Aggregator::new(3);
+            let a = Aggregator::new(3, None);
             let cell = a.counter_cell("cell");
             for &n in &adds {
                 a.add("sum", Value::Int(n), MetricType::Counter, &[]);
@@ -552,7 +684,7 @@ mod tests {
                 1..20,
             ),
         ) {
-            let a = Aggregator::new(1);
+            let a = Aggregator::new(1, None);
             // The model: what a server would hold after the accepted calls.
             let mut model: Option<f64> = None;
             let mut delta = 0.0;
@@ -566,10 +698,10 @@ mod tests {
                 }
             }
             let mut written = Vec::new();
-            let refused = a.flush(|_, _, value, _| {
+            let refused = a.flush(|_, _, _, value| {
                 written.push(match value {
-                    Value::Float(f) => (true, f),
-                    Value::Delta(d) => (false, d),
+                    Aggregate::One(Value::Float(f)) => (true, f),
+                    Aggregate::One(Value::Delta(d)) => (false, d),
                     other => panic!("{other:?}"),
                 })
             });
@@ -580,5 +712,77 @@ mod tests {
             proptest::prop_assert!(got.is_finite());
             proptest::prop_assert_eq!(got, model.unwrap_or(0.0) + delta);
         }
+    }
+
+    #[test]
+    fn packing_puts_one_contexts_values_on_one_line_per_type() {
+        let a = Aggregator::new(1, Some(100));
+        for ms in [1, 2, 3] {
+            let d = std::time::Duration::from_millis(ms);
+            a.add("t", Value::Duration(d), MetricType::Timing, &[]);
+        }
+        a.add(
+            "d",
+            Value::Float(0.5),
+            MetricType::Distribution,
+            &[("k", "v")],
+        );
+        a.add(
+            "d",
+            Value::Float(1.5),
+            MetricType::Distribution,
+            &[("k", "v")],
+        );
+        a.add(
+            "d",
+            Value::Text("2"),
+            MetricType::Distribution,
+            &[("k", "v")],
+        );
+        a.add("t", Value::Float(4.0), MetricType::Histogram, &[]);
+        assert_eq!(flushed(&a), ["d:0.5:1.5:2|d|#k:v", "t:1:2:3|ms", "t:4|h"]);
+        assert!(flushed(&a).is_empty(), "a flush starts a new interval");
+    }
+
+    #[test]
+    fn packed_lines_split_at_value_boundaries_within_the_limit() {
+        let a = Aggregator::new(1, Some(1000));
+        for n in 0..100 {
+            a.add("h", Value::Int(n), MetricType::Histogram, &[]);
+        }
+        let lines = flushed_with(&a, 40);
+        assert!(lines.len() > 1, "{lines:?}");
+        let mut values = Vec::new();
+        for line in &lines {
+            assert!(line.len() < 40, "{line:?}");
+            let body = line.strip_prefix("h:").unwrap().strip_suffix("|h").unwrap();
+            values.extend(body.split(':').map(|v| v.parse::<i64>().unwrap()));
+        }
+        values.sort_unstable();
+        assert_eq!(values, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn past_the_limit_a_uniform_sample_is_kept_with_its_rate() {
+        let a = Aggregator::new(1, Some(10));
+        for n in 0..40 {
+            a.add("d", Value::Int(n), MetricType::Distribution, &[]);
+        }
+        let lines = flushed(&a);
+        assert_eq!(lines.len(), 1);
+        let (values, rate) = lines[0].split_once("|d|@").unwrap();
+        assert_eq!(rate, "0.25");
+        let kept: Vec<i64> = values[2..].split(':').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(kept.len(), 10);
+        assert!(kept.iter().all(|v| (0..40).contains(v)));
+    }
+
+    #[test]
+    fn without_packing_timings_pass_through() {
+        let a = Aggregator::new(1, None);
+        assert!(matches!(
+            a.add("t", Value::Int(5), MetricType::Timing, &[]),
+            Folded::No
+        ));
     }
 }

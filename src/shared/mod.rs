@@ -18,6 +18,7 @@
 pub(crate) mod aggregate;
 pub(crate) mod ledger;
 pub(crate) mod queue;
+pub(crate) mod random;
 pub(crate) mod state;
 pub(crate) mod stop;
 pub(crate) mod throttle;
@@ -32,7 +33,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::wire::format::LineFormat;
-use aggregate::Aggregator;
+use aggregate::{Aggregate, Aggregator};
 use ledger::{Ledger, Stats};
 use queue::Queue;
 use state::State;
@@ -91,7 +92,11 @@ impl Shared {
         Shared {
             format,
             queue: Queue::new(config.queue_capacity, config.shards),
-            aggregator: config.aggregate.map(|_| Aggregator::new(config.shards)),
+            aggregator: config.aggregate.map(|_| {
+                // Packed values (protocol v1.1) only for a DogStatsD server.
+                let packing = config.dogstatsd.then_some(config.max_samples_per_context);
+                Aggregator::new(config.shards, packing)
+            }),
             ledger: Ledger::default(),
             drops: Throttle::default(),
             state: watch::Sender::new(State::default()),
@@ -139,13 +144,33 @@ impl Shared {
     /// Moves everything aggregated into the queue as lines.
     pub(crate) fn flush_aggregates(&self) {
         if let Some(aggregator) = &self.aggregator {
-            let refused = aggregator.flush(|name, tags, value, kind| {
-                let lines = LineFormat::lines_for(kind, value);
-                // Names and tags were validated when they were first
-                // emitted; a full queue counts the drop.
-                let _ = self.push(lines, |buf| {
-                    self.format.write_metric(buf, name, value, kind, 1.0, tags)
-                });
+            let refused = aggregator.flush(|name, tags, kind, aggregate| match aggregate {
+                Aggregate::One(value) => {
+                    let lines = LineFormat::lines_for(kind, value);
+                    // Names and tags were validated when they were first
+                    // emitted; a full queue counts the drop.
+                    let _ = self.push(lines, |buf| {
+                        self.format.write_metric(buf, name, value, kind, 1.0, tags)
+                    });
+                }
+                Aggregate::Packed { values, rate } => {
+                    // As many values per line as fit; each line is pushed on
+                    // its own, so a full queue drops (and counts) whole lines.
+                    let mut rest = values;
+                    while !rest.is_empty() {
+                        let mut written = 0;
+                        let pushed = self.push(1, |buf| {
+                            written = self
+                                .format
+                                .write_packed(buf, name, kind, rest, rate, tags)?;
+                            Ok(())
+                        });
+                        if pushed.is_err() {
+                            break;
+                        }
+                        rest = &rest[written..];
+                    }
+                }
             });
             // Aggregates that could not be written (not finite): not sent.
             for _ in 0..refused {

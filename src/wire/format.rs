@@ -126,6 +126,51 @@ impl LineFormat {
         self.check_length(buf, start)
     }
 
+    /// Appends one line of packed values (`name:v1:v2:…|type…`, DogStatsD
+    /// protocol v1.1) with as many of `values` as fit the length limit, in
+    /// order; returns how many it wrote (at least one). On error (not even
+    /// one value fits, or a value is not finite) `buf` is left as it was.
+    pub(crate) fn write_packed(
+        &self,
+        buf: &mut Vec<u8>,
+        name: &str,
+        kind: MetricType,
+        values: &[f64],
+        sample_rate: f64,
+        tags: &[(&str, &str)],
+    ) -> Result<usize, Error> {
+        let Some((&first, rest)) = values.split_first() else {
+            return Ok(0);
+        };
+        // Everything after the values, measured once: the line is then
+        // filled up to the limit without writing anything twice.
+        let start = buf.len();
+        self.write(buf, name, Value::Float(first), kind, sample_rate, tags)?;
+        let written = buf.len() - start;
+        let mut tail = Vec::with_capacity(written);
+        let value_end = start + memchr::memchr(b'|', &buf[start..]).unwrap_or(written);
+        tail.extend_from_slice(&buf[value_end..]);
+        buf.truncate(value_end);
+        let mut count = 1;
+        let mut scratch = Vec::with_capacity(32);
+        for &value in rest {
+            if !value.is_finite() {
+                buf.truncate(start);
+                return Err(not_finite(value));
+            }
+            scratch.clear();
+            scratch.push(b':');
+            write_float(&mut scratch, value);
+            if buf.len() - start + scratch.len() + tail.len() > self.max_line {
+                break;
+            }
+            buf.extend_from_slice(&scratch);
+            count += 1;
+        }
+        buf.extend_from_slice(&tail);
+        Ok(count)
+    }
+
     /// How many lines a metric takes: two for a negative absolute gauge (a
     /// reset to 0, then the value, since statsd reads `-5|g` as a decrement),
     /// one for anything else.
