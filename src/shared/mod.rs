@@ -23,6 +23,7 @@ pub(crate) mod stop;
 pub(crate) mod throttle;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -32,6 +33,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::wire::format::LineFormat;
+use crate::wire::metric::{MetricType, Value};
 use aggregate::Aggregator;
 use ledger::{Ledger, Stats};
 use queue::Queue;
@@ -59,6 +61,15 @@ pub(crate) struct Shared {
     control: Mutex<Option<StopRequest>>,
     /// The thread of `Connector::start_blocking`, if it started one.
     background: Mutex<Option<JoinHandle<()>>>,
+    /// Set when a stop completes, cleared by a start: metric calls are then
+    /// refused (and counted as dropped) instead of queued for nobody.
+    refusing: AtomicBool,
+    /// Whether a processor was ever started: before that, calls queue
+    /// whatever the stops (they wait for the first start).
+    ever_started: AtomicBool,
+    /// The last connection error the processor met, for
+    /// [`Connector::last_error`](crate::Connector::last_error).
+    last_error: Mutex<Option<String>>,
 }
 
 /// Configuration and state, never contents: a handle that users keep in
@@ -97,6 +108,9 @@ impl Shared {
             state: watch::Sender::new(State::default()),
             control: Mutex::new(None),
             background: Mutex::new(None),
+            refusing: AtomicBool::new(false),
+            ever_started: AtomicBool::new(false),
+            last_error: Mutex::new(None),
             config,
         }
     }
@@ -116,6 +130,62 @@ impl Shared {
             Err(error) if error.is_queue_full() => Err(self.dropped(lines)),
             Err(error) => Err(error),
         }
+    }
+
+    /// Refuses a metric call once a stop has completed (and until the next
+    /// start): one relaxed load on the hot path.
+    #[inline]
+    pub(crate) fn refuse_if_stopped(
+        &self,
+        kind: MetricType,
+        value: Value<'_>,
+    ) -> Result<(), Error> {
+        if self.refusing.load(Relaxed) {
+            return Err(self.refused(LineFormat::lines_for(kind, value)));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn refused(&self, lines: usize) -> Error {
+        self.ledger.dropped(lines as u64);
+        if let Some(n) = self.drops.record() {
+            tracing::warn!(
+                dropped_in_a_row = n,
+                "statsd connector stopped: metric dropped"
+            );
+        }
+        Error::from(ErrorKind::Stopped)
+    }
+
+    /// A stop has completed: once a processor has run, refuse metric calls
+    /// from now on (until a start); count whatever is still queued (never
+    /// started, or raced in after the processor's last look) as undelivered.
+    /// Returns how many lines that was.
+    pub(crate) fn stopped(&self) -> u64 {
+        if self.ever_started.load(Relaxed) {
+            self.refusing.store(true, Relaxed);
+        }
+        self.flush_aggregates();
+        let discarded = self.queue.clear() as u64;
+        self.ledger.discarded(0, discarded);
+        discarded
+    }
+
+    /// Whether a processor runs (or is being started).
+    pub(crate) fn is_started(&self) -> bool {
+        self.control().is_some()
+    }
+
+    /// Remembers the last connection error (cold: only on failures).
+    #[cold]
+    pub(crate) fn set_last_error(&self, error: String) {
+        *lock(&self.last_error) = Some(error);
+    }
+
+    /// The last connection error, if any.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
     }
 
     #[cold]
@@ -170,6 +240,8 @@ impl Shared {
         }
         let (request, signal) = stop::channel();
         *control = Some(request);
+        self.refusing.store(false, Relaxed);
+        self.ever_started.store(true, Relaxed);
         self.state.send_if_modified(|state| state.set_running(true));
         Some(signal)
     }
