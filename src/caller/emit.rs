@@ -51,7 +51,6 @@ pub(crate) fn emit(
     if !shared.config.enabled {
         return Ok(());
     }
-    shared.refuse_if_stopped(kind, value)?;
     let rate = sampling.rate();
     let checked = validate::name(name, shared.format.name_overhead(kind))
         .and_then(|()| validate::value(value, kind))
@@ -90,7 +89,6 @@ pub(crate) fn emit_checked(
     if !shared.config.enabled {
         return Ok(());
     }
-    shared.refuse_if_stopped(kind, value)?;
     push_line(shared, name, value, kind, 1.0, &[])
 }
 

@@ -33,7 +33,6 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::wire::format::LineFormat;
-use crate::wire::metric::{MetricType, Value};
 use aggregate::Aggregator;
 use ledger::{Ledger, Stats};
 use queue::Queue;
@@ -117,8 +116,26 @@ impl Shared {
 
     /// Queues `lines` lines written by `write`; a full queue drops them,
     /// counts them and logs a throttled warning.
+    ///
+    /// Once a stop has completed (and until the next start) the lines are
+    /// refused with [`ErrorKind::Stopped`] and counted as dropped: one relaxed
+    /// load on the hot path, after validation, so that an invalid call is
+    /// still rejected as invalid.
     #[inline]
     pub(crate) fn push<F>(&self, lines: usize, write: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    {
+        if self.refusing.load(Relaxed) {
+            return Err(self.refused(lines));
+        }
+        self.enqueue(lines, write)
+    }
+
+    /// [`Shared::push`] without the stopped check: the processor's own lines
+    /// (aggregates, telemetry) and the last flush of a stop.
+    #[inline]
+    fn enqueue<F>(&self, lines: usize, write: F) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
@@ -130,20 +147,6 @@ impl Shared {
             Err(error) if error.is_queue_full() => Err(self.dropped(lines)),
             Err(error) => Err(error),
         }
-    }
-
-    /// Refuses a metric call once a stop has completed (and until the next
-    /// start): one relaxed load on the hot path.
-    #[inline]
-    pub(crate) fn refuse_if_stopped(
-        &self,
-        kind: MetricType,
-        value: Value<'_>,
-    ) -> Result<(), Error> {
-        if self.refusing.load(Relaxed) {
-            return Err(self.refused(LineFormat::lines_for(kind, value)));
-        }
-        Ok(())
     }
 
     #[cold]
@@ -213,7 +216,7 @@ impl Shared {
                 let lines = LineFormat::lines_for(kind, value);
                 // Names and tags were validated when they were first
                 // emitted; a full queue counts the drop.
-                let _ = self.push(lines, |buf| {
+                let _ = self.enqueue(lines, |buf| {
                     self.format.write_metric(buf, name, value, kind, 1.0, tags)
                 });
             });
