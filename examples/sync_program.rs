@@ -48,7 +48,7 @@ fn run(port: u16) -> Result<u64, Box<dyn Error>> {
     }
     statsd.gauge("workers", 4.0)?;
 
-    let report = statsd.stop_blocking(); // delivers what is queued, joins the thread
+    let report = statsd.stop_blocking()?; // delivers what is queued, joins the thread
     let stats = statsd.stats();
     println!(
         "stopped: {} queued, {} sent, {} undelivered",

@@ -43,6 +43,7 @@ pub struct Error(Repr);
 enum Repr {
     QueueFull,
     NoRuntime,
+    Stopped,
     Boxed(Box<ErrorKind>),
 }
 
@@ -161,6 +162,30 @@ pub enum ErrorKind {
     #[error("start() must be called from within a tokio runtime")]
     NoRuntime,
 
+    /// The connector has been stopped: the metric was refused and counted in
+    /// [`Stats::dropped`](crate::Stats::dropped). Calls are accepted again
+    /// once it is started again.
+    #[error("connector stopped: metric dropped (start it again to send)")]
+    Stopped,
+
+    /// A blocking call ([`Connector::start_blocking`](crate::Connector::start_blocking),
+    /// [`Connector::stop_blocking`](crate::Connector::stop_blocking)) was made
+    /// from within a tokio runtime, where blocking the thread could stall or
+    /// panic the runtime. Nothing was done.
+    #[error("{call}() cannot be called from within a tokio runtime: use {instead} instead")]
+    InsideRuntime {
+        /// The blocking call that was refused.
+        call: &'static str,
+        /// The async call to use instead.
+        instead: &'static str,
+    },
+
+    /// [`Connector::stop_blocking`](crate::Connector::stop_blocking) waited
+    /// past the stop deadline without the processor confirming that it had
+    /// exited (its runtime is not running it): what it holds is not counted yet.
+    #[error("the processor did not exit within the stop deadline")]
+    StopTimedOut,
+
     /// An I/O error outside the metric path (binding a capture server, starting
     /// a background runtime).
     #[error("i/o error: {0}")]
@@ -170,6 +195,7 @@ pub enum ErrorKind {
 /// The detail-free kinds, for [`Error::kind`] to lend out.
 static QUEUE_FULL: ErrorKind = ErrorKind::QueueFull;
 static NO_RUNTIME: ErrorKind = ErrorKind::NoRuntime;
+static STOPPED: ErrorKind = ErrorKind::Stopped;
 
 impl Error {
     /// What went wrong, with the offending value.
@@ -184,6 +210,7 @@ impl Error {
         match &self.0 {
             Repr::QueueFull => &QUEUE_FULL,
             Repr::NoRuntime => &NO_RUNTIME,
+            Repr::Stopped => &STOPPED,
             Repr::Boxed(kind) => kind,
         }
     }
@@ -193,6 +220,7 @@ impl Error {
         match self.0 {
             Repr::QueueFull => ErrorKind::QueueFull,
             Repr::NoRuntime => ErrorKind::NoRuntime,
+            Repr::Stopped => ErrorKind::Stopped,
             Repr::Boxed(kind) => *kind,
         }
     }
@@ -258,6 +286,7 @@ impl From<ErrorKind> for Error {
         Error(match kind {
             ErrorKind::QueueFull => Repr::QueueFull,
             ErrorKind::NoRuntime => Repr::NoRuntime,
+            ErrorKind::Stopped => Repr::Stopped,
             kind => Repr::Boxed(Box::new(kind)),
         })
     }

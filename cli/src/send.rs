@@ -47,7 +47,10 @@ pub async fn run(args: Args) -> ExitCode {
     let mut invalid = 0u64;
     let mut send = |number: usize, line: Result<&str, Error>| {
         let line = match line {
-            Ok(line) if line.trim().is_empty() => return,
+            // One rule: only empty lines and lines of ASCII spaces and tabs are
+            // blank; anything else (VT, FF, U+0085, U+2028 ...) is a line
+            // that is checked, and refused with its number if invalid.
+            Ok(line) if line.bytes().all(|b| b == b' ' || b == b'\t') => return,
             Ok(line) => line,
             Err(error) => {
                 invalid += 1;
@@ -77,6 +80,12 @@ pub async fn run(args: Args) -> ExitCode {
 
     let report = connector.stop_with_timeout(timeout).await;
     let stats = connector.stats();
+    if report.undelivered > 0 || stats.possibly_lost > 0 {
+        // Why, whatever the log filter: one line, before the summary.
+        if let Some(error) = connector.last_error() {
+            eprintln!("last error: {error}");
+        }
+    }
     eprintln!(
         "{} sent, {} invalid, {} dropped, {} undelivered, {} possibly lost",
         stats.sent, invalid, stats.dropped, report.undelivered, stats.possibly_lost
@@ -101,6 +110,8 @@ async fn read_lines<R: AsyncRead + Unpin>(
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut line = Vec::with_capacity(256);
     let mut overlong = false;
+    // The line's real length, kept counting past the limit for the message.
+    let mut length = 0;
     let mut number = 0;
     loop {
         let available = match reader.fill_buf().await {
@@ -111,6 +122,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
             Some(at) => (&available[..at], true),
             None => (available, false),
         };
+        length += chunk.len();
         if !overlong {
             if line.len() + chunk.len() >= MAX_LINE_LENGTH {
                 overlong = true;
@@ -122,34 +134,43 @@ async fn read_lines<R: AsyncRead + Unpin>(
         reader.consume(used);
         if complete {
             number += 1;
-            deliver(number, &line, overlong, handle);
+            deliver(number, &line, overlong.then_some(length), handle);
             line.clear();
             overlong = false;
+            length = 0;
         }
     }
     if !line.is_empty() || overlong {
         number += 1;
-        deliver(number, &line, overlong, handle);
+        deliver(number, &line, overlong.then_some(length), handle);
     }
 }
 
+/// Hands one line over; `overlong` is the real length of a line too long
+/// to keep (without its newline).
 fn deliver(
     number: usize,
     line: &[u8],
-    overlong: bool,
+    overlong: Option<usize>,
     handle: &mut impl FnMut(usize, Result<&str, Error>),
 ) {
-    if overlong {
+    if let Some(length) = overlong {
         return handle(
             number,
             Err(Error::from(statsd_connector::ErrorKind::MalformedLine(
                 statsd_connector::Reason::TooLong {
-                    length: MAX_LINE_LENGTH,
+                    length,
                     limit: MAX_LINE_LENGTH,
                 },
             ))),
         );
     }
+    // A byte-order mark at the start of the input is not part of the first
+    // name.
+    let line = match number {
+        1 => line.strip_prefix(BOM).unwrap_or(line),
+        _ => line,
+    };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match std::str::from_utf8(line) {
         Ok(text) => handle(number, Ok(text)),
@@ -161,6 +182,9 @@ fn deliver(
         ),
     }
 }
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n')

@@ -18,6 +18,7 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
         .env_remove("STATSD_PORT")
         .env_remove("STATSD_PREFIX")
         .env_remove("STATSD_PROTOCOL")
+        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -332,4 +333,133 @@ fn listen_parsed_understands_the_three_tag_dialects() {
             "name=c value=3 type=ms rate=0.5 tags=graphite{k=v}",
         ]
     );
+}
+
+#[test]
+fn send_says_why_delivery_failed_in_one_line_whatever_the_log_filter() {
+    let port = dead_port();
+    let output = run(&["send", "--port", &port, "--timeout", "0.3", "a:1|c"], b"");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    let why: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("last error:"))
+        .collect();
+    assert_eq!(why.len(), 1, "{err}");
+    assert!(why[0].contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        why[0].to_lowercase().contains("connection refused"),
+        "{err}"
+    );
+    assert_eq!(
+        summary(&output),
+        "0 sent, 0 invalid, 0 dropped, 1 undelivered, 0 possibly lost"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn send_to_a_datagram_path_that_is_a_stream_socket_says_wrong_type_without_a_port() {
+    let path = std::env::temp_dir().join(format!("statsd-cli-{}-stream.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "send",
+            "--protocol",
+            "unixgram",
+            "--timeout",
+            "0.3",
+            "a:1|c",
+        ])
+        .arg("--host")
+        .arg(&path)
+        .env_remove("STATSD_PORT")
+        .env_remove("STATSD_PREFIX")
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("last error:") && err.contains("wrong type"),
+        "{err}"
+    );
+    assert!(err.contains("connection to statsd failed"), "{err}");
+    assert!(!err.contains("port"), "a Unix path has no port: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_strips_a_byte_order_mark_at_the_start_of_standard_input() {
+    let server = CaptureServer::start().await.unwrap();
+    let port = server.port().to_string();
+    let output = run(&["send", "--port", &port], b"\xef\xbb\xbfa:1|c\nb:2|c\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    server
+        .wait_for_lines(2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(server.lines(), ["a:1|c", "b:2|c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_skips_only_empty_or_space_and_tab_lines_and_reports_control_only_lines() {
+    let server = CaptureServer::start().await.unwrap();
+    let port = server.port().to_string();
+    let mut input = Vec::new();
+    input.extend_from_slice(b"first:1|c\n"); // line 1
+    input.extend_from_slice(b"\n"); // line 2: empty, skipped
+    input.extend_from_slice(b" \t \n"); // line 3: spaces and tabs, skipped
+    input.extend_from_slice(b"\x0b\n"); // line 4: VT
+    input.extend_from_slice(b"\x0c\n"); // line 5: FF
+    input.extend_from_slice("\u{85}\n".as_bytes()); // line 6: NEL
+    input.extend_from_slice("\u{2028}\n".as_bytes()); // line 7: line separator
+    input.extend_from_slice(b"\x1c\n"); // line 8: file separator
+    input.extend_from_slice(b"last:1|c\n"); // line 9
+    let output = run(&["send", "--port", &port], &input);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    for number in 4..=8 {
+        assert!(
+            err.contains(&format!("line {number}: ")),
+            "line {number}: {err}"
+        );
+    }
+    for number in [1, 2, 3, 9] {
+        assert!(
+            !err.contains(&format!("line {number}: ")),
+            "line {number}: {err}"
+        );
+    }
+    assert_eq!(
+        summary(&output),
+        "2 sent, 5 invalid, 0 dropped, 0 undelivered, 0 possibly lost"
+    );
+    server
+        .wait_for_lines(2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(server.lines(), ["first:1|c", "last:1|c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_reports_the_real_length_of_an_overlong_line() {
+    let server = CaptureServer::start().await.unwrap();
+    let port = server.port().to_string();
+    let mut input = vec![b'x'; 8194];
+    input.extend_from_slice(b"\nok:1|c\n");
+    let output = run(&["send", "--port", &port], &input);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("line 1: malformed statsd line: 8194 bytes is longer than the limit of 8192"),
+        "{err}"
+    );
+    server
+        .wait_for_lines(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(server.lines(), ["ok:1|c"]);
 }

@@ -341,7 +341,7 @@ impl Capture {
         if self.order.len() >= CACHE {
             if let Some(old) = self.order.pop_front() {
                 if let Some(connector) = self.connectors.remove(&old) {
-                    let report = connector.stop_blocking();
+                    let report = connector.stop_blocking().expect("stop outside a runtime");
                     assert_eq!(report.undelivered, 0, "an idle connector had lines left");
                 }
             }

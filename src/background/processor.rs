@@ -54,6 +54,9 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: StopSignal, started: oneshot:
         connection: None,
         failed_attempts: 0,
         ever_connected: false,
+        connected_at: None,
+        short_streak: 0,
+        back_off: false,
         telemetry: None,
     };
     let outcome = CatchUnwind(Box::pin(processor.run(stop))).await;
@@ -79,6 +82,13 @@ struct Processor {
     failed_attempts: u64,
     /// Whether a connection ever succeeded (the next one is a reconnect).
     ever_connected: bool,
+    /// When the open connection was made.
+    connected_at: Option<Instant>,
+    /// Connections in a row that ended within their first `reconnect_sleep`.
+    short_streak: u64,
+    /// The last connection ended within its first `reconnect_sleep`: wait
+    /// that long before the next attempt.
+    back_off: bool,
     /// The self-telemetry schedule, when it is on.
     telemetry: Option<Telemetry>,
 }
@@ -125,6 +135,14 @@ impl Processor {
             }
             if let Some(telemetry) = &mut self.telemetry {
                 telemetry.report_if_due(&self.shared, Instant::now());
+            }
+            if self.connection.is_none() && std::mem::take(&mut self.back_off) {
+                // A server that accepts and then closes at once (or half
+                // closes) must not cost a connection per batch.
+                tokio::select! {
+                    deadline = stop.wait() => return deadline,
+                    () = sleep(self.shared.config.reconnect_sleep) => {}
+                }
             }
             if self.connection.is_none() {
                 // A stop must not wait for an attempt that may take the
@@ -206,6 +224,11 @@ impl Processor {
             if Instant::now() >= deadline {
                 return;
             }
+            if self.connection.is_none() && std::mem::take(&mut self.back_off) {
+                let retry = Instant::now() + self.shared.config.reconnect_sleep;
+                sleep_until(retry.min(deadline)).await;
+                continue;
+            }
             if self.connection.is_none() && !self.connect(Some(deadline)).await {
                 let retry = Instant::now() + self.shared.config.reconnect_sleep;
                 sleep_until(retry.min(deadline)).await;
@@ -270,14 +293,20 @@ impl Processor {
                 if self.ever_connected {
                     self.shared.ledger.reconnected();
                 }
-                tracing::info!(
-                    host = %config.host,
-                    port = config.port,
-                    %peer,
-                    attempts = self.failed_attempts + 1,
-                    "connected to statsd"
-                );
+                let attempts = self.failed_attempts + 1;
+                if config.protocol.is_unix() {
+                    tracing::info!(path = %config.host, %peer, attempts, "connected to statsd");
+                } else {
+                    tracing::info!(
+                        host = %config.host,
+                        port = config.port,
+                        %peer,
+                        attempts,
+                        "connected to statsd"
+                    );
+                }
                 self.ever_connected = true;
+                self.connected_at = Some(Instant::now());
                 self.failed_attempts = 0;
                 self.connection = Some(connection);
                 self.shared.set_connected(true);
@@ -286,14 +315,27 @@ impl Processor {
             Err(error) => {
                 self.failed_attempts += 1;
                 self.shared.ledger.connect_failed();
+                let unix = config.protocol.is_unix();
+                let target = if unix {
+                    config.host.to_string()
+                } else {
+                    format!("{}:{}", config.host, config.port)
+                };
+                self.shared
+                    .set_last_error(format!("connection to statsd at {target} failed: {error}"));
                 if should_log(self.failed_attempts) {
-                    tracing::warn!(
-                        host = %config.host,
-                        port = config.port,
-                        attempt = self.failed_attempts,
-                        %error,
-                        "connection to statsd failed"
-                    );
+                    let attempt = self.failed_attempts;
+                    if unix {
+                        tracing::warn!(path = %config.host, attempt, %error, "connection to statsd failed");
+                    } else {
+                        tracing::warn!(
+                            host = %config.host,
+                            port = config.port,
+                            attempt,
+                            %error,
+                            "connection to statsd failed"
+                        );
+                    }
                 }
                 false
             }
@@ -302,11 +344,33 @@ impl Processor {
 
     /// The connection failed: count what it may have lost, and make sure the
     /// next connection starts at a line boundary.
+    /// A connection that ended within its first `reconnect_sleep` makes the
+    /// next attempt wait that long, is counted, and is logged throttled.
     fn disconnected(&mut self, error: io::Error) {
+        self.shared
+            .set_last_error(format!("statsd connection lost: {error}"));
         if let Some(connection) = self.connection.take() {
             let possibly_lost = connection.possibly_lost();
             self.shared.ledger.possibly_lost(possibly_lost);
-            tracing::warn!(%error, possibly_lost, "statsd connection lost");
+            let reconnect_sleep = self.shared.config.reconnect_sleep;
+            let lived = self.connected_at.take().map(|at| at.elapsed());
+            if lived.is_some_and(|lived| lived < reconnect_sleep) {
+                self.short_streak += 1;
+                self.back_off = true;
+                self.shared.ledger.short_connection();
+                if should_log(self.short_streak) {
+                    tracing::warn!(
+                        %error,
+                        possibly_lost,
+                        in_a_row = self.short_streak,
+                        ?reconnect_sleep,
+                        "statsd connection ended right after it was made; waiting before the next"
+                    );
+                }
+            } else {
+                self.short_streak = 0;
+                tracing::warn!(%error, possibly_lost, "statsd connection lost");
+            }
         }
         self.batch.rewind_partial_line();
         self.shared.set_connected(false);

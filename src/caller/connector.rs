@@ -30,6 +30,10 @@ use super::scoped::Scoped;
 use super::timer::{Timer, TimerGuard};
 use super::verbs::sealed::Emit;
 
+/// How long `stop_blocking` waits past the stop deadline for the processor
+/// to confirm its exit.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
 /// Sends metrics to a statsd server.
 ///
 /// Build one with [`Connector::builder`] (or [`Connector::from_env`]), call
@@ -56,6 +60,32 @@ use super::verbs::sealed::Emit;
 /// Clones share one queue and one processor. Dropping the last clone (and
 /// every [`Counter`] and timer made from it) without `stop` asks the
 /// processor to deliver what is queued and exit on its own.
+///
+/// Metric calls made before the first start are queued (and sent once it
+/// runs; a stop before the first start discards them, counted as
+/// undelivered). Once a [`stop`](Connector::stop) of a started connector has
+/// completed, metric calls are
+/// refused with [`ErrorKind::Stopped`] and counted in
+/// [`Stats::dropped`], so that nothing waits in the queue for a processor
+/// that may never run again (and `emitted = rejected + dropped + queued`
+/// still holds), until the connector is started again:
+///
+/// ```
+/// use statsd_connector::{testing::CaptureServer, Connector, ErrorKind, Metrics};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = CaptureServer::start().await?;
+/// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
+/// statsd.start().await?;
+/// statsd.stop().await;
+/// let refused = statsd.incr("too.late").unwrap_err();
+/// assert!(matches!(refused.kind(), ErrorKind::Stopped));
+/// assert_eq!(statsd.stats().dropped, 1);
+/// statsd.start().await?; // accepted again
+/// statsd.incr("on.time")?;
+/// statsd.stop().await;
+/// # Ok(()) }
+/// ```
 ///
 /// Its `Debug` shows the configuration and state, never the queue's
 /// contents, and takes no lock:
@@ -194,8 +224,13 @@ impl Connector {
     /// For programs without a tokio runtime: starts the processor on a small
     /// runtime of its own, on a background thread named `statsd-connector`,
     /// and returns once it runs. Stop it with [`stop_blocking`](Self::stop_blocking)
-    /// (or [`stop`](Self::stop) from async code). Must not be called from
-    /// within an async task (it blocks).
+    /// (or [`stop`](Self::stop) from async code). Starting a running
+    /// connector does nothing, wherever it is called from.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InsideRuntime`] when called from within a tokio runtime
+    /// (use [`start`](Self::start)`.await` there); [`ErrorKind::Io`] when the
+    /// thread or its runtime cannot be made. It never panics.
     ///
     /// ```no_run
     /// use statsd_connector::{Connector, Metrics};
@@ -204,15 +239,23 @@ impl Connector {
     ///     let statsd = Connector::builder().host("127.0.0.1").build()?;
     ///     statsd.start_blocking()?;
     ///     statsd.incr("jobs.done")?;
-    ///     let report = statsd.stop_blocking();
+    ///     let report = statsd.stop_blocking()?;
     ///     assert_eq!(report.undelivered, 0);
     ///     Ok(())
     /// }
     /// ```
     pub fn start_blocking(&self) -> Result<(), Error> {
         let shared = &self.handle.shared;
-        if !shared.config.enabled {
+        if !shared.config.enabled || shared.is_started() {
             return Ok(());
+        }
+        // Waiting for the thread to start would block a runtime's thread,
+        // and dropping a runtime there panics: refuse before making one.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::from(ErrorKind::InsideRuntime {
+                call: "start_blocking",
+                instead: "start().await",
+            }));
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -228,7 +271,7 @@ impl Connector {
         match spawned {
             Ok(thread) => {
                 *shared.background() = Some(thread);
-                let _ = started.blocking_recv();
+                let _ = blocking::block_on(started);
                 Ok(())
             }
             Err(error) => {
@@ -240,7 +283,15 @@ impl Connector {
 
     /// [`stop`](Self::stop) for programs without a runtime: blocks until the
     /// processor has delivered what is queued (within the stop timeout) and
-    /// exited. Must not be called from within an async task.
+    /// exited.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InsideRuntime`] when called from within a tokio runtime,
+    /// where waiting could block the very thread the processor needs (use
+    /// [`stop`](Self::stop)`.await` there); nothing is stopped then.
+    /// [`ErrorKind::StopTimedOut`] when the processor has not confirmed its
+    /// exit shortly after the stop deadline (its runtime does not run it): the
+    /// wait is always bounded by the deadline. It never panics.
     ///
     /// ```
     /// use std::time::Duration;
@@ -253,19 +304,31 @@ impl Connector {
     /// let statsd = Connector::builder().host("127.0.0.1").port(server.port()).build()?;
     /// statsd.start_blocking()?;
     /// statsd.incr("jobs.done")?;
-    /// let report = statsd.stop_blocking(); // returns once the queue is delivered
+    /// let report = statsd.stop_blocking()?; // returns once the queue is delivered
     /// assert_eq!(report.undelivered, 0);
     /// # runtime.block_on(server.wait_for_lines(1, Duration::from_secs(5)))?;
     /// assert_eq!(server.lines(), ["jobs.done:1|c"]);
     /// # Ok(()) }
     /// ```
-    pub fn stop_blocking(&self) -> StopReport {
-        let report = blocking::block_on(self.stop());
+    pub fn stop_blocking(&self) -> Result<StopReport, Error> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::from(ErrorKind::InsideRuntime {
+                call: "stop_blocking",
+                instead: "stop().await",
+            }));
+        }
+        let timeout = self.shared().config.stop_timeout;
+        // The processor gives up at the deadline; a little grace lets it
+        // count what it gave up before this thread stops waiting.
+        let limit = std::time::Instant::now() + timeout + STOP_GRACE;
+        let Some(report) = blocking::block_on_until(self.stop_with_timeout(timeout), limit) else {
+            return Err(Error::from(ErrorKind::StopTimedOut));
+        };
         let thread = self.shared().background().take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }
-        report
+        Ok(report)
     }
 
     /// Stops the processor: delivers what is queued (trying for at most the
@@ -274,6 +337,8 @@ impl Connector {
     ///
     /// Stopping twice, or a connector that never started, is harmless; in the
     /// latter case what was queued is discarded and counted as undelivered.
+    /// Once it has returned (and the connector had been started), metric
+    /// calls are refused with [`ErrorKind::Stopped`] until the next start.
     ///
     /// ```
     /// use std::time::Duration;
@@ -317,11 +382,11 @@ impl Connector {
         if asked {
             // `Err` only if the sender is gone, which `shared` prevents.
             let _ = state.wait_for(State::is_stopped).await;
-        } else {
-            shared.flush_aggregates();
-            let discarded = shared.queue.clear() as u64;
-            shared.ledger.discarded(0, discarded);
         }
+        // From here on calls are refused until a start; what is still queued
+        // (never started, or raced in after the processor's last look) is
+        // counted as undelivered by this stop.
+        shared.stopped();
         let after = shared.stats();
         StopReport {
             undelivered: after.undelivered - before.undelivered,
@@ -378,6 +443,30 @@ impl Connector {
     /// The counters now; see [`Stats`].
     pub fn stats(&self) -> Stats {
         self.shared().stats()
+    }
+
+    /// The last connection error the processor met (a failed attempt or a
+    /// lost connection), as one line, whatever the log filter; `None` if there
+    /// was none. Kept after a later success, so that a report of undelivered
+    /// metrics can say why.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), statsd_connector::Error> {
+    /// // Nothing listens on port 9 (discard) here.
+    /// let statsd = Connector::builder().host("127.0.0.1").port(9).build()?;
+    /// assert_eq!(statsd.last_error(), None);
+    /// statsd.start().await?;
+    /// statsd.incr("lost")?;
+    /// let report = statsd.stop_with_timeout(std::time::Duration::from_millis(200)).await;
+    /// if report.undelivered > 0 {
+    ///     assert!(statsd.last_error().is_some());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn last_error(&self) -> Option<String> {
+        self.shared().last_error()
     }
 
     /// A counter handle for `name`: the name is checked here, once, and each

@@ -64,6 +64,8 @@ impl Counter {
     pub fn add(&self, n: i64) -> Result<(), Error> {
         match &self.cell {
             Some(cell) => {
+                // The cell bypasses the queue: refuse what a stop refuses.
+                self.handle.shared.accepting()?;
                 cell.add(n);
                 Ok(())
             }

@@ -78,6 +78,8 @@ pub(crate) fn emit(
     }
     if rate == 1.0 || kind == MetricType::Gauge {
         if let Some(aggregator) = &shared.aggregator {
+            // Folding bypasses the queue: refuse here what a stop refuses.
+            shared.accepting()?;
             match aggregator.add(name, value, kind, tags) {
                 Folded::Yes => return Ok(()),
                 Folded::No => {}

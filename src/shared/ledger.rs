@@ -52,6 +52,11 @@ pub struct Stats {
     pub reconnects: u64,
     /// Failed connection attempts.
     pub connect_failures: u64,
+    /// Connections that ended (the server closed them, or they failed) within
+    /// their first `reconnect_sleep`: each makes the processor wait
+    /// `reconnect_sleep` before the next attempt, so that a server that
+    /// accepts and at once closes cannot cost a connection per batch.
+    pub short_connections: u64,
     /// Lines written to a TCP socket that then failed while they were still
     /// unacknowledged: they may or may not have reached the server. Over-counts,
     /// never under-counts; see the README for what TCP can promise.
@@ -74,6 +79,7 @@ pub(crate) struct Ledger {
     rejected: AtomicU64,
     reconnects: AtomicU64,
     connect_failures: AtomicU64,
+    short_connections: AtomicU64,
     possibly_lost: AtomicU64,
     undelivered: AtomicU64,
     datagrams: AtomicU64,
@@ -149,6 +155,11 @@ impl Ledger {
         self.connect_failures.fetch_add(1, Relaxed);
     }
 
+    /// A connection ended within its first `reconnect_sleep`.
+    pub(crate) fn short_connection(&self) {
+        self.short_connections.fetch_add(1, Relaxed);
+    }
+
     /// Bytes written so far (the processor sizes its pauses by them).
     #[inline]
     pub(crate) fn sent_bytes(&self) -> u64 {
@@ -165,6 +176,7 @@ impl Ledger {
             rejected: self.rejected.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
             connect_failures: self.connect_failures.load(Relaxed),
+            short_connections: self.short_connections.load(Relaxed),
             possibly_lost: self.possibly_lost.load(Relaxed),
             undelivered: self.undelivered.load(Relaxed),
             datagrams: self.datagrams.load(Relaxed),

@@ -24,6 +24,7 @@ pub(crate) mod stop;
 pub(crate) mod throttle;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -60,6 +61,15 @@ pub(crate) struct Shared {
     control: Mutex<Option<StopRequest>>,
     /// The thread of `Connector::start_blocking`, if it started one.
     background: Mutex<Option<JoinHandle<()>>>,
+    /// Set when a stop completes, cleared by a start: metric calls are then
+    /// refused (and counted as dropped) instead of queued for nobody.
+    refusing: AtomicBool,
+    /// Whether a processor was ever started: before that, calls queue
+    /// whatever the stops (they wait for the first start).
+    ever_started: AtomicBool,
+    /// The last connection error the processor met, for
+    /// [`Connector::last_error`](crate::Connector::last_error).
+    last_error: Mutex<Option<String>>,
 }
 
 /// Configuration and state, never contents: a handle that users keep in
@@ -102,14 +112,46 @@ impl Shared {
             state: watch::Sender::new(State::default()),
             control: Mutex::new(None),
             background: Mutex::new(None),
+            refusing: AtomicBool::new(false),
+            ever_started: AtomicBool::new(false),
+            last_error: Mutex::new(None),
             config,
         }
     }
 
     /// Queues `lines` lines written by `write`; a full queue drops them,
     /// counts them and logs a throttled warning.
+    ///
+    /// Once a stop has completed (and until the next start) the lines are
+    /// refused with [`ErrorKind::Stopped`] and counted as dropped: one relaxed
+    /// load on the hot path, after validation, so that an invalid call is
+    /// still rejected as invalid.
     #[inline]
     pub(crate) fn push<F>(&self, lines: usize, write: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    {
+        if self.refusing.load(Relaxed) {
+            return Err(self.refused(lines));
+        }
+        self.enqueue(lines, write)
+    }
+
+    /// The stopped check of [`Shared::push`], for what bypasses the queue
+    /// (a data point folded into the aggregation tables): `Err` when a stop
+    /// has completed, counted as dropped.
+    #[inline]
+    pub(crate) fn accepting(&self) -> Result<(), Error> {
+        if self.refusing.load(Relaxed) {
+            return Err(self.refused(1));
+        }
+        Ok(())
+    }
+
+    /// [`Shared::push`] without the stopped check: the processor's own lines
+    /// (aggregates, telemetry) and the last flush of a stop.
+    #[inline]
+    fn enqueue<F>(&self, lines: usize, write: F) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
@@ -121,6 +163,48 @@ impl Shared {
             Err(error) if error.is_queue_full() => Err(self.dropped(lines)),
             Err(error) => Err(error),
         }
+    }
+
+    #[cold]
+    fn refused(&self, lines: usize) -> Error {
+        self.ledger.dropped(lines as u64);
+        if let Some(n) = self.drops.record() {
+            tracing::warn!(
+                dropped_in_a_row = n,
+                "statsd connector stopped: metric dropped"
+            );
+        }
+        Error::from(ErrorKind::Stopped)
+    }
+
+    /// A stop has completed: once a processor has run, refuse metric calls
+    /// from now on (until a start); count whatever is still queued (never
+    /// started, or raced in after the processor's last look) as undelivered.
+    /// Returns how many lines that was.
+    pub(crate) fn stopped(&self) -> u64 {
+        if self.ever_started.load(Relaxed) {
+            self.refusing.store(true, Relaxed);
+        }
+        self.flush_aggregates();
+        let discarded = self.queue.clear() as u64;
+        self.ledger.discarded(0, discarded);
+        discarded
+    }
+
+    /// Whether a processor runs (or is being started).
+    pub(crate) fn is_started(&self) -> bool {
+        self.control().is_some()
+    }
+
+    /// Remembers the last connection error (cold: only on failures).
+    #[cold]
+    pub(crate) fn set_last_error(&self, error: String) {
+        *lock(&self.last_error) = Some(error);
+    }
+
+    /// The last connection error, if any.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
     }
 
     #[cold]
@@ -149,7 +233,7 @@ impl Shared {
                     let lines = LineFormat::lines_for(kind, value);
                     // Names and tags were validated when they were first
                     // emitted; a full queue counts the drop.
-                    let _ = self.push(lines, |buf| {
+                    let _ = self.enqueue(lines, |buf| {
                         self.format.write_metric(buf, name, value, kind, 1.0, tags)
                     });
                 }
@@ -159,7 +243,7 @@ impl Shared {
                     let mut rest = values;
                     while !rest.is_empty() {
                         let mut written = 0;
-                        let pushed = self.push(1, |buf| {
+                        let pushed = self.enqueue(1, |buf| {
                             written = self
                                 .format
                                 .write_packed(buf, name, kind, rest, rate, tags)?;
@@ -199,6 +283,8 @@ impl Shared {
         }
         let (request, signal) = stop::channel();
         *control = Some(request);
+        self.refusing.store(false, Relaxed);
+        self.ever_started.store(true, Relaxed);
         self.state.send_if_modified(|state| state.set_running(true));
         Some(signal)
     }

@@ -24,7 +24,7 @@ fn start_blocking_and_stop_blocking_deliver_everything_without_a_runtime() {
     for i in 0..10_000 {
         statsd.count("sync.work", i % 3).unwrap();
     }
-    let report = statsd.stop_blocking();
+    let report = statsd.stop_blocking().unwrap();
     assert_eq!(report.undelivered, 0);
     assert!(statsd.is_stopped());
     assert_eq!(statsd.stats().sent, 10_000);
@@ -33,10 +33,10 @@ fn start_blocking_and_stop_blocking_deliver_everything_without_a_runtime() {
         .unwrap();
 
     // Stopping again, and starting again, work as with the async API.
-    assert_eq!(statsd.stop_blocking().undelivered, 0);
+    assert_eq!(statsd.stop_blocking().unwrap().undelivered, 0);
     statsd.start_blocking().unwrap();
     statsd.incr("sync.again").unwrap();
-    statsd.stop_blocking();
+    statsd.stop_blocking().unwrap();
     server_runtime
         .block_on(server.wait_for_lines(10_001, Duration::from_secs(5)))
         .unwrap();

@@ -1056,7 +1056,9 @@ async fn stop_racing_with_four_emitting_threads_neither_hangs_nor_loses_count() 
     let took = started.elapsed();
     assert!(took < deadline + STOP_SLACK, "stop took {took:?}");
     assert!(statsd.is_stopped());
-    // The emitters go on after the stop; what they emit stays queued.
+    // The emitters go on after the stop; what they emit is refused as
+    // stopped and counted as dropped, and nothing stays queued.
+    let dropped_at_stop = statsd.stats().dropped;
     let calls = load.calls();
     poll_until("calls after the stop", || load.calls() >= calls + 20_000).await;
     let emitted = load.finish();
@@ -1064,9 +1066,10 @@ async fn stop_racing_with_four_emitting_threads_neither_hangs_nor_loses_count() 
     let counts = settled(&server).await;
     let stats = statsd.stats();
     account("stop racing with emitters", &emitted, &stats, &counts);
+    assert_eq!(stats.in_queue, 0, "lines queued after the stop: {stats:?}");
     assert!(
-        stats.in_queue > 0,
-        "nothing queued after the stop: {stats:?}"
+        stats.dropped >= dropped_at_stop + 20_000,
+        "calls after the stop were not counted as dropped: {stats:?}"
     );
 }
 
