@@ -141,7 +141,7 @@ impl Connector {
     }
 
     #[inline]
-    fn shared(&self) -> &Shared {
+    pub(super) fn shared(&self) -> &Shared {
         &self.handle.shared
     }
 
@@ -466,6 +466,9 @@ impl Connector {
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn send_line(&self, line: &str) -> Result<(), Error> {
+        if let Some(sent) = super::dogstatsd::send_line(self, line) {
+            return sent;
+        }
         if !self.shared().config.enabled {
             return Ok(());
         }
