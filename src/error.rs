@@ -145,9 +145,32 @@ pub enum ErrorKind {
     },
 
     /// A statsd line given as text (to [`Connector::send_line`](crate::Connector::send_line))
-    /// does not follow `name:value|type[|@rate][|#tags]`.
+    /// does not follow `name:value|type[|@rate][|#tags]`, or a DogStatsD event
+    /// (`_e{..}:title|text|...`) or service check (`_sc|name|status|...`) read
+    /// back does not follow its grammar.
     #[error("malformed statsd line: {0}")]
     MalformedLine(Reason),
+
+    /// A field of a DogStatsD event or service check (its title, text, name,
+    /// hostname, message, timestamp, ...) cannot be written: it is empty where
+    /// a value is required, or holds a character that would break the datagram
+    /// or change its meaning.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidField {
+        /// Which field, e.g. `event title`, `service check message`.
+        field: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: Reason,
+    },
+
+    /// A DogStatsD event or service check was given to a connector whose
+    /// server is not declared DogStatsD ([`Builder::dogstatsd`](crate::Builder::dogstatsd)):
+    /// a plain statsd server would read it as a malformed metric. Counted in
+    /// [`Stats::rejected`](crate::Stats::rejected).
+    #[error("{0} refused: the server is not declared DogStatsD (Builder::dogstatsd(true))")]
+    NotDogStatsd(&'static str),
 
     /// The queue is full: the metric was dropped and counted in
     /// [`Stats::dropped`](crate::Stats::dropped). The caller never waits.
@@ -253,6 +276,8 @@ impl Error {
                 | ErrorKind::InvalidTag { .. }
                 | ErrorKind::LineTooLong { .. }
                 | ErrorKind::MalformedLine(_)
+                | ErrorKind::InvalidField { .. }
+                | ErrorKind::NotDogStatsd(_)
         )
     }
 
@@ -275,6 +300,7 @@ impl Error {
             ErrorKind::InvalidPrefix { reason, .. }
             | ErrorKind::InvalidName { reason, .. }
             | ErrorKind::InvalidTag { reason, .. }
+            | ErrorKind::InvalidField { reason, .. }
             | ErrorKind::MalformedLine(reason) => Some(*reason),
             _ => None,
         }
@@ -365,6 +391,16 @@ pub enum Reason {
     BadType,
     /// Not valid UTF-8.
     NotUtf8,
+    /// Contains, written out, a sequence that the reader takes for an escape
+    /// (`\n`, or `m\:` in a service check message), so it would not read
+    /// back as given.
+    AmbiguousEscape(&'static str),
+    /// A number outside the range the reader accepts.
+    OutOfRange,
+    /// Not in the expected form; the text says what was expected.
+    Expected(&'static str),
+    /// A required field (named by the text) is empty or missing.
+    EmptyField(&'static str),
 }
 
 impl fmt::Display for Reason {
@@ -394,6 +430,13 @@ impl fmt::Display for Reason {
             Reason::BadValue => f.write_str("value does not fit the metric type"),
             Reason::BadType => f.write_str("unknown metric type (expected c, g, ms, s, h or d)"),
             Reason::NotUtf8 => f.write_str("not valid UTF-8"),
+            Reason::AmbiguousEscape(sequence) => write!(
+                f,
+                "contains `{sequence}` as text, which would read back as an escape"
+            ),
+            Reason::OutOfRange => f.write_str("out of range"),
+            Reason::Expected(what) => write!(f, "expected {what}"),
+            Reason::EmptyField(what) => write!(f, "the {what} is empty or missing"),
         }
     }
 }

@@ -78,6 +78,10 @@ pub use config::{
 pub use error::{Error, ErrorKind, Reason, Result};
 pub use shared::ledger::Stats;
 pub use shared::state::State;
+pub use wire::datagram::Datagram;
+pub use wire::dogstatsd_parse::{DatagramKind, ParsedEvent, ParsedServiceCheck};
+pub use wire::event::{AlertType, Event, EventPriority};
 pub use wire::line::Line;
 pub use wire::metric::{MetricType, TagFormat};
+pub use wire::service_check::{ServiceCheck, ServiceCheckStatus};
 pub use wire::validate::{MAX_LINE_LENGTH, MAX_NAME_LENGTH};

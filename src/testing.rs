@@ -2,7 +2,8 @@
 //! `testing`).
 //!
 //! [`CaptureServer`] listens on a loopback port (TCP and UDP on the same
-//! number), parses every line that arrives with [`Line::parse`], and keeps what
+//! number), parses every line that arrives with [`Datagram::parse`] (a metric,
+//! a DogStatsD event or service check), and keeps what
 //! it received, so a test can await "N lines arrived" with a deadline and read
 //! them back. It can stop gracefully, be killed (connections reset), and restart
 //! on the same port, which is how the tests simulate a statsd server that goes
@@ -35,7 +36,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::wire::line::Line;
+use crate::wire::datagram::Datagram;
 
 /// Which sockets a [`CaptureServer`] listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -621,7 +622,9 @@ impl Captured {
             return;
         }
         let parsed = if may_be_valid {
-            Line::parse_bytes(bytes).map_err(|e| e.to_string())
+            Datagram::parse_bytes(bytes)
+                .map(drop)
+                .map_err(|e| e.to_string())
         } else {
             Err("line longer than the receive buffer".to_owned())
         };

@@ -4,8 +4,10 @@
 
 mod bench;
 mod demo;
+mod event;
 mod listen;
 mod send;
+mod service_check;
 mod target;
 
 use std::process::ExitCode;
@@ -24,6 +26,10 @@ struct Cli {
 enum Command {
     /// Send statsd lines given as arguments, or read from standard input.
     Send(send::Args),
+    /// Send one DogStatsD event (TITLE TEXT).
+    Event(event::Args),
+    /// Send one DogStatsD service check (NAME STATUS).
+    ServiceCheck(service_check::Args),
     /// Run an embedded statsd server that prints every line it receives.
     Listen(listen::Args),
     /// Emit counters as fast as possible and report throughput as JSON.
@@ -63,6 +69,8 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Send(args) => send::run(args).await,
+            Command::Event(args) => event::run(args).await,
+            Command::ServiceCheck(args) => service_check::run(args).await,
             Command::Listen(args) => listen::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo => demo::run().await,

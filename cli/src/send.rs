@@ -38,7 +38,13 @@ pub async fn run(args: Args) -> ExitCode {
     let built = args
         .target
         .builder(args.prefix.as_deref())
-        .and_then(|b| b.queue_capacity(SEND_QUEUE_CAPACITY).build());
+        // Declared DogStatsD so that `_e{..}` and `_sc|..` lines typed here
+        // are sent: whoever types them knows what the server is.
+        .and_then(|b| {
+            b.queue_capacity(SEND_QUEUE_CAPACITY)
+                .dogstatsd(true)
+                .build()
+        });
     let connector = match crate::target::start(built).await {
         Ok(connector) => connector,
         Err(status) => return status,

@@ -463,3 +463,184 @@ async fn send_reports_the_real_length_of_an_overlong_line() {
         .unwrap();
     assert_eq!(server.lines(), ["ok:1|c"]);
 }
+
+// DogStatsD events and service checks.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_with_every_flag_arrives_byte_exact_and_exits_0() {
+    let server = CaptureServer::start().await.unwrap();
+    let port = server.port().to_string();
+    let output = run(
+        &[
+            "event",
+            "--port",
+            &port,
+            "--tag",
+            "env:prod",
+            "--tag",
+            "canary",
+            "--priority",
+            "low",
+            "--alert-type",
+            "success",
+            "--aggregation-key",
+            "deploys",
+            "--source-type",
+            "ci",
+            "--hostname",
+            "web-1",
+            "--timestamp",
+            "1700000000",
+            "Deploy",
+            "v2\nrolled out",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(summary(&output), "1 sent, 0 undelivered, 0 possibly lost");
+    server
+        .wait_for_lines(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.lines(),
+        ["_e{6,14}:Deploy|v2\\nrolled out|d:1700000000|h:web-1|k:deploys|p:low|s:ci|t:success|#env:prod,canary"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_check_by_name_or_code_over_udp_exits_0() {
+    let server = CaptureServer::start().await.unwrap();
+    let port = server.port().to_string();
+    for status in ["critical", "2"] {
+        let output = run(
+            &[
+                "service-check",
+                "--port",
+                &port,
+                "--protocol",
+                "udp",
+                "--tag",
+                "db:main",
+                "--message",
+                "down since 10:02",
+                "--hostname",
+                "db-1",
+                "--timestamp",
+                "1700000001",
+                "db.up",
+                status,
+            ],
+            b"",
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    server
+        .wait_for_lines(2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let line = "_sc|db.up|2|d:1700000001|h:db-1|#db:main|m:down since 10:02";
+    assert_eq!(server.lines(), [line, line]);
+}
+
+#[test]
+fn invalid_events_and_service_checks_exit_2_without_sending() {
+    let port = dead_port();
+    for args in [
+        &["event", "--port", &port, "", "empty title"][..],
+        &["event", "--port", &port, "--hostname", "a|b", "t", "x"],
+        &["event", "--port", &port, "--tag", "a:b|c", "t", "x"],
+        &[
+            "service-check",
+            "--port",
+            &port,
+            "--message",
+            "a|b",
+            "n",
+            "0",
+        ],
+        &[
+            "service-check",
+            "--port",
+            &port,
+            "n",
+            "0",
+            "--timestamp",
+            "18446744073709551615",
+        ],
+    ] {
+        let output = run(args, b"");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    // Usage errors (clap's): a bad enum value, a missing argument.
+    for args in [
+        &["event", "--port", &port, "--priority", "urgent", "t", "x"][..],
+        &["event", "--port", &port, "--alert-type", "Error", "t", "x"],
+        &["service-check", "--port", &port, "n", "4"],
+        &["service-check", "--port", &port, "n"],
+        &["event", "--port", &port, "title only"],
+    ] {
+        assert_eq!(run(args, b"").status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn event_to_an_unreachable_server_exits_1() {
+    let port = dead_port();
+    let output = run(
+        &["event", "--port", &port, "--timeout", "0.5", "t", "x"],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(summary(&output), "0 sent, 1 undelivered, 0 possibly lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_accepts_event_and_service_check_lines() {
+    let server = CaptureServer::start().await.unwrap();
+    let port = server.port().to_string();
+    let output = run(
+        &["send", "--port", &port, "--prefix", "cli"],
+        b"_e{5,3}:Title|a|b|p:low\n_sc|job|1|m:slow\na:1|c\n_sc|job|7\n",
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("line 4: "), "{}", stderr(&output));
+    assert_eq!(
+        summary(&output),
+        "3 sent, 1 invalid, 0 dropped, 0 undelivered, 0 possibly lost"
+    );
+    server
+        .wait_for_lines(3, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.lines(),
+        ["_e{5,3}:Title|a|b|p:low", "_sc|job|1|m:slow", "cli.a:1|c"]
+    );
+}
+
+#[test]
+fn listen_parsed_prints_events_and_service_checks_by_field() {
+    let printed = listen_and_send(
+        &["--parsed"],
+        "_e{6,4}:Deploy|a\\nb|t:error|#env:prod\n",
+        "_sc|db.up|2|h:db-1|m:down\n",
+    );
+    assert_eq!(
+        printed,
+        [
+            "event title=\"Deploy\" text=\"a\\nb\" alert_type=error tags=dogstatsd{env=prod}",
+            "service_check name=\"db.up\" status=critical hostname=\"db-1\" message=\"down\"",
+        ]
+    );
+}

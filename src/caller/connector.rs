@@ -38,7 +38,7 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 ///
 /// Build one with [`Connector::builder`] (or [`Connector::from_env`]), call
 /// [`start`](Connector::start) when the application starts, emit metrics with
-/// the [`Metrics`] methods from anywhere, and call [`stop`](Connector::stop)
+/// the [`Metrics`](crate::Metrics) methods from anywhere, and call [`stop`](Connector::stop)
 /// before the application exits so that what is queued is delivered.
 ///
 /// ```no_run
@@ -171,7 +171,7 @@ impl Connector {
     }
 
     #[inline]
-    fn shared(&self) -> &Shared {
+    pub(super) fn shared(&self) -> &Shared {
         &self.handle.shared
     }
 
@@ -185,7 +185,7 @@ impl Connector {
     /// never starts.
     ///
     /// # Errors
-    /// [`Error::from(ErrorKind::NoRuntime)`] when called outside a tokio runtime.
+    /// An error of kind [`ErrorKind::NoRuntime`](crate::ErrorKind::NoRuntime) when called outside a tokio runtime.
     ///
     /// ```
     /// use std::time::Duration;
@@ -470,7 +470,7 @@ impl Connector {
     }
 
     /// A counter handle for `name`: the name is checked here, once, and each
-    /// increment costs less than a [`Metrics::count`] call (with aggregation
+    /// increment costs less than a [`Metrics::count`](crate::Metrics::count) call (with aggregation
     /// on, one atomic add). See [`Counter`].
     ///
     /// ```
@@ -555,6 +555,9 @@ impl Connector {
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn send_line(&self, line: &str) -> Result<(), Error> {
+        if let Some(sent) = super::dogstatsd::send_line(self, line) {
+            return sent;
+        }
         if !self.shared().config.enabled {
             return Ok(());
         }

@@ -8,6 +8,9 @@
 //!   speaks (`incr`, `gauge`, `timing` ...).
 //! - `scoped`: [`Scoped`](crate::Scoped), tags and a sample rate for a few
 //!   calls.
+//! - `dogstatsd`: DogStatsD events and service checks
+//!   ([`Connector::event`](crate::Connector::event),
+//!   [`Connector::service_check`](crate::Connector::service_check)).
 //! - `emit`: the pipeline every call ends in: validate, sample, aggregate or
 //!   format, queue.
 //! - `sampling`: the per-thread random draw.
@@ -18,6 +21,7 @@
 pub(crate) mod blocking;
 pub(crate) mod connector;
 pub(crate) mod counter;
+pub(crate) mod dogstatsd;
 pub(crate) mod emit;
 pub(crate) mod sampling;
 pub(crate) mod scoped;

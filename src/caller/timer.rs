@@ -1,7 +1,7 @@
 //! Timing a block of code: an explicit [`Timer`] and a [`TimerGuard`].
 //!
 //! The original connector's timer had `start`, `stop` and `send`, and raised
-//! on misuse. Here misuse is an [`Error::from(ErrorKind::TimerMisuse)`] and nothing is sent, so
+//! on misuse. Here misuse is an error of kind [`ErrorKind::TimerMisuse`](crate::ErrorKind::TimerMisuse) and nothing is sent, so
 //! a mistake never turns into a wrong number on a dashboard.
 
 use std::fmt;
@@ -97,7 +97,7 @@ impl Timer {
 }
 
 /// Times from its creation to its drop, and sends the timing on drop.
-/// Made by [`Connector::time`].
+/// Made by [`Connector::time`](crate::Connector::time).
 ///
 /// ```
 /// # let statsd = statsd_connector::Connector::builder().host("localhost").build()?;

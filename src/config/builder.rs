@@ -316,7 +316,7 @@ impl Builder {
     /// The queue bound in metrics (default [`DEFAULT_QUEUE_CAPACITY`]).
     ///
     /// When the queue is full a call returns at once with
-    /// [`Error::from(ErrorKind::QueueFull)`] and the metric is counted as dropped; it never
+    /// an error of kind [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) and the metric is counted as dropped; it never
     /// waits for room:
     ///
     /// ```

@@ -68,6 +68,11 @@ pub struct Stats {
     pub datagrams: u64,
     /// Lines in the queue or held by the processor right now.
     pub in_queue: u64,
+    /// DogStatsD events accepted into the queue (also counted in `queued`).
+    pub events: u64,
+    /// DogStatsD service checks accepted into the queue (also counted in
+    /// `queued`).
+    pub service_checks: u64,
 }
 
 /// The counters behind [`Stats`], changed only through named transitions.
@@ -83,6 +88,8 @@ pub(crate) struct Ledger {
     possibly_lost: AtomicU64,
     undelivered: AtomicU64,
     datagrams: AtomicU64,
+    events: AtomicU64,
+    service_checks: AtomicU64,
     /// Lines taken from the queue by the processor and not yet written.
     held: AtomicU64,
 }
@@ -92,6 +99,19 @@ impl Ledger {
     #[inline]
     pub(crate) fn rejected(&self) {
         self.rejected.fetch_add(1, Relaxed);
+    }
+
+    /// A DogStatsD event was queued (its line is in `queued` already).
+    #[inline]
+    pub(crate) fn event_queued(&self) {
+        self.events.fetch_add(1, Relaxed);
+    }
+
+    /// A DogStatsD service check was queued (its line is in `queued`
+    /// already).
+    #[inline]
+    pub(crate) fn service_check_queued(&self) {
+        self.service_checks.fetch_add(1, Relaxed);
     }
 
     /// `lines` lines were refused because the queue was full.
@@ -182,6 +202,8 @@ impl Ledger {
             datagrams: self.datagrams.load(Relaxed),
             in_queue: self.held.load(Relaxed) + in_queue,
             queued: accepted,
+            events: self.events.load(Relaxed),
+            service_checks: self.service_checks.load(Relaxed),
         }
     }
 

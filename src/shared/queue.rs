@@ -184,7 +184,7 @@ impl Queue {
     }
 
     /// Appends `lines` lines written by `write` to the caller's home shard,
-    /// or refuses them with [`Error::from(ErrorKind::QueueFull)`] when the bound is reached
+    /// or refuses them with an error of kind `QueueFull` when the bound is reached
     /// (the caller counts the drop; the queue keeps no statistics of drops).
     ///
     /// `write` must append whole lines or, on error, leave the buffer as it was.

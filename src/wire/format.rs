@@ -79,6 +79,12 @@ impl LineFormat {
         self.tag_format
     }
 
+    /// The global tags as rendered for [`tag_format`](Self::tag_format),
+    /// without a leading separator (`k:v,k2` for DogStatsD), or empty.
+    pub(crate) fn global_tags(&self) -> &[u8] {
+        &self.global_tags
+    }
+
     /// Appends one line to `buf`. On error (the line would exceed the length
     /// limit) `buf` is left as it was.
     #[inline]
