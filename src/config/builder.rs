@@ -815,11 +815,11 @@ impl Builder {
         } else {
             None
         };
-        let (external_env, cardinality) = if dogstatsd {
-            (self.external_env, self.cardinality)
-        } else {
-            (None, None)
-        };
+        // As datadog-go: `|e:` only with origin detection on.
+        let external_env = self
+            .external_env
+            .filter(|_| dogstatsd && self.origin_detection.unwrap_or(true));
+        let cardinality = self.cardinality.filter(|_| dogstatsd);
         Ok(Config {
             framing,
             unix_probe,

@@ -330,7 +330,8 @@ impl Config {
         self.container_id.as_deref()
     }
 
-    /// `DD_EXTERNAL_ENV` (the `|e:` field, protocol v1.5), DogStatsD mode only.
+    /// `DD_EXTERNAL_ENV` (the `|e:` field, protocol v1.5): DogStatsD mode
+    /// with origin detection on only, as datadog-go sends it.
     pub fn external_env(&self) -> Option<&str> {
         self.external_env.as_deref()
     }

@@ -374,9 +374,11 @@ fn dogstatsd_fields_are_read_and_only_kept_in_dogstatsd_mode() {
         ("DD_ORIGIN_DETECTION_ENABLED", "false"),
     ];
     let c = from_env(&vars).unwrap();
-    assert_eq!(c.external_env(), Some("it-false,cn-app,pu-1234"));
     assert_eq!(c.cardinality(), Some(Cardinality::Orchestrator));
-    assert_eq!(c.container_id(), None); // detection off
+    // Detection off: no container ID, and (as datadog-go) no |e: either.
+    assert_eq!((c.container_id(), c.external_env()), (None, None));
+    let c = from_env(&vars[..3]).unwrap();
+    assert_eq!(c.external_env(), Some("it-false,cn-app,pu-1234"));
     let c = Builder::from_env_with(env(&vars))
         .unwrap()
         .container_id("explicit-id")
