@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::builder::{Builder, PortSetting};
-use super::datadog_env::DatadogEnv;
+use super::datadog_env::{DatadogEnv, DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
 use crate::error::{Error, ErrorKind};
 
 impl Builder {
@@ -42,7 +42,7 @@ impl Builder {
     /// | setting | wins over |
     /// |---|---|
     /// | a builder setter called after `from_env_with` | everything below |
-    /// | `STATSD_*` (`STATSD_HOST` names the server whole: a `DD_*` address is then not used and does not declare DogStatsD) | `DD_*` |
+    /// | `STATSD_*` (`STATSD_HOST` names the server whole: the `DD_*` address variables are then not read and do not declare DogStatsD) | `DD_*` |
     /// | `DD_*` (tags: only for keys that no explicit [`Builder::global_tag`] sets) | the defaults |
     /// | the built-in defaults | |
     ///
@@ -62,11 +62,14 @@ impl Builder {
     /// ```
     pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Builder, Error> {
         let mut builder = Builder::default();
-        let datadog = DatadogEnv::from_vars(&var)?;
-        match (
-            var("STATSD_HOST").filter(|h| !h.trim().is_empty()),
-            &datadog.address,
-        ) {
+        let statsd_host = var("STATSD_HOST").filter(|h| !h.trim().is_empty());
+        // A STATSD_HOST names the server whole: the DD_* address is then not
+        // read at all (so a stale one cannot fail the configuration).
+        let datadog = DatadogEnv::from_vars(|name: &str| match name {
+            DD_DOGSTATSD_URL | DD_AGENT_HOST | DD_DOGSTATSD_PORT if statsd_host.is_some() => None,
+            _ => var(name),
+        })?;
+        match (statsd_host, &datadog.address) {
             (Some(host), _) => builder.host = host.trim().to_owned(),
             (None, Some(address)) => {
                 builder.host = address.to_string();

@@ -359,6 +359,9 @@ fn precedence_is_builder_then_statsd_then_dd() {
     assert_eq!((c.host(), c.port()), ("explicit", 1));
     assert_eq!(c.global_tags.iter().filter(|(k, _)| k == "env").count(), 1);
     assert!(c.global_tags.contains(&("env".into(), "staging".into())));
+    // With STATSD_HOST, the DD_* address is not read, so a bad one is no error.
+    let c = from_env(&[("STATSD_HOST", "h"), ("DD_DOGSTATSD_URL", "nonsense")]).unwrap();
+    assert_eq!(c.host(), "h");
     // Every STATSD_* rule still holds next to DD_*.
     let c = from_env(&[("DD_AGENT_HOST", "agent"), ("STATSD_ENABLED", "no")]).unwrap();
     assert!(!c.enabled());
