@@ -64,6 +64,16 @@ pub enum ErrorKind {
         reason: &'static str,
     },
 
+    /// A server address (`udp://host:port`, `unix:///path`, a bare host ...)
+    /// cannot be parsed; the reason names the bad part.
+    #[error("invalid address {address:?}: {reason}")]
+    InvalidAddress {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it, e.g. `empty host`.
+        reason: String,
+    },
+
     /// The protocol is not one this crate speaks.
     #[error("unknown protocol {0:?}: expected tcp, udp, unix or unixgram")]
     UnknownProtocol(String),
@@ -288,6 +298,7 @@ impl Error {
             ErrorKind::EmptyHost
                 | ErrorKind::InvalidPort { .. }
                 | ErrorKind::UnknownProtocol(_)
+                | ErrorKind::InvalidAddress { .. }
                 | ErrorKind::InvalidPrefix { .. }
                 | ErrorKind::InvalidSetting { .. }
                 | ErrorKind::InvalidEnvironment { .. }

@@ -111,6 +111,11 @@ impl Batch {
         }
     }
 
+    /// Bytes of the first buffer already written (where the next write starts).
+    pub(crate) fn front_offset(&self) -> usize {
+        self.offset
+    }
+
     /// The first buffer's bytes (the datagrams of [`Batch::datagrams`] index it).
     pub(crate) fn front_bytes(&self) -> &[u8] {
         self.chunks.front().map_or(&[], |chunk| &chunk.bytes[..])

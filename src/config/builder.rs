@@ -3,12 +3,15 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::address::Address;
+use super::datadog_env::Cardinality;
 use super::{
-    Config, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_UNIX_MAX_PAYLOAD,
+    origin, Config, Framing, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_UNIX_MAX_PAYLOAD,
 };
 use crate::error::{Error, ErrorKind};
 use crate::wire::metric::TagFormat;
@@ -56,6 +59,19 @@ pub struct Builder {
     pub(super) max_payload: Option<usize>,
     pub(super) enabled: bool,
     resolver: Option<ResolverSetting>,
+    pub(super) framing: Option<Framing>,
+    /// The address came from `DD_*`: Datadog semantics (a `unix://` stream
+    /// socket gets the length prefix).
+    pub(super) datadog_address: bool,
+    pub(super) origin_detection: Option<bool>,
+    pub(super) container_id: Option<String>,
+    /// Where origin detection looks (`/` unless a test says otherwise).
+    pub(super) origin_root: Option<PathBuf>,
+    pub(super) external_env: Option<String>,
+    pub(super) cardinality: Option<Cardinality>,
+    /// Global tags from `DD_ENV`, `DD_SERVICE`, `DD_VERSION`, `DD_ENTITY_ID`:
+    /// after the explicit ones, and only for keys those do not set.
+    pub(super) datadog_tags: Vec<(String, String)>,
 }
 
 /// A port as given: a number, or text from the environment, checked in `build`.
@@ -99,22 +115,52 @@ impl Default for Builder {
             max_payload: None,
             enabled: true,
             resolver: None,
+            framing: None,
+            datadog_address: false,
+            origin_detection: None,
+            container_id: None,
+            origin_root: None,
+            external_env: None,
+            cardinality: None,
+            datadog_tags: Vec::new(),
         }
     }
 }
 
 impl Builder {
-    /// The server's host name or IP address (required, unless disabled); for
-    /// Unix sockets, the socket's path. An address `unix:///path` or
-    /// `unixgram:///path` also chooses the protocol.
+    /// The server's address (required, unless disabled): a host name or IP
+    /// address, or a URL that also chooses the transport. `STATSD_HOST` and
+    /// `DD_DOGSTATSD_URL` read the same forms, and each form has one meaning:
+    ///
+    /// | address | transport |
+    /// |---|---|
+    /// | `udp://host:port` (port 8125 when left out) | UDP datagrams |
+    /// | `tcp://host:port` (port 8125 when left out) | a TCP stream, [`Builder::framing`] (newline by default) |
+    /// | `unixgram://path` | Unix datagrams |
+    /// | `unixstream://path` | a Unix stream, length-prefixed ([`Framing::LengthPrefixed`]), as datadog-go and datadogpy mean it |
+    /// | `unix://path` | with [`Protocol::Udp`] or [`Protocol::Unixgram`]: Unix datagrams (as before). Otherwise the socket is looked at when connecting: a datagram socket gets datagrams; a stream socket gets newline framing, or the length prefix where Datadog semantics apply (the address came from `DD_*`, or `.framing(Framing::LengthPrefixed)`) |
+    /// | `host`, `10.0.0.7`, `::1` | the host alone: [`Builder::port`] and [`Builder::protocol`] |
+    /// | `host:port`, `[::1]:9125` | host and port: [`Builder::protocol`] |
+    /// | `/path` | a socket path: [`Protocol::Unix`] or [`Protocol::Unixgram`] |
+    ///
+    /// A URL's port wins over [`Builder::port`]; its scheme wins over
+    /// [`Builder::protocol`] (except as said for `unix://`). A bad address
+    /// is [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress),
+    /// naming the bad part. An IPv6 address with a port goes in brackets.
     ///
     /// ```
-    /// use statsd_connector::{Connector, Protocol};
+    /// use statsd_connector::{Connector, Framing, Protocol};
     ///
     /// let statsd = Connector::builder().host("statsd.internal").build()?;
+    /// let udp = Connector::builder().host("udp://10.0.0.7:9125").build()?;
+    /// assert_eq!((udp.config().protocol(), udp.config().port()), (Protocol::Udp, 9125));
     /// let local = Connector::builder().host("unix:///run/statsd.sock").build()?;
     /// assert_eq!(local.config().host(), "/run/statsd.sock");
     /// assert_eq!(local.config().protocol(), Protocol::Unix);
+    /// assert!(local.config().probes_unix_kind());
+    /// let agent = Connector::builder().host("unixstream:///var/run/datadog/dsd.socket").build()?;
+    /// assert_eq!(agent.config().framing(), Framing::LengthPrefixed);
+    /// assert!(Connector::builder().host("udp://:8125").build().is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     #[must_use]
@@ -481,6 +527,92 @@ impl Builder {
         self
     }
 
+    /// How lines are framed on a stream socket (default [`Framing::Newline`];
+    /// [`Framing::LengthPrefixed`] for a `unixstream://` address). With
+    /// `LengthPrefixed`, a `unix://` stream socket gets the prefix too, and
+    /// lines are limited to the payload limit (a frame holds whole lines).
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Framing};
+    ///
+    /// let statsd = Connector::builder()
+    ///     .host("tcp://127.0.0.1:8125")
+    ///     .framing(Framing::LengthPrefixed)
+    ///     .build()?;
+    /// assert_eq!(statsd.config().max_line_length(), 8192);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn framing(mut self, framing: Framing) -> Builder {
+        self.framing = Some(framing);
+        self
+    }
+
+    /// Whether to detect the container ID for DogStatsD origin detection
+    /// (default on, as `DD_ORIGIN_DETECTION_ENABLED` says; only in DogStatsD
+    /// mode). See [`Config::container_id`].
+    ///
+    /// ```
+    /// let config = statsd_connector::Config::builder()
+    ///     .host("localhost")
+    ///     .dogstatsd(true)
+    ///     .origin_detection(false)
+    ///     .build_config()?;
+    /// assert_eq!(config.container_id(), None);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn origin_detection(mut self, on: bool) -> Builder {
+        self.origin_detection = Some(on);
+        self
+    }
+
+    /// The container ID to send as the DogStatsD origin (`|c:<id>`), instead
+    /// of the detected one (DogStatsD mode only).
+    ///
+    /// ```
+    /// let config = statsd_connector::Config::builder()
+    ///     .host("localhost")
+    ///     .dogstatsd(true)
+    ///     .container_id("8f2b1c")
+    ///     .build_config()?;
+    /// assert_eq!(config.container_id(), Some("8f2b1c"));
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn container_id(mut self, id: impl Into<String>) -> Builder {
+        self.container_id = Some(id.into());
+        self
+    }
+
+    /// The cardinality sent with every metric (`|card:`, protocol v1.6;
+    /// DogStatsD mode only), instead of `DD_CARDINALITY`.
+    ///
+    /// ```
+    /// use statsd_connector::{Cardinality, Config};
+    ///
+    /// let config = Config::builder()
+    ///     .host("localhost")
+    ///     .dogstatsd(true)
+    ///     .cardinality(Cardinality::Low)
+    ///     .build_config()?;
+    /// assert_eq!(config.cardinality(), Some(Cardinality::Low));
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn cardinality(mut self, cardinality: Cardinality) -> Builder {
+        self.cardinality = Some(cardinality);
+        self
+    }
+
+    /// Points origin detection at a fixture tree instead of `/` (tests).
+    #[allow(dead_code)]
+    #[must_use]
+    pub(crate) fn origin_root(mut self, root: impl Into<PathBuf>) -> Builder {
+        self.origin_root = Some(root.into());
+        self
+    }
+
     /// How long one connection attempt may take (default 5 s).
     ///
     /// ```
@@ -589,7 +721,7 @@ impl Builder {
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn build_config(self) -> Result<Config, Error> {
-        let port = match self.port {
+        let mut port = match self.port {
             PortSetting::Number(0) => {
                 return Err(Error::from(ErrorKind::InvalidPort {
                     value: "0".into(),
@@ -601,28 +733,76 @@ impl Builder {
         };
         let mut host = self.host.trim().to_owned();
         let mut protocol = self.protocol;
-        if let Some(path) = host.strip_prefix("unixgram://") {
-            (host, protocol) = (path.to_owned(), Protocol::Unixgram);
-        } else if let Some(path) = host.strip_prefix("unix://") {
-            let datagram = protocol.is_datagram();
-            host = path.to_owned();
-            protocol = if datagram {
-                Protocol::Unixgram
-            } else {
-                Protocol::Unix
-            };
+        let mut framing = self.framing.unwrap_or_default();
+        let mut unix_probe = false;
+        if host.is_empty() {
+            if self.enabled {
+                return Err(Error::from(ErrorKind::EmptyHost));
+            }
+        } else {
+            match host.parse::<Address>()? {
+                Address::Host(name) => host = name,
+                Address::HostPort {
+                    host: name,
+                    port: p,
+                } => (host, port) = (name, p),
+                Address::Path(path) => host = path_text(path),
+                Address::Udp {
+                    host: name,
+                    port: p,
+                } => {
+                    (host, port, protocol) = (name, p, Protocol::Udp);
+                }
+                Address::Tcp {
+                    host: name,
+                    port: p,
+                } => {
+                    (host, port, protocol) = (name, p, Protocol::Tcp);
+                }
+                Address::Unixgram(path) => (host, protocol) = (path_text(path), Protocol::Unixgram),
+                Address::UnixStream(path) => {
+                    if self.framing == Some(Framing::Newline) {
+                        return Err(Error::from(ErrorKind::InvalidSetting {
+                            setting: "framing",
+                            value: "newline".into(),
+                            reason: "unixstream:// is length-prefixed; use unix:// for a newline-framed Unix stream",
+                        }));
+                    }
+                    (host, protocol) = (path_text(path), Protocol::Unix);
+                    framing = Framing::LengthPrefixed;
+                }
+                Address::Unix(path) => {
+                    host = path_text(path);
+                    if protocol.is_datagram() {
+                        protocol = Protocol::Unixgram;
+                    } else {
+                        protocol = Protocol::Unix;
+                        unix_probe = true;
+                        if self.datadog_address && self.framing.is_none() {
+                            framing = Framing::LengthPrefixed;
+                        }
+                    }
+                }
+            }
         }
-        if self.enabled && host.is_empty() {
-            return Err(Error::from(ErrorKind::EmptyHost));
-        }
-        let max_payload = self.max_payload.unwrap_or(match protocol {
-            Protocol::Unixgram => DEFAULT_UNIX_MAX_PAYLOAD,
-            _ => DEFAULT_MAX_PAYLOAD,
+        let unix_default = protocol == Protocol::Unixgram
+            || unix_probe
+            || (!protocol.is_datagram() && framing == Framing::LengthPrefixed);
+        let max_payload = self.max_payload.unwrap_or(if unix_default {
+            DEFAULT_UNIX_MAX_PAYLOAD
+        } else {
+            DEFAULT_MAX_PAYLOAD
         });
         if let Some(prefix) = &self.prefix {
             validate::prefix(prefix)?;
         }
-        for (key, value) in &self.global_tags {
+        let mut global_tags = self.global_tags;
+        for (key, value) in self.datadog_tags {
+            if !global_tags.iter().any(|(k, _)| *k == key) {
+                global_tags.push((key, value));
+            }
+        }
+        for (key, value) in &global_tags {
             validate::tag(key, value, self.tag_format)?;
         }
         if self.queue_capacity == 0 {
@@ -659,14 +839,35 @@ impl Builder {
                 "must be from 64 to 65507 bytes",
             ));
         }
+        let dogstatsd = self.dogstatsd;
+        let container_id = if !dogstatsd {
+            None
+        } else if let Some(id) = self.container_id.filter(|id| !id.trim().is_empty()) {
+            Some(id.trim().to_owned())
+        } else if self.origin_detection.unwrap_or(true) {
+            let root = self.origin_root.unwrap_or_else(|| PathBuf::from("/"));
+            origin::detect_container_id(&root)
+        } else {
+            None
+        };
+        // As datadog-go: `|e:` only with origin detection on.
+        let external_env = self
+            .external_env
+            .filter(|_| dogstatsd && self.origin_detection.unwrap_or(true));
+        let cardinality = self.cardinality.filter(|_| dogstatsd);
         Ok(Config {
+            framing,
+            unix_probe,
+            container_id,
+            external_env,
+            cardinality,
             host,
             port,
             protocol,
             prefix: self.prefix,
             type_prefixes: self.type_prefixes,
             tag_format: self.tag_format,
-            global_tags: self.global_tags,
+            global_tags,
             queue_capacity: self.queue_capacity,
             shards: self.shards.unwrap_or_else(default_shards),
             reconnect_sleep: self.reconnect_sleep,
@@ -702,6 +903,11 @@ fn default_shards() -> usize {
     std::thread::available_parallelism()
         .map_or(4, |n| n.get() * 2)
         .min(32)
+}
+
+/// A socket path as the host text (paths are checked as UTF-8 text already).
+fn path_text(path: PathBuf) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 fn setting_error(setting: &'static str, value: usize, reason: &'static str) -> Error {

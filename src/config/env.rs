@@ -1,9 +1,10 @@
-//! The `STATSD_*` environment, read into a [`Builder`] through a function
-//! (so tests need not change the process environment).
+//! The `STATSD_*` and `DD_*` environment, read into a [`Builder`] through a
+//! function (so tests need not change the process environment).
 
 use std::time::Duration;
 
 use super::builder::{Builder, PortSetting};
+use super::datadog_env::{DatadogEnv, DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
 use crate::error::{Error, ErrorKind};
 
 impl Builder {
@@ -21,6 +22,33 @@ impl Builder {
     /// | `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT` | seconds, may be fractional |
     /// | `STATSD_QUEUE_CAPACITY` | the queue bound in metrics |
     ///
+    /// `STATSD_HOST` takes the same forms as [`Builder::host`] (`udp://host:port`,
+    /// `unixstream:///path` ...). The Datadog clients' variables are read too:
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `DD_DOGSTATSD_URL` | the server, with a scheme (`udp://`, `tcp://`, `unix://`, `unixgram://`, `unixstream://`); wins over `DD_AGENT_HOST` |
+    /// | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | `udp://<host>:<port, default 8125>` (a host with a port or a scheme is taken as it is) |
+    /// | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` |
+    /// | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:` |
+    /// | `DD_ORIGIN_DETECTION_ENABLED` | container ID detection ([`Builder::origin_detection`]); default on |
+    /// | `DD_EXTERNAL_ENV` | [`Config::external_env`](crate::Config::external_env) (`\|e:`) |
+    /// | `DD_CARDINALITY`, else `DATADOG_CARDINALITY` | [`Config::cardinality`](crate::Config::cardinality) (`\|card:`) |
+    ///
+    /// A `DD_*` address that is used declares a DogStatsD server
+    /// ([`Builder::dogstatsd`]) with Datadog semantics (a `unix://` stream
+    /// socket gets the length prefix). Precedence, highest first:
+    ///
+    /// | setting | wins over |
+    /// |---|---|
+    /// | a builder setter called after `from_env_with` | everything below |
+    /// | `STATSD_*` (`STATSD_HOST` names the server whole: the `DD_*` address variables are then not read and do not declare DogStatsD) | `DD_*` |
+    /// | `DD_*` (tags: only for keys that no explicit [`Builder::global_tag`] sets) | the defaults |
+    /// | the built-in defaults | |
+    ///
+    /// A bad `DD_*` value is an error naming the variable (where the Datadog
+    /// clients ignore it silently).
+    ///
     /// ```
     /// use statsd_connector::Builder;
     /// let env = |name: &str| match name {
@@ -34,10 +62,30 @@ impl Builder {
     /// ```
     pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Builder, Error> {
         let mut builder = Builder::default();
-        match var("STATSD_HOST").filter(|h| !h.trim().is_empty()) {
-            Some(host) => builder.host = host.trim().to_owned(),
-            None => builder.enabled = false,
+        let statsd_host = var("STATSD_HOST").filter(|h| !h.trim().is_empty());
+        // A STATSD_HOST names the server whole: the DD_* address is then not
+        // read at all (so a stale one cannot fail the configuration).
+        let datadog = DatadogEnv::from_vars(|name: &str| match name {
+            DD_DOGSTATSD_URL | DD_AGENT_HOST | DD_DOGSTATSD_PORT if statsd_host.is_some() => None,
+            _ => var(name),
+        })?;
+        match (statsd_host, &datadog.address) {
+            (Some(host), _) => builder.host = host.trim().to_owned(),
+            (None, Some(address)) => {
+                builder.host = address.to_string();
+                builder.datadog_address = true;
+                builder.dogstatsd = true;
+            }
+            (None, None) => builder.enabled = false,
         }
+        builder.datadog_tags = datadog
+            .global_tags()
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        builder.origin_detection = datadog.origin_detection;
+        builder.external_env = datadog.external_env;
+        builder.cardinality = datadog.cardinality;
         if let Some(port) = var("STATSD_PORT") {
             builder.port = PortSetting::Text(port);
         }

@@ -6,10 +6,19 @@
 //!
 //! - this file: the checked [`Config`], the [`Protocol`] and the defaults.
 //! - `builder`: the [`Builder`] and its checks.
-//! - `env`: reading the `STATSD_*` environment into a builder.
+//! - `env`: reading the `STATSD_*` and `DD_*` environment into a builder.
+//! - `address`: the one parser of server addresses (`udp://`, `tcp://`,
+//!   `unixgram://`, `unixstream://`, `unix://`, bare hosts and paths).
+//! - `datadog_env`: the Datadog clients' `DD_*` variables.
+//! - `origin`: container ID detection for DogStatsD origin detection.
 
+pub(crate) mod address;
 mod builder;
+pub(crate) mod datadog_env;
 mod env;
+pub(crate) mod origin;
+#[cfg(test)]
+pub(crate) mod test_dir;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +33,7 @@ use crate::wire::metric::TagFormat;
 use crate::wire::validate::MAX_LINE_LENGTH;
 
 pub use builder::Builder;
+pub use datadog_env::Cardinality;
 
 /// The port statsd servers listen on by default.
 pub const DEFAULT_PORT: u16 = 8125;
@@ -115,6 +125,43 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// How lines are framed on a stream socket (TCP, Unix stream).
+///
+/// ```
+/// use statsd_connector::{Connector, Framing};
+///
+/// let statsd = Connector::builder()
+///     .host("unix:///var/run/datadog/dsd.socket")
+///     .framing(Framing::LengthPrefixed)
+///     .build()?;
+/// assert_eq!(statsd.config().framing(), Framing::LengthPrefixed);
+/// # Ok::<(), statsd_connector::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Framing {
+    /// Newline-terminated lines, one after the other (plain statsd; the
+    /// default).
+    #[default]
+    Newline,
+    /// The Datadog Agent's stream framing (`dogstatsd_stream_socket`,
+    /// `unixstream://`): each frame is a 4-byte little-endian length, then
+    /// that many bytes of whole newline-terminated lines, never more than
+    /// the payload limit ([`Builder::max_payload`], default
+    /// [`DEFAULT_UNIX_MAX_PAYLOAD`]). A frame cut by a failed write is sent
+    /// again whole on the next connection, never in part.
+    LengthPrefixed,
+}
+
+impl fmt::Display for Framing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Framing::Newline => "newline",
+            Framing::LengthPrefixed => "length-prefixed",
+        })
+    }
+}
+
 /// A function that turns `(host, port)` into addresses. The default asks the
 /// system resolver anew on every connection attempt; tests install their own.
 pub type Resolver =
@@ -163,6 +210,17 @@ pub struct Config {
     pub(crate) max_payload: usize,
     pub(crate) enabled: bool,
     pub(crate) resolver: Option<Resolver>,
+    /// How lines are framed on a stream socket.
+    pub(crate) framing: Framing,
+    /// `unix://`: find the socket's kind at connect time (a datagram socket
+    /// gets datagrams, a stream socket `framing`).
+    pub(crate) unix_probe: bool,
+    /// DogStatsD origin: the container ID (`|c:`), DogStatsD mode only.
+    pub(crate) container_id: Option<String>,
+    /// `DD_EXTERNAL_ENV` (`|e:`), DogStatsD mode only.
+    pub(crate) external_env: Option<String>,
+    /// `DD_CARDINALITY` (`|card:`), DogStatsD mode only.
+    pub(crate) cardinality: Option<Cardinality>,
 }
 
 impl fmt::Debug for Config {
@@ -187,6 +245,11 @@ impl fmt::Debug for Config {
             .field("max_payload", &self.max_payload)
             .field("enabled", &self.enabled)
             .field("resolver", &self.resolver.as_ref().map(|_| "custom"))
+            .field("framing", &self.framing)
+            .field("unix_probe", &self.unix_probe)
+            .field("container_id", &self.container_id)
+            .field("external_env", &self.external_env)
+            .field("cardinality", &self.cardinality)
             .finish()
     }
 }
@@ -245,13 +308,50 @@ impl Config {
         self.dogstatsd
     }
 
+    /// How lines are framed on a stream socket ([`Builder::framing`]; for a
+    /// `unixstream://` address, [`Framing::LengthPrefixed`]).
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Whether the socket's kind is found at connect time (a `unix://`
+    /// address): a datagram socket then gets datagrams, a stream socket
+    /// [`Config::framing`].
+    pub fn probes_unix_kind(&self) -> bool {
+        self.unix_probe
+    }
+
+    /// The container ID sent as the DogStatsD origin (`|c:<id>`, protocol
+    /// v1.2; `in-<cgroup inode>` from protocol v1.4 when the ID is not
+    /// visible): the one given to [`Builder::container_id`], else the one
+    /// detected when the configuration was built (unless
+    /// [`Builder::origin_detection`] or `DD_ORIGIN_DETECTION_ENABLED` turned
+    /// detection off). Always `None` outside DogStatsD mode.
+    pub fn container_id(&self) -> Option<&str> {
+        self.container_id.as_deref()
+    }
+
+    /// `DD_EXTERNAL_ENV` (the `|e:` field, protocol v1.5): DogStatsD mode
+    /// with origin detection on only, as datadog-go sends it.
+    pub fn external_env(&self) -> Option<&str> {
+        self.external_env.as_deref()
+    }
+
+    /// `DD_CARDINALITY` / `DATADOG_CARDINALITY` or [`Builder::cardinality`]
+    /// (the `|card:` field, protocol v1.6), DogStatsD mode only.
+    pub fn cardinality(&self) -> Option<Cardinality> {
+        self.cardinality
+    }
+
     /// The queue bound in lines.
     pub fn queue_capacity(&self) -> usize {
         self.queue_capacity
     }
 
     /// The longest line this configuration accepts, newline included: the
-    /// datagram payload limit for UDP, [`MAX_LINE_LENGTH`] otherwise.
+    /// payload limit for datagrams, length-prefixed frames and `unix://`
+    /// sockets (which may turn out to be datagram sockets), [`MAX_LINE_LENGTH`]
+    /// otherwise.
     ///
     /// ```
     /// use statsd_connector::{Config, Protocol, DEFAULT_MAX_PAYLOAD};
@@ -261,7 +361,8 @@ impl Config {
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn max_line_length(&self) -> usize {
-        if self.protocol.is_datagram() {
+        if self.protocol.is_datagram() || self.framing == Framing::LengthPrefixed || self.unix_probe
+        {
             self.max_payload.min(MAX_LINE_LENGTH)
         } else {
             MAX_LINE_LENGTH

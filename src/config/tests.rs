@@ -175,3 +175,260 @@ fn bad_environment_values_are_named() {
         }
     ));
 }
+
+// ---------------------------------------------------------------------------
+// Addresses, framing, DD_* and origin detection.
+
+fn built(builder: Builder) -> Config {
+    builder.build_config().unwrap()
+}
+
+#[test]
+fn every_address_form_has_one_meaning() {
+    let c = built(Config::builder().host("udp://10.0.0.7:9125"));
+    assert_eq!(
+        (c.host(), c.port(), c.protocol()),
+        ("10.0.0.7", 9125, Protocol::Udp)
+    );
+    assert_eq!(c.max_payload, DEFAULT_MAX_PAYLOAD);
+    let c = built(
+        Config::builder()
+            .host("tcp://[::1]")
+            .protocol(Protocol::Udp),
+    );
+    assert_eq!(
+        (c.host(), c.port(), c.protocol()),
+        ("::1", 8125, Protocol::Tcp)
+    );
+    assert_eq!(c.framing(), Framing::Newline);
+    let c = built(Config::builder().host("unixgram:///run/dsd.sock"));
+    assert_eq!(
+        (c.host(), c.protocol()),
+        ("/run/dsd.sock", Protocol::Unixgram)
+    );
+    assert_eq!(c.max_payload, DEFAULT_UNIX_MAX_PAYLOAD);
+    let c = built(Config::builder().host("unixstream:///run/dsd.sock"));
+    assert_eq!((c.host(), c.protocol()), ("/run/dsd.sock", Protocol::Unix));
+    assert_eq!(
+        (c.framing(), c.probes_unix_kind()),
+        (Framing::LengthPrefixed, false)
+    );
+    assert_eq!((c.max_payload, c.max_line_length()), (8192, 8192));
+    // unix:// probes at connect time; with a datagram protocol it means
+    // datagrams, as before.
+    let c = built(Config::builder().host("unix:///run/s.sock"));
+    assert_eq!(
+        (c.protocol(), c.framing(), c.probes_unix_kind()),
+        (Protocol::Unix, Framing::Newline, true)
+    );
+    let c = built(
+        Config::builder()
+            .host("unix:///run/s.sock")
+            .framing(Framing::LengthPrefixed),
+    );
+    assert_eq!(c.framing(), Framing::LengthPrefixed);
+    for protocol in [Protocol::Udp, Protocol::Unixgram] {
+        let c = built(
+            Config::builder()
+                .host("unix:///run/s.sock")
+                .protocol(protocol),
+        );
+        assert_eq!(
+            (c.protocol(), c.probes_unix_kind()),
+            (Protocol::Unixgram, false)
+        );
+    }
+    // Bare forms: the protocol and port settings apply.
+    let c = built(
+        Config::builder()
+            .host("statsd:9000")
+            .protocol(Protocol::Udp),
+    );
+    assert_eq!(
+        (c.host(), c.port(), c.protocol()),
+        ("statsd", 9000, Protocol::Udp)
+    );
+    let c = built(
+        Config::builder()
+            .host("/run/s.sock")
+            .protocol(Protocol::Unixgram),
+    );
+    assert_eq!(
+        (c.host(), c.protocol()),
+        ("/run/s.sock", Protocol::Unixgram)
+    );
+    let c = built(Config::builder().host("::1").port(9));
+    assert_eq!((c.host(), c.port()), ("::1", 9));
+}
+
+#[test]
+fn bad_addresses_name_the_bad_part() {
+    let error = Config::builder()
+        .host("udp://:8125")
+        .build_config()
+        .unwrap_err();
+    assert!(error.is_config());
+    assert!(
+        matches!(error.kind(), ErrorKind::InvalidAddress { reason, .. } if reason == "empty host")
+    );
+    assert!(Config::builder().host("http://x").build_config().is_err());
+    let error = Config::builder()
+        .host("unixstream:///s")
+        .framing(Framing::Newline)
+        .build_config()
+        .unwrap_err();
+    assert!(matches!(
+        error.kind(),
+        ErrorKind::InvalidSetting {
+            setting: "framing",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn statsd_host_takes_the_same_forms() {
+    let c = from_env(&[("STATSD_HOST", "udp://127.0.0.1:9999")]).unwrap();
+    assert_eq!((c.port(), c.protocol()), (9999, Protocol::Udp));
+    assert!(!c.is_dogstatsd());
+    let c = from_env(&[("STATSD_HOST", "unix:///s.sock")]).unwrap();
+    assert_eq!(
+        (c.framing(), c.probes_unix_kind()),
+        (Framing::Newline, true)
+    );
+}
+
+#[test]
+fn dd_address_declares_dogstatsd_and_datadog_semantics() {
+    let c = from_env(&[("DD_AGENT_HOST", "agent"), ("DD_DOGSTATSD_PORT", "8200")]).unwrap();
+    assert_eq!(
+        (c.host(), c.port(), c.protocol()),
+        ("agent", 8200, Protocol::Udp)
+    );
+    assert!(c.enabled() && c.is_dogstatsd());
+    let c = from_env(&[
+        ("DD_DOGSTATSD_URL", "unix:///var/run/datadog/dsd.socket"),
+        ("DD_AGENT_HOST", "ignored"),
+    ])
+    .unwrap();
+    assert_eq!(c.host(), "/var/run/datadog/dsd.socket");
+    // A unix:// stream socket gets the Agent's framing under DD_*.
+    assert_eq!(
+        (c.framing(), c.probes_unix_kind()),
+        (Framing::LengthPrefixed, true)
+    );
+    assert!(from_env(&[("DD_DOGSTATSD_URL", "agent:8125")]).is_err());
+    assert!(from_env(&[("DD_CARDINALITY", "medium")]).is_err());
+}
+
+#[test]
+fn precedence_is_builder_then_statsd_then_dd() {
+    let vars = [
+        ("STATSD_HOST", "statsd.internal"),
+        ("DD_AGENT_HOST", "agent"),
+        ("DD_ENV", "prod"),
+        ("DD_SERVICE", "shop"),
+        ("DD_VERSION", "1.2"),
+        ("DD_ENTITY_ID", "pod-uid"),
+    ];
+    // STATSD_HOST wins the address whole, and does not declare DogStatsD.
+    let c = from_env(&vars).unwrap();
+    assert_eq!((c.host(), c.protocol()), ("statsd.internal", Protocol::Tcp));
+    assert!(!c.is_dogstatsd());
+    let tags: Vec<(&str, &str)> = c
+        .global_tags
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("dd.internal.entity_id", "pod-uid"),
+            ("env", "prod"),
+            ("service", "shop"),
+            ("version", "1.2")
+        ]
+    );
+    // An explicit builder setting wins over both.
+    let c = Builder::from_env_with(env(&vars))
+        .unwrap()
+        .host("udp://explicit:1")
+        .global_tag("env", "staging")
+        .build_config()
+        .unwrap();
+    assert_eq!((c.host(), c.port()), ("explicit", 1));
+    assert_eq!(c.global_tags.iter().filter(|(k, _)| k == "env").count(), 1);
+    assert!(c.global_tags.contains(&("env".into(), "staging".into())));
+    // With STATSD_HOST, the DD_* address is not read, so a bad one is no error.
+    let c = from_env(&[("STATSD_HOST", "h"), ("DD_DOGSTATSD_URL", "nonsense")]).unwrap();
+    assert_eq!(c.host(), "h");
+    // Every STATSD_* rule still holds next to DD_*.
+    let c = from_env(&[("DD_AGENT_HOST", "agent"), ("STATSD_ENABLED", "no")]).unwrap();
+    assert!(!c.enabled());
+    assert!(!from_env(&[("DD_DOGSTATSD_PORT", "9")]).unwrap().enabled());
+}
+
+#[test]
+fn dogstatsd_fields_are_read_and_only_kept_in_dogstatsd_mode() {
+    let vars = [
+        ("DD_AGENT_HOST", "agent"),
+        ("DD_EXTERNAL_ENV", "it-false,cn-app,pu-1234"),
+        ("DATADOG_CARDINALITY", "orchestrator"),
+        ("DD_ORIGIN_DETECTION_ENABLED", "false"),
+    ];
+    let c = from_env(&vars).unwrap();
+    assert_eq!(c.cardinality(), Some(Cardinality::Orchestrator));
+    // Detection off: no container ID, and (as datadog-go) no |e: either.
+    assert_eq!((c.container_id(), c.external_env()), (None, None));
+    let c = from_env(&vars[..3]).unwrap();
+    assert_eq!(c.external_env(), Some("it-false,cn-app,pu-1234"));
+    let c = Builder::from_env_with(env(&vars))
+        .unwrap()
+        .container_id("explicit-id")
+        .build_config()
+        .unwrap();
+    assert_eq!(c.container_id(), Some("explicit-id"));
+    // Not DogStatsD: none of them.
+    let c = built(
+        Config::builder()
+            .host("h")
+            .container_id("x")
+            .cardinality(Cardinality::Low),
+    );
+    assert_eq!(
+        (c.container_id(), c.cardinality(), c.external_env()),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn origin_detection_reads_the_root_it_is_given() {
+    let id = "3726184226f5d3147c25fdeab5b60097e378e8a720503a5e19ecfdf29f869860";
+    let root = super::test_dir::TestDir::new("origin-builder");
+    root.write("proc/self/cgroup", &format!("12:memory:/docker/{id}\n"));
+    let c = built(
+        Config::builder()
+            .host("h")
+            .dogstatsd(true)
+            .origin_root(root.path()),
+    );
+    assert_eq!(c.container_id(), Some(id));
+    let c = built(
+        Config::builder()
+            .host("h")
+            .dogstatsd(true)
+            .origin_detection(false)
+            .origin_root(root.path()),
+    );
+    assert_eq!(c.container_id(), None);
+    let c = built(Config::builder().host("h").origin_root(root.path()));
+    assert_eq!(c.container_id(), None, "DogStatsD mode only");
+    let empty = super::test_dir::TestDir::new("origin-empty");
+    let c = built(
+        Config::builder()
+            .host("h")
+            .dogstatsd(true)
+            .origin_root(empty.path()),
+    );
+    assert_eq!(c.container_id(), None);
+}

@@ -49,8 +49,23 @@ impl Connection {
         match config.protocol {
             Protocol::Tcp | Protocol::Udp => Connection::open_inet(config).await,
             #[cfg(unix)]
+            Protocol::Unix if config.unix_probe => {
+                // `unix://`: the socket says which kind it is, anew on every
+                // connection (the server may have been replaced).
+                let path: &std::path::Path = config.host.as_ref();
+                match crate::config::address::probe_unix_kind(path)? {
+                    crate::config::address::UnixKind::Datagram => Ok(Connection::Unixgram(
+                        unix::connect_datagram(path, config.max_payload)?,
+                    )),
+                    crate::config::address::UnixKind::Stream => Ok(Connection::Unix(
+                        unix::connect_stream(path, config.framing, config.max_payload).await?,
+                    )),
+                }
+            }
+            #[cfg(unix)]
             Protocol::Unix => Ok(Connection::Unix(
-                unix::connect_stream(config.host.as_ref()).await?,
+                unix::connect_stream(config.host.as_ref(), config.framing, config.max_payload)
+                    .await?,
             )),
             #[cfg(unix)]
             Protocol::Unixgram => Ok(Connection::Unixgram(unix::connect_datagram(
@@ -73,7 +88,9 @@ impl Connection {
                 Protocol::Udp => udp::connect(address, config.max_payload)
                     .await
                     .map(Connection::Udp),
-                _ => tcp::connect(address).await.map(Connection::Tcp),
+                _ => tcp::connect(address, config.framing, config.max_payload)
+                    .await
+                    .map(Connection::Tcp),
             };
             match attempt {
                 Ok(connection) => return Ok(connection),

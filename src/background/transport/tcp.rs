@@ -6,10 +6,15 @@ use std::net::SocketAddr;
 use tokio::net::TcpStream;
 
 use super::stream::StreamConnection;
+use crate::config::Framing;
 
-pub(crate) async fn connect(address: SocketAddr) -> io::Result<StreamConnection<TcpStream>> {
+pub(crate) async fn connect(
+    address: SocketAddr,
+    framing: Framing,
+    max_payload: usize,
+) -> io::Result<StreamConnection<TcpStream>> {
     let stream = TcpStream::connect(address).await?;
     // We batch ourselves; Nagle would only add latency to small batches.
     stream.set_nodelay(true)?;
-    Ok(StreamConnection::new(stream))
+    Ok(StreamConnection::new(stream, framing, max_payload))
 }

@@ -9,9 +9,18 @@ use tokio::net::{UnixDatagram, UnixStream};
 
 use super::datagram::DatagramConnection;
 use super::stream::StreamConnection;
+use crate::config::Framing;
 
-pub(crate) async fn connect_stream(path: &Path) -> io::Result<StreamConnection<UnixStream>> {
-    Ok(StreamConnection::new(UnixStream::connect(path).await?))
+pub(crate) async fn connect_stream(
+    path: &Path,
+    framing: Framing,
+    max_payload: usize,
+) -> io::Result<StreamConnection<UnixStream>> {
+    Ok(StreamConnection::new(
+        UnixStream::connect(path).await?,
+        framing,
+        max_payload,
+    ))
 }
 
 pub(crate) fn connect_datagram(
