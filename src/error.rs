@@ -392,7 +392,8 @@ pub enum Reason {
     MissingValue,
     /// The line has no `|type` after the value.
     MissingType,
-    /// A field after the type is neither `@rate` nor `#tags`.
+    /// A field after the type is none of `@rate`, `#tags` and the DogStatsD
+    /// fields (`T`, `c:`, `e:`, `card:`), or one of them is repeated.
     UnknownField,
     /// The sample rate after `|@` is not a number in (0, 1].
     BadSampleRate,
@@ -435,7 +436,7 @@ impl fmt::Display for Reason {
             Reason::MissingValue => f.write_str("missing ':value' after the name"),
             Reason::MissingType => f.write_str("missing '|type' after the value"),
             Reason::UnknownField => {
-                f.write_str("a field after the type is neither '@rate' nor '#tags'")
+                f.write_str("a field after the type is none of '@rate', '#tags', 'T', 'c:', 'e:', 'card:' (or is repeated)")
             }
             Reason::BadSampleRate => f.write_str("sample rate is not a number in (0, 1]"),
             Reason::BadValue => f.write_str("value does not fit the metric type"),

@@ -72,7 +72,7 @@ pub use caller::scoped::Scoped;
 pub use caller::timer::{Timer, TimerGuard};
 pub use caller::verbs::Metrics;
 pub use config::{
-    Builder, Cardinality, Config, Framing, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT,
+    Builder, Config, Framing, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_UNIX_MAX_PAYLOAD,
 };
 pub use error::{Error, ErrorKind, Reason, Result};
@@ -82,6 +82,6 @@ pub use wire::datagram::Datagram;
 pub use wire::dogstatsd_parse::{DatagramKind, ParsedEvent, ParsedServiceCheck};
 pub use wire::event::{AlertType, Event, EventPriority};
 pub use wire::line::Line;
-pub use wire::metric::{MetricType, TagFormat};
+pub use wire::metric::{Cardinality, MetricType, TagFormat};
 pub use wire::service_check::{ServiceCheck, ServiceCheckStatus};
 pub use wire::validate::{MAX_LINE_LENGTH, MAX_NAME_LENGTH};

@@ -278,3 +278,137 @@ async fn a_disabled_connector_sends_nothing() {
         .unwrap();
     assert_eq!(statsd.stats(), Stats::default());
 }
+
+// ------------------------------------------------ protocol fields beyond v1.0
+
+/// A connector declared DogStatsD with an explicit origin and cardinality.
+fn with_origin(server: &CaptureServer) -> Connector {
+    Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .protocol(Protocol::Udp)
+        .dogstatsd(true)
+        .container_id("83c0a99c0a54")
+        .cardinality(statsd_connector::Cardinality::Low)
+        .global_tag("env", "prod")
+        .build()
+        .expect("connector")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_and_cardinality_end_every_line_metrics_events_and_service_checks() {
+    let server = server(Listen::Udp).await;
+    let statsd = with_origin(&server);
+    statsd.start().await.unwrap();
+    statsd.incr("hits").unwrap();
+    statsd.event(&Event::new("Deploy", "done")).unwrap();
+    statsd
+        .service_check(&ServiceCheck::new("db.up", ServiceCheckStatus::Ok).message("fine"))
+        .unwrap();
+    statsd.stop().await;
+    server.wait_for_lines(3, DEADLINE).await.unwrap();
+    let mut lines = server.lines();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "_e{6,4}:Deploy|done|#env:prod|c:83c0a99c0a54|card:low",
+            "_sc|db.up|0|#env:prod|m:fine|c:83c0a99c0a54|card:low",
+            "hits:1|c|#env:prod|c:83c0a99c0a54|card:low",
+        ]
+    );
+    for line in &lines {
+        Datagram::parse(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_go_on_gauges_and_counts_and_a_call_cardinality_wins() {
+    use std::time::SystemTime;
+    let server = server(Listen::Udp).await;
+    let statsd = with_origin(&server);
+    statsd.start().await.unwrap();
+    let measured = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    statsd.at(measured).gauge("backlog", 12.0).unwrap();
+    statsd.at(measured).count("jobs", 3).unwrap();
+    statsd
+        .with_cardinality(statsd_connector::Cardinality::High)
+        .incr("requests")
+        .unwrap();
+    let refused = statsd.at(measured).histogram("h", 1.0).unwrap_err();
+    assert!(matches!(
+        refused.kind(),
+        ErrorKind::InvalidField {
+            field: "timestamp",
+            ..
+        }
+    ));
+    let before_epoch = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
+    assert!(statsd.at(before_epoch).gauge("g", 1.0).is_err());
+    statsd.stop().await;
+    server.wait_for_lines(3, DEADLINE).await.unwrap();
+    let mut lines = server.lines();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "backlog:12|g|#env:prod|c:83c0a99c0a54|T1700000000|card:low",
+            "jobs:3|c|#env:prod|c:83c0a99c0a54|T1700000000|card:low",
+            "requests:1|c|#env:prod|c:83c0a99c0a54|card:high",
+        ]
+    );
+    assert_eq!(statsd.stats().rejected, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_fields_never_go_to_a_plain_statsd_server() {
+    use std::time::SystemTime;
+    let server = server(Listen::Udp).await;
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .protocol(Protocol::Udp)
+        .container_id("83c0a99c0a54")
+        .aggregate(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    assert_eq!(statsd.config().container_id(), None, "not DogStatsD");
+    statsd.start().await.unwrap();
+    let refused = statsd.at(SystemTime::now()).gauge("g", 1.0).unwrap_err();
+    assert!(matches!(refused.kind(), ErrorKind::NotDogStatsd(_)));
+    for ms in [1, 2] {
+        statsd.timing("t", Duration::from_millis(ms)).unwrap();
+    }
+    statsd.stop().await;
+    server.wait_for_lines(2, DEADLINE).await.unwrap();
+    // No packing for a plain statsd server: one line per timing.
+    let mut lines = server.lines();
+    lines.sort();
+    assert_eq!(lines, ["t:1|ms", "t:2|ms"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dogstatsd_server_gets_timings_packed_per_flush() {
+    let server = server(Listen::Udp).await;
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .protocol(Protocol::Udp)
+        .dogstatsd(true)
+        .origin_detection(false)
+        .aggregate(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    statsd.start().await.unwrap();
+    for ms in [1, 2, 3] {
+        statsd.timing("t", Duration::from_millis(ms)).unwrap();
+    }
+    statsd.distribution("d", 0.5).unwrap();
+    statsd.stop().await;
+    server.wait_for_lines(2, DEADLINE).await.unwrap();
+    let mut lines = server.lines();
+    lines.sort();
+    assert_eq!(lines, ["d:0.5|d", "t:1:2:3|ms"]);
+    let stats = statsd.stats();
+    assert_eq!((stats.sent, stats.undelivered, stats.in_queue), (2, 0, 0));
+}

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::background::processor;
 use crate::config::{Builder, Config};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::ledger::Stats;
 use crate::shared::state::State;
 use crate::shared::{Handle, Shared};
@@ -565,6 +565,17 @@ impl Connector {
             Ok(line) => line,
             Err(error) => return Err(emit::rejected(self.shared(), error)),
         };
+        if line.has_dogstatsd_extensions() {
+            // Relayed as a plain statsd line, these would be dropped or
+            // change meaning: refused, never repaired.
+            let reason = Reason::Expected(
+                "a plain statsd line (send_line relays no packed values and no DogStatsD fields)",
+            );
+            return Err(emit::rejected(
+                self.shared(),
+                Error::from(ErrorKind::MalformedLine(reason)),
+            ));
+        }
         let tags: Vec<(&str, &str)> = line.tags().collect();
         // The line was sampled by whoever wrote it: send it with its rate.
         let sampling = match line.sample_rate {
@@ -618,6 +629,18 @@ impl Connector {
     /// ```
     pub fn sampled(&self, rate: f64) -> Scoped<'_> {
         Scoped::new(self.shared(), &[], rate)
+    }
+
+    /// Emits gauges and counts measured at `when` (`|T`, DogStatsD v1.3);
+    /// see [`Scoped::at`].
+    pub fn at(&self, when: std::time::SystemTime) -> Scoped<'_> {
+        Scoped::new(self.shared(), &[], 1.0).at(when)
+    }
+
+    /// Emits with this cardinality of origin tags (`|card:`, DogStatsD
+    /// v1.6); see [`Scoped::with_cardinality`].
+    pub fn with_cardinality(&self, cardinality: crate::Cardinality) -> Scoped<'_> {
+        Scoped::new(self.shared(), &[], 1.0).with_cardinality(cardinality)
     }
 }
 

@@ -167,7 +167,13 @@ fn queue(
     if !shared.config.is_dogstatsd() {
         return Err(rejected(shared, Error::from(ErrorKind::NotDogStatsd(what))));
     }
-    let max_line = shared.config.max_line_length();
+    // The origin fields (`|c:`, `|e:`, `|card:`) end the line, after the
+    // tags (and after a service check's message), as on metric lines.
+    let trailer = shared.format.origin_trailer();
+    let max_line = shared
+        .config
+        .max_line_length()
+        .saturating_sub(trailer.len());
     let global = match global_tags(shared) {
         Ok(global) => global,
         Err(error) => return Err(rejected(shared, error)),
@@ -176,7 +182,15 @@ fn queue(
         return Err(rejected(shared, error));
     }
     // Checked: only a full queue can refuse it now (dropped and counted).
-    shared.push(1, |buf| write(buf, &global, max_line))
+    shared.push(1, |buf| {
+        write(buf, &global, max_line)?;
+        if !trailer.is_empty() {
+            buf.pop(); // the newline, written again after the trailer
+            buf.extend_from_slice(&trailer);
+            buf.push(b'\n');
+        }
+        Ok(())
+    })
 }
 
 /// The global tags in the DogStatsD dialect (`k:v,k2`), checked by the rules

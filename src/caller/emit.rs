@@ -13,11 +13,13 @@
 //! thus reach the server in the order made, whichever call made them (text
 //! values are folded too, see `shared::aggregate`).
 
-use crate::error::{Error, ErrorKind};
+use std::time::SystemTime;
+
+use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
 use crate::shared::Shared;
-use crate::wire::format::LineFormat;
-use crate::wire::metric::{MetricType, Value};
+use crate::wire::format::{Extras, LineFormat};
+use crate::wire::metric::{Cardinality, MetricType, Value};
 use crate::wire::validate;
 
 use super::sampling;
@@ -44,6 +46,32 @@ impl Sampling {
             Sampling::Random(rate) | Sampling::Upstream(rate) => rate,
         }
     }
+
+    /// Draws (for [`Sampling::Random`]) whether this call is left out.
+    #[inline]
+    fn drops_this_call(self) -> bool {
+        matches!(self, Sampling::Random(rate) if rate < 1.0 && !sampling::keep(rate))
+    }
+}
+
+/// Validates a call (name, value, rate, tags); a refusal is counted.
+#[inline]
+fn check(
+    shared: &Shared,
+    name: &str,
+    value: Value<'_>,
+    kind: MetricType,
+    rate: f64,
+    tags: &[(&str, &str)],
+) -> Result<(), Error> {
+    let checked = validate::name(name, shared.format.name_overhead(kind))
+        .and_then(|()| validate::value(value, kind))
+        .and_then(|()| match rate {
+            1.0 => Ok(()),
+            rate => validate::sample_rate(rate),
+        })
+        .and_then(|()| validate::tags(tags, shared.format.tag_format()));
+    checked.map_err(|error| rejected(shared, error))
 }
 
 /// Validates, samples and queues one metric (or folds it into the
@@ -61,20 +89,9 @@ pub(crate) fn emit(
         return Ok(());
     }
     let rate = sampling.rate();
-    let checked = validate::name(name, shared.format.name_overhead(kind))
-        .and_then(|()| validate::value(value, kind))
-        .and_then(|()| match rate {
-            1.0 => Ok(()),
-            rate => validate::sample_rate(rate),
-        })
-        .and_then(|()| validate::tags(tags, shared.format.tag_format()));
-    if let Err(error) = checked {
-        return Err(rejected(shared, error));
-    }
-    if let Sampling::Random(rate) = sampling {
-        if rate < 1.0 && !sampling::keep(rate) {
-            return Ok(());
-        }
+    check(shared, name, value, kind, rate, tags)?;
+    if sampling.drops_this_call() {
+        return Ok(());
     }
     if rate == 1.0 || kind == MetricType::Gauge {
         if let Some(aggregator) = &shared.aggregator {
@@ -88,6 +105,95 @@ pub(crate) fn emit(
         }
     }
     push_line(shared, name, value, kind, rate, tags)
+}
+
+/// The DogStatsD fields a scope adds to its calls.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallFields {
+    /// `|T` (v1.3): when the value was measured.
+    pub(crate) timestamp: Option<SystemTime>,
+    /// `|card:` (v1.6) for this call.
+    pub(crate) cardinality: Option<Cardinality>,
+}
+
+/// [`emit`] for a call with DogStatsD fields: refused unless the server is
+/// declared DogStatsD; a timestamp only on gauges and counts, and such a call
+/// bypasses aggregation (its time is its own, not the flush's).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn emit_with(
+    shared: &Shared,
+    name: &str,
+    value: Value<'_>,
+    kind: MetricType,
+    sampling: Sampling,
+    tags: &[(&str, &str)],
+    fields: CallFields,
+) -> Result<(), Error> {
+    if !shared.config.enabled {
+        return Ok(());
+    }
+    let extras = match call_extras(shared, kind, fields) {
+        Ok(extras) => extras,
+        Err(error) => return Err(rejected(shared, error)),
+    };
+    // A timestamp is the call's own time, not the flush's, and aggregation
+    // keeps only the connector's cardinality: either way, straight to the
+    // queue.
+    emit_unaggregated(shared, name, value, kind, sampling, tags, extras)
+}
+
+/// Checks a call's DogStatsD fields and turns them into what the formatter
+/// writes.
+fn call_extras(shared: &Shared, kind: MetricType, fields: CallFields) -> Result<Extras, Error> {
+    if !shared.config.is_dogstatsd() {
+        return Err(Error::from(ErrorKind::NotDogStatsd(
+            "a timestamp or cardinality",
+        )));
+    }
+    let timestamp = match fields.timestamp {
+        None => None,
+        Some(_) if !matches!(kind, MetricType::Counter | MetricType::Gauge) => {
+            return Err(Error::from(ErrorKind::InvalidField {
+                field: "timestamp",
+                value: kind.to_string(),
+                reason: Reason::Expected("a gauge or a count (only they carry a timestamp)"),
+            }));
+        }
+        Some(when) => match when.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(since) => Some(since.as_secs()),
+            Err(_) => {
+                return Err(Error::from(ErrorKind::InvalidField {
+                    field: "timestamp",
+                    value: format!("{when:?}"),
+                    reason: Reason::OutOfRange,
+                }))
+            }
+        },
+    };
+    Ok(Extras {
+        timestamp,
+        cardinality: fields.cardinality,
+    })
+}
+
+/// Validates, samples and queues one metric with its extras, never through
+/// the aggregation tables.
+#[allow(clippy::too_many_arguments)]
+fn emit_unaggregated(
+    shared: &Shared,
+    name: &str,
+    value: Value<'_>,
+    kind: MetricType,
+    sampling: Sampling,
+    tags: &[(&str, &str)],
+    extras: Extras,
+) -> Result<(), Error> {
+    let rate = sampling.rate();
+    check(shared, name, value, kind, rate, tags)?;
+    if sampling.drops_this_call() {
+        return Ok(());
+    }
+    push_line_with(shared, name, value, kind, rate, tags, extras)
 }
 
 /// Queues a line for a metric whose name is already checked (a
@@ -122,13 +228,28 @@ fn push_line(
     sample_rate: f64,
     tags: &[(&str, &str)],
 ) -> Result<(), Error> {
+    push_line_with(shared, name, value, kind, sample_rate, tags, Extras::NONE)
+}
+
+/// Formats one metric, with its extras, into the queue.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn push_line_with(
+    shared: &Shared,
+    name: &str,
+    value: Value<'_>,
+    kind: MetricType,
+    sample_rate: f64,
+    tags: &[(&str, &str)],
+    extras: Extras,
+) -> Result<(), Error> {
     // A negative absolute gauge is two lines, pushed at once so that both
     // travel in the same write or datagram.
     let lines = LineFormat::lines_for(kind, value);
     let pushed = shared.push(lines, |buf| {
         shared
             .format
-            .write_metric(buf, name, value, kind, sample_rate, tags)
+            .write_metric_with(buf, name, value, kind, sample_rate, tags, extras)
     });
     match pushed {
         Err(error) if matches!(error.kind(), ErrorKind::LineTooLong { .. }) => {

@@ -1,11 +1,16 @@
-//! Scoped emitting: a connector plus tags and a sample rate, borrowed, so a
-//! scope costs nothing to make. Made by
-//! [`Connector::with_tags`](crate::Connector::with_tags) and
-//! [`Connector::sampled`](crate::Connector::sampled).
+//! Scoped emitting: a connector plus tags, a sample rate and the DogStatsD
+//! per-call fields (a timestamp, a cardinality), borrowed, so a scope costs
+//! nothing to make. Made by
+//! [`Connector::with_tags`](crate::Connector::with_tags),
+//! [`Connector::sampled`](crate::Connector::sampled),
+//! [`Connector::at`](crate::Connector::at) and
+//! [`Connector::with_cardinality`](crate::Connector::with_cardinality).
+
+use std::time::SystemTime;
 
 use crate::error::Error;
 use crate::shared::Shared;
-use crate::wire::metric::{MetricType, Value};
+use crate::wire::metric::{Cardinality, MetricType, Value};
 
 use super::emit::{self, Sampling};
 use super::verbs::sealed::Emit;
@@ -26,6 +31,10 @@ pub struct Scoped<'a> {
     shared: &'a Shared,
     tags: &'a [(&'a str, &'a str)],
     sample_rate: f64,
+    /// `|T` (DogStatsD v1.3): when the value was measured.
+    timestamp: Option<SystemTime>,
+    /// `|card:` (DogStatsD v1.6) for these calls.
+    cardinality: Option<Cardinality>,
 }
 
 impl<'a> Scoped<'a> {
@@ -39,6 +48,51 @@ impl<'a> Scoped<'a> {
             shared,
             tags,
             sample_rate,
+            timestamp: None,
+            cardinality: None,
+        }
+    }
+
+    /// Marks the gauges and counts sent through this scope as measured at
+    /// `when` (`|T<unix seconds>`, DogStatsD protocol v1.3, Agent 7.40 and
+    /// later): the Agent files them at that time instead of at arrival. Only
+    /// for a server declared DogStatsD, only gauges and counts (other types
+    /// are refused), and such calls bypass client-side aggregation.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use statsd_connector::{Connector, ErrorKind, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").dogstatsd(true).build()?;
+    /// let measured = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// statsd.at(measured).gauge("backlog", 12.0)?;   // backlog:12|g|T1700000000
+    /// let error = statsd.at(measured).timing("t", Duration::ZERO).unwrap_err();
+    /// assert!(matches!(error.kind(), ErrorKind::InvalidField { field: "timestamp", .. }));
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn at(self, when: SystemTime) -> Scoped<'a> {
+        Scoped {
+            timestamp: Some(when),
+            ..self
+        }
+    }
+
+    /// Asks the Agent for this cardinality of origin tags on these calls
+    /// (`|card:`, DogStatsD protocol v1.6), instead of the connector's
+    /// ([`Builder::cardinality`](crate::Builder::cardinality)). Only for a
+    /// server declared DogStatsD.
+    ///
+    /// ```
+    /// use statsd_connector::{Cardinality, Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").dogstatsd(true).build()?;
+    /// statsd.with_cardinality(Cardinality::High).incr("requests")?; // requests:1|c|card:high
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn with_cardinality(self, cardinality: Cardinality) -> Scoped<'a> {
+        Scoped {
+            cardinality: Some(cardinality),
+            ..self
         }
     }
 
@@ -80,6 +134,13 @@ impl Emit for Scoped<'_> {
         } else {
             Sampling::Random(self.sample_rate)
         };
-        emit::emit(self.shared, name, value, kind, sampling, self.tags)
+        if self.timestamp.is_none() && self.cardinality.is_none() {
+            return emit::emit(self.shared, name, value, kind, sampling, self.tags);
+        }
+        let fields = emit::CallFields {
+            timestamp: self.timestamp,
+            cardinality: self.cardinality,
+        };
+        emit::emit_with(self.shared, name, value, kind, sampling, self.tags, fields)
     }
 }

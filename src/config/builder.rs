@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::address::Address;
-use super::datadog_env::Cardinality;
 use super::{
     origin, Config, Framing, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_UNIX_MAX_PAYLOAD,
 };
 use crate::error::{Error, ErrorKind};
+use crate::wire::metric::Cardinality;
 use crate::wire::metric::TagFormat;
 use crate::wire::validate;
 

@@ -38,11 +38,9 @@
 //!
 //! Tag values are not checked here: the builder checks every global tag.
 
-use std::fmt;
-use std::str::FromStr;
-
 use super::address::{self, Address, DEFAULT_PORT};
 use crate::error::{Error, ErrorKind};
+use crate::wire::metric::Cardinality;
 
 /// `DD_DOGSTATSD_URL`: the server as a URL; wins over `DD_AGENT_HOST`.
 pub const DD_DOGSTATSD_URL: &str = "DD_DOGSTATSD_URL";
@@ -244,73 +242,13 @@ fn sanitize_external_env(text: &str) -> String {
 fn cardinality(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Cardinality>, Error> {
     for variable in [DD_CARDINALITY, DATADOG_CARDINALITY] {
         if let Some(text) = get(variable) {
-            return match Cardinality::parse(&text) {
+            return match text.parse::<Cardinality>().ok() {
                 Some(cardinality) => Ok(Some(cardinality)),
                 None => Err(invalid(variable, &text, Cardinality::EXPECTED)),
             };
         }
     }
     Ok(None)
-}
-
-/// How many tags the Agent adds to a metric from what origin detection found
-/// (the `|card:` field, DogStatsD protocol v1.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Cardinality {
-    /// No origin tags.
-    None,
-    /// Low-cardinality tags (the image, the deployment ...).
-    Low,
-    /// Orchestrator tags too (the pod, the task).
-    Orchestrator,
-    /// High-cardinality tags too (the container).
-    High,
-}
-
-impl Cardinality {
-    const EXPECTED: &'static str = "expected none, low, orchestrator or high";
-
-    /// The value as the wire and the variables write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cardinality::None => "none",
-            Cardinality::Low => "low",
-            Cardinality::Orchestrator => "orchestrator",
-            Cardinality::High => "high",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Cardinality> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "none" => Some(Cardinality::None),
-            "low" => Some(Cardinality::Low),
-            "orchestrator" => Some(Cardinality::Orchestrator),
-            "high" => Some(Cardinality::High),
-            _ => None,
-        }
-    }
-}
-
-impl FromStr for Cardinality {
-    type Err = Error;
-
-    /// Parses `none`, `low`, `orchestrator` or `high`, in any case.
-    fn from_str(text: &str) -> Result<Cardinality, Error> {
-        Cardinality::parse(text).ok_or_else(|| {
-            Error::from(ErrorKind::InvalidSetting {
-                setting: "cardinality",
-                value: text.to_owned(),
-                reason: Cardinality::EXPECTED,
-            })
-        })
-    }
-}
-
-impl fmt::Display for Cardinality {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[cfg(test)]

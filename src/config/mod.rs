@@ -29,11 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::wire::metric::TagFormat;
+use crate::wire::metric::{Cardinality, TagFormat};
 use crate::wire::validate::MAX_LINE_LENGTH;
 
 pub use builder::Builder;
-pub use datadog_env::Cardinality;
 
 /// The port statsd servers listen on by default.
 pub const DEFAULT_PORT: u16 = 8125;

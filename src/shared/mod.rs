@@ -98,6 +98,11 @@ impl Shared {
             config.tag_format,
             &config.global_tags,
             config.max_line_length(),
+        )
+        .with_origin(
+            config.container_id(),
+            config.external_env(),
+            config.cardinality(),
         );
         Shared {
             format,

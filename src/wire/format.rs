@@ -16,7 +16,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::wire::metric::{MetricType, TagFormat, Value};
+use crate::wire::metric::{Cardinality, MetricType, TagFormat, Value};
 
 /// Everything about a line that comes from the configuration.
 #[derive(Debug, Clone)]
@@ -32,6 +32,28 @@ pub(crate) struct LineFormat {
     global_tags: Box<[u8]>,
     /// The longest line accepted, newline included.
     max_line: usize,
+    /// The DogStatsD origin fields, rendered once (`|c:<container id>` and
+    /// `|e:<external data>`, protocols v1.2 and v1.5), or empty.
+    origin: Box<[u8]>,
+    /// The connector-wide `|card:` value (protocol v1.6), if any.
+    cardinality: Option<Cardinality>,
+}
+
+/// What one call adds to its line beyond the statsd fields (DogStatsD only).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Extras {
+    /// `|T<unix seconds>` (protocol v1.3; gauges and counts only).
+    pub(crate) timestamp: Option<u64>,
+    /// `|card:` for this call, instead of the connector's.
+    pub(crate) cardinality: Option<Cardinality>,
+}
+
+impl Extras {
+    /// Nothing extra.
+    pub(crate) const NONE: Extras = Extras {
+        timestamp: None,
+        cardinality: None,
+    };
 }
 
 impl LineFormat {
@@ -60,7 +82,40 @@ impl LineFormat {
             tag_format,
             global_tags: rendered.into_boxed_slice(),
             max_line,
+            origin: Box::default(),
+            cardinality: None,
         }
+    }
+
+    /// Adds the DogStatsD origin fields written on every line: the
+    /// container id (`|c:`), the external data (`|e:`) and the cardinality
+    /// (`|card:`). The values come checked from the configuration.
+    pub(crate) fn with_origin(
+        mut self,
+        container_id: Option<&str>,
+        external_data: Option<&str>,
+        cardinality: Option<Cardinality>,
+    ) -> LineFormat {
+        let mut origin = Vec::new();
+        if let Some(id) = container_id {
+            origin.extend_from_slice(b"|c:");
+            origin.extend_from_slice(id.as_bytes());
+        }
+        if let Some(external) = external_data {
+            origin.extend_from_slice(b"|e:");
+            origin.extend_from_slice(external.as_bytes());
+        }
+        self.origin = origin.into_boxed_slice();
+        self.cardinality = cardinality;
+        self
+    }
+
+    /// The fields an event or service check line ends with (origin and
+    /// cardinality), before its newline.
+    pub(crate) fn origin_trailer(&self) -> Vec<u8> {
+        let mut trailer = self.origin.to_vec();
+        write_extras(&mut trailer, Extras::NONE, self.cardinality);
+        trailer
     }
 
     /// How many bytes go in front of every name: checked against the name limit.
@@ -97,6 +152,22 @@ impl LineFormat {
         sample_rate: f64,
         tags: &[(&str, &str)],
     ) -> Result<(), Error> {
+        self.write_with(buf, name, value, kind, sample_rate, tags, Extras::NONE)
+    }
+
+    /// [`LineFormat::write`] with a call's DogStatsD extras.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_with(
+        &self,
+        buf: &mut Vec<u8>,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+        sample_rate: f64,
+        tags: &[(&str, &str)],
+        extras: Extras,
+    ) -> Result<(), Error> {
         if let Value::Float(f) | Value::Delta(f) = value {
             if !f.is_finite() {
                 return Err(not_finite(f));
@@ -127,6 +198,13 @@ impl LineFormat {
         if has_tags && self.tag_format == TagFormat::DogStatsd {
             buf.extend_from_slice(b"|#");
             self.write_tags(buf, tags);
+        }
+        if !self.origin.is_empty() {
+            buf.extend_from_slice(&self.origin);
+        }
+        if extras.timestamp.is_some() || extras.cardinality.is_some() || self.cardinality.is_some()
+        {
+            write_extras(buf, extras, self.cardinality);
         }
         buf.push(b'\n');
         self.check_length(buf, start)
@@ -201,12 +279,28 @@ impl LineFormat {
         sample_rate: f64,
         tags: &[(&str, &str)],
     ) -> Result<(), Error> {
+        self.write_metric_with(buf, name, value, kind, sample_rate, tags, Extras::NONE)
+    }
+
+    /// [`LineFormat::write_metric`] with a call's DogStatsD extras.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_metric_with(
+        &self,
+        buf: &mut Vec<u8>,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+        sample_rate: f64,
+        tags: &[(&str, &str)],
+        extras: Extras,
+    ) -> Result<(), Error> {
         if LineFormat::lines_for(kind, value) == 1 {
-            return self.write(buf, name, value, kind, sample_rate, tags);
+            return self.write_with(buf, name, value, kind, sample_rate, tags, extras);
         }
         let start = buf.len();
-        self.write(buf, name, Value::Int(0), kind, sample_rate, tags)?;
-        self.write(buf, name, value, kind, sample_rate, tags)
+        self.write_with(buf, name, Value::Int(0), kind, sample_rate, tags, extras)?;
+        self.write_with(buf, name, value, kind, sample_rate, tags, extras)
             .inspect_err(|_| buf.truncate(start))?;
         self.check_length(buf, start)
     }
@@ -293,6 +387,19 @@ fn write_value(buf: &mut Vec<u8>, value: Value<'_>) {
         }
         Value::Duration(d) => write_millis(buf, d),
         Value::Text(text) => buf.extend_from_slice(text.as_bytes()),
+    }
+}
+
+/// Writes a call's timestamp and the cardinality (the call's, else the
+/// connector's): `|T<seconds>|card:<value>`, each when present.
+fn write_extras(buf: &mut Vec<u8>, extras: Extras, connector: Option<Cardinality>) {
+    if let Some(seconds) = extras.timestamp {
+        buf.extend_from_slice(b"|T");
+        buf.extend_from_slice(itoa::Buffer::new().format(seconds).as_bytes());
+    }
+    if let Some(cardinality) = extras.cardinality.or(connector) {
+        buf.extend_from_slice(b"|card:");
+        buf.extend_from_slice(cardinality.as_str().as_bytes());
     }
 }
 

@@ -15,7 +15,7 @@
 //! have been sent by this crate, and one that could not never parses.
 
 use crate::error::{Error, ErrorKind, Reason};
-use crate::wire::metric::{MetricType, TagFormat};
+use crate::wire::metric::{Cardinality, MetricType, TagFormat};
 use crate::wire::validate::{self, MAX_LINE_LENGTH};
 
 /// One statsd line, borrowed from the text it was parsed from.
@@ -32,6 +32,7 @@ use crate::wire::validate::{self, MAX_LINE_LENGTH};
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Line<'a> {
     /// The metric name, without tags.
     pub name: &'a str,
@@ -45,6 +46,14 @@ pub struct Line<'a> {
     pub raw_tags: Option<&'a str>,
     /// The dialect the tags were written in.
     pub tag_format: TagFormat,
+    /// `|T<unix seconds>` (DogStatsD v1.3), when present.
+    pub timestamp: Option<u64>,
+    /// `|c:<container id>` (DogStatsD v1.2/v1.4), when present.
+    pub container_id: Option<&'a str>,
+    /// `|e:<external data>` (DogStatsD v1.5), when present.
+    pub external_data: Option<&'a str>,
+    /// `|card:<cardinality>` (DogStatsD v1.6), when present.
+    pub cardinality: Option<Cardinality>,
 }
 
 impl<'a> Line<'a> {
@@ -76,6 +85,29 @@ impl<'a> Line<'a> {
         Line::parse(text)
     }
 
+    /// The values: one, or several packed into one line (`t:1:2:3|ms`,
+    /// DogStatsD v1.1).
+    ///
+    /// ```
+    /// let line = statsd_connector::Line::parse("t:1:2.5:3|ms|@0.5")?;
+    /// assert_eq!(line.values().collect::<Vec<_>>(), ["1", "2.5", "3"]);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn values(&self) -> impl Iterator<Item = &'a str> {
+        self.value.split(':')
+    }
+
+    /// Whether the line carries anything beyond plain statsd: several
+    /// values, or a DogStatsD field after v1.0 (timestamp, container id,
+    /// external data, cardinality).
+    pub fn has_dogstatsd_extensions(&self) -> bool {
+        self.value.contains(':') && self.kind != MetricType::Set
+            || self.timestamp.is_some()
+            || self.container_id.is_some()
+            || self.external_data.is_some()
+            || self.cardinality.is_some()
+    }
+
     /// The tags as `(key, value)` pairs; a bare key has an empty value.
     pub fn tags(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
         let (separator, pair) = match self.tag_format {
@@ -87,6 +119,23 @@ impl<'a> Line<'a> {
             .into_iter()
             .flat_map(move |raw| raw.split(separator))
             .map(move |tag| tag.split_once(pair).unwrap_or((tag, "")))
+    }
+}
+
+/// Sets a field seen for the first time; a field twice is not a line.
+fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Reason> {
+    if slot.is_some() {
+        return Err(Reason::UnknownField);
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn non_empty(text: &str) -> Result<&str, Reason> {
+    if text.is_empty() {
+        Err(Reason::UnknownField)
+    } else {
+        Ok(text)
     }
 }
 
@@ -125,10 +174,42 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
         None => (head, None, TagFormat::DogStatsd),
     };
     validate::name(name, 0).map_err(|e| e.reason().unwrap_or(Reason::BadValue))?;
-    validate::raw_value(value, kind).map_err(|_| Reason::BadValue)?;
+    // Several values (DogStatsD v1.1) only for the types the Agent packs.
+    let packable = matches!(
+        kind,
+        MetricType::Timing | MetricType::Histogram | MetricType::Distribution
+    );
+    if packable && value.contains(':') {
+        for one in value.split(':') {
+            validate::raw_value(one, kind).map_err(|_| Reason::BadValue)?;
+        }
+    } else {
+        validate::raw_value(value, kind).map_err(|_| Reason::BadValue)?;
+    }
 
     let mut sample_rate = None;
+    let (mut timestamp, mut container_id, mut external_data, mut cardinality) =
+        (None, None, None, None);
     for field in fields {
+        // The DogStatsD fields after v1.0, each at most once.
+        if let Some(seconds) = field.strip_prefix('T') {
+            let seconds = seconds.parse().map_err(|_| Reason::UnknownField)?;
+            once(&mut timestamp, seconds)?;
+            continue;
+        }
+        if let Some(id) = field.strip_prefix("c:") {
+            once(&mut container_id, non_empty(id)?)?;
+            continue;
+        }
+        if let Some(data) = field.strip_prefix("e:") {
+            once(&mut external_data, non_empty(data)?)?;
+            continue;
+        }
+        if let Some(text) = field.strip_prefix("card:") {
+            let value = Cardinality::parse(text).ok_or(Reason::UnknownField)?;
+            once(&mut cardinality, value)?;
+            continue;
+        }
         if let Some(rate) = field.strip_prefix('@') {
             let rate: f64 = rate.parse().map_err(|_| Reason::BadSampleRate)?;
             if sample_rate.is_some() || validate::sample_rate(rate).is_err() {
@@ -152,6 +233,10 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
         sample_rate,
         raw_tags,
         tag_format,
+        timestamp,
+        container_id,
+        external_data,
+        cardinality,
     };
     // `k:` (or `k=`) is not the bare tag `k`: refused rather than rewritten.
     let pair = match tag_format {
@@ -163,7 +248,10 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
         TagFormat::Graphite => ';',
     };
     if let Some(raw) = raw_tags {
-        if raw.split(separator).any(|tag| tag.ends_with(pair)) {
+        // The value is what follows the first separator (a DogStatsD value
+        // may itself hold `:`): empty after it is `k:`, refused.
+        let empty_value = |tag: &str| tag.split_once(pair).is_some_and(|(_, v)| v.is_empty());
+        if raw.split(separator).any(empty_value) {
             return Err(Reason::EmptyTagValue);
         }
     }
@@ -322,5 +410,29 @@ mod tests {
             Line::parse("a:1|c|@1e-300").unwrap().sample_rate,
             Some(1e-300)
         );
+    }
+
+    #[test]
+    fn dogstatsd_fields_after_v1_0_are_read_once_each() {
+        let line =
+            Line::parse("t:1:2:3|ms|@0.5|#k:v|T1700000000|c:abc|e:it-false|card:low").unwrap();
+        assert_eq!(line.values().collect::<Vec<_>>(), ["1", "2", "3"]);
+        assert_eq!(line.timestamp, Some(1_700_000_000));
+        assert_eq!(line.container_id, Some("abc"));
+        assert_eq!(line.external_data, Some("it-false"));
+        assert_eq!(line.cardinality, Some(Cardinality::Low));
+        assert!(line.has_dogstatsd_extensions());
+        assert!(!Line::parse("a:1|c").unwrap().has_dogstatsd_extensions());
+        for bad in [
+            "a:1|c|T12|T13",
+            "a:1|c|Tx",
+            "a:1|c|c:",
+            "a:1|c|card:huge",
+            "a:1:2|c",
+            "a:1:2|g",
+            "t:1::2|ms",
+        ] {
+            assert!(Line::parse(bad).is_err(), "{bad:?} parsed");
+        }
     }
 }
