@@ -27,6 +27,7 @@ fn connector(server: &CaptureServer, protocol: Protocol) -> Connector {
         .port(server.port())
         .protocol(protocol)
         .dogstatsd(true)
+        .origin_detection(false)
         .prefix("app")
         .global_tag("env", "prod")
         .global_tag("canary", "")
@@ -235,6 +236,7 @@ async fn the_identity_holds_when_nothing_could_be_delivered() {
         .host("127.0.0.1")
         .port(9)
         .dogstatsd(true)
+        .origin_detection(false)
         .queue_capacity(3)
         .build()
         .unwrap();
@@ -269,6 +271,7 @@ async fn a_disabled_connector_sends_nothing() {
     let statsd = Connector::builder()
         .host("127.0.0.1")
         .dogstatsd(true)
+        .origin_detection(false)
         .enabled(false)
         .build()
         .unwrap();
@@ -288,6 +291,7 @@ fn with_origin(server: &CaptureServer) -> Connector {
         .port(server.port())
         .protocol(Protocol::Udp)
         .dogstatsd(true)
+        .origin_detection(false)
         .container_id("83c0a99c0a54")
         .cardinality(statsd_connector::Cardinality::Low)
         .global_tag("env", "prod")

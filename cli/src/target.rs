@@ -1,5 +1,7 @@
-//! Where to send: flags first, then the `STATSD_*` environment, then
-//! 127.0.0.1:8125 over TCP with no prefix.
+//! Where to send: flags first, then the environment as the library reads it
+//! (`STATSD_*`, then Datadog's `DD_DOGSTATSD_URL`, `DD_AGENT_HOST` with
+//! `DD_DOGSTATSD_PORT`, and the `DD_ENV`/`DD_SERVICE`/`DD_VERSION`/
+//! `DD_ENTITY_ID` tags), then 127.0.0.1:8125 over TCP with no prefix.
 
 use std::process::ExitCode;
 
@@ -8,13 +10,15 @@ use statsd_connector::{Builder, Connector, Error, Protocol};
 /// The connection flags shared by `send` and `bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// Server host [env: STATSD_HOST] [default: 127.0.0.1]
+    /// Server host, or an address URL: udp://host:port, tcp://host:port,
+    /// unixgram:///path, unixstream:///path, unix:///path
+    /// [env: STATSD_HOST, DD_DOGSTATSD_URL, DD_AGENT_HOST] [default: 127.0.0.1]
     #[arg(long)]
     pub host: Option<String>,
-    /// Server port [env: STATSD_PORT] [default: 8125]
+    /// Server port [env: STATSD_PORT, DD_DOGSTATSD_PORT] [default: 8125]
     #[arg(long)]
     pub port: Option<u16>,
-    /// tcp or udp [env: STATSD_PROTOCOL] [default: tcp]
+    /// tcp, udp, unix or unixgram [env: STATSD_PROTOCOL] [default: tcp]
     #[arg(long)]
     pub protocol: Option<Protocol>,
 }
@@ -23,25 +27,29 @@ impl Target {
     /// A builder aimed at the target, with `prefix` when given (or from
     /// `STATSD_PREFIX`).
     pub fn builder(&self, prefix: Option<&str>) -> Result<Builder, Error> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let mut builder = Connector::builder().host(
-            self.host
-                .clone()
-                .or_else(|| env("STATSD_HOST"))
-                .unwrap_or_else(|| "127.0.0.1".into()),
-        );
-        builder = match (self.port, env("STATSD_PORT")) {
-            (Some(port), _) => builder.port(port),
-            (None, Some(text)) => builder.port_text(text),
-            (None, None) => builder,
-        };
-        let protocol = match (self.protocol, env("STATSD_PROTOCOL")) {
-            (Some(protocol), _) => protocol,
-            (None, Some(text)) => text.parse()?,
-            (None, None) => Protocol::Tcp,
-        };
-        builder = builder.protocol(protocol);
-        if let Some(prefix) = prefix.map(str::to_owned).or_else(|| env("STATSD_PREFIX")) {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        // The library's own reading of the environment, so that the CLI
+        // follows every rule a program using `Config::from_env` follows.
+        let mut builder = Builder::from_env_with(env)?;
+        let from_env = ["STATSD_HOST", "DD_DOGSTATSD_URL", "DD_AGENT_HOST"]
+            .iter()
+            .any(|name| env(name).is_some());
+        if !from_env && self.host.is_none() {
+            builder = builder.host("127.0.0.1");
+        }
+        // Running the CLI is the intent to send: `STATSD_ENABLED` does not
+        // turn it into a no-op.
+        builder = builder.enabled(true);
+        if let Some(host) = &self.host {
+            builder = builder.host(host.clone());
+        }
+        if let Some(port) = self.port {
+            builder = builder.port(port);
+        }
+        if let Some(protocol) = self.protocol {
+            builder = builder.protocol(protocol);
+        }
+        if let Some(prefix) = prefix {
             builder = builder.prefix(prefix);
         }
         Ok(builder)

@@ -19,6 +19,7 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
         .env_remove("STATSD_PREFIX")
         .env_remove("STATSD_PROTOCOL")
         .env_remove("RUST_LOG")
+        .env("DD_ORIGIN_DETECTION_ENABLED", "false")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -256,6 +257,83 @@ async fn send_reads_the_statsd_environment() {
         .await
         .unwrap();
     assert_eq!(server.lines(), ["fromenv.env.line:1|c"]);
+}
+
+/// A command with no statsd or Datadog variable from the test's own
+/// environment.
+fn clean_command() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("STATSD_") || name.starts_with("DD_") || name.starts_with("DATADOG_") {
+            command.env_remove(name);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    // Exact lines: no container id, whatever machine the tests run on.
+    command.env("DD_ORIGIN_DETECTION_ENABLED", "false");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_follows_dd_dogstatsd_url_and_the_unified_service_tags() {
+    let server = CaptureServer::start().await.unwrap();
+    let output = clean_command()
+        .args(["send", "dd.line:1|c"])
+        .env(
+            "DD_DOGSTATSD_URL",
+            format!("udp://127.0.0.1:{}", server.port()),
+        )
+        .env("DD_ENV", "prod")
+        .env("DD_SERVICE", "shop")
+        .env("DD_VERSION", "1.2")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    server
+        .wait_for_lines(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.lines(),
+        ["dd.line:1|c|#env:prod,service:shop,version:1.2"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_follows_dd_agent_host_and_port_and_host_flag_wins_over_them() {
+    let server = CaptureServer::start().await.unwrap();
+    let output = clean_command()
+        .args(["event", "Deploy", "done"])
+        .env("DD_AGENT_HOST", "127.0.0.1")
+        .env("DD_DOGSTATSD_PORT", server.port().to_string())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    server
+        .wait_for_lines(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(server.lines(), ["_e{6,4}:Deploy|done"]);
+
+    // --host names the server whole: the DD_* address is not used.
+    let other = CaptureServer::start().await.unwrap();
+    let output = clean_command()
+        .args([
+            "send",
+            "--host",
+            &format!("udp://127.0.0.1:{}", other.port()),
+            "x:1|c",
+        ])
+        .env("DD_AGENT_HOST", "127.0.0.1")
+        .env("DD_DOGSTATSD_PORT", server.port().to_string())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    other
+        .wait_for_lines(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(other.lines(), ["x:1|c"]);
 }
 
 /// Runs `listen` on a free port, sends `lines` over TCP and UDP, and returns
