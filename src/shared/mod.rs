@@ -61,9 +61,6 @@ pub(crate) struct Shared {
     control: Mutex<Option<StopRequest>>,
     /// The thread of `Connector::start_blocking`, if it started one.
     background: Mutex<Option<JoinHandle<()>>>,
-    /// Set when a stop completes, cleared by a start: metric calls are then
-    /// refused (and counted as dropped) instead of queued for nobody.
-    refusing: AtomicBool,
     /// Whether a processor was ever started: before that, calls queue
     /// whatever the stops (they wait for the first start).
     ever_started: AtomicBool,
@@ -117,7 +114,6 @@ impl Shared {
             state: watch::Sender::new(State::default()),
             control: Mutex::new(None),
             background: Mutex::new(None),
-            refusing: AtomicBool::new(false),
             ever_started: AtomicBool::new(false),
             last_error: Mutex::new(None),
             config,
@@ -129,17 +125,14 @@ impl Shared {
     ///
     /// Once a stop has completed (and until the next start) the lines are
     /// refused with [`ErrorKind::Stopped`] and counted as dropped: one relaxed
-    /// load on the hot path, after validation, so that an invalid call is
-    /// still rejected as invalid.
+    /// load under the shard lock (see `Queue::close_and_clear`), after
+    /// validation, so that an invalid call is still rejected as invalid.
     #[inline]
     pub(crate) fn push<F>(&self, lines: usize, write: F) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        if self.refusing.load(Relaxed) {
-            return Err(self.refused(lines));
-        }
-        self.enqueue(lines, write)
+        self.counted(lines, self.queue.push(lines, write))
     }
 
     /// The stopped check of [`Shared::push`], for what bypasses the queue
@@ -147,7 +140,7 @@ impl Shared {
     /// has completed, counted as dropped.
     #[inline]
     pub(crate) fn accepting(&self) -> Result<(), Error> {
-        if self.refusing.load(Relaxed) {
+        if self.queue.is_closed() {
             return Err(self.refused(1));
         }
         Ok(())
@@ -160,12 +153,20 @@ impl Shared {
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        match self.queue.push(lines, write) {
+        self.counted(lines, self.queue.push_always(lines, write))
+    }
+
+    /// Counts what a push refused: a full queue or a stopped connector is a
+    /// drop (with its throttled warning).
+    #[inline]
+    fn counted(&self, lines: usize, pushed: Result<(), Error>) -> Result<(), Error> {
+        match pushed {
             Ok(()) => {
                 self.drops.reset();
                 Ok(())
             }
             Err(error) if error.is_queue_full() => Err(self.dropped(lines)),
+            Err(error) if matches!(error.kind(), ErrorKind::Stopped) => Err(self.refused(lines)),
             Err(error) => Err(error),
         }
     }
@@ -187,11 +188,12 @@ impl Shared {
     /// started, or raced in after the processor's last look) as undelivered.
     /// Returns how many lines that was.
     pub(crate) fn stopped(&self) -> u64 {
-        if self.ever_started.load(Relaxed) {
-            self.refusing.store(true, Relaxed);
-        }
         self.flush_aggregates();
-        let discarded = self.queue.clear() as u64;
+        let discarded = if self.ever_started.load(Relaxed) {
+            self.queue.close_and_clear()
+        } else {
+            self.queue.clear()
+        } as u64;
         self.ledger.discarded(0, discarded);
         discarded
     }
@@ -288,7 +290,7 @@ impl Shared {
         }
         let (request, signal) = stop::channel();
         *control = Some(request);
-        self.refusing.store(false, Relaxed);
+        self.queue.open();
         self.ever_started.store(true, Relaxed);
         self.state.send_if_modified(|state| state.set_running(true));
         Some(signal)

@@ -124,6 +124,9 @@ pub(crate) struct Queue {
     sleeping: Padded<AtomicBool>,
     /// Wakes the processor when it sleeps and a line arrives.
     wake: Notify,
+    /// Set by a completed stop, cleared by a start: callers' lines are then
+    /// refused. Read by callers under the shard lock.
+    closed: AtomicBool,
     /// Empty chunks that the processor has written, for callers to fill
     /// again: the steady state allocates nothing, and memory stays flat.
     pool_of_chunks: Padded<Mutex<Vec<Vec<u8>>>>,
@@ -179,6 +182,7 @@ impl Queue {
             pool: Padded(AtomicUsize::new(capacity)),
             sleeping: Padded(AtomicBool::new(false)),
             wake: Notify::new(),
+            closed: AtomicBool::new(false),
             pool_of_chunks: Padded(Mutex::new(Vec::with_capacity(POOLED_CHUNKS))),
         }
     }
@@ -193,8 +197,33 @@ impl Queue {
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
+        self.push_inner::<true, F>(lines, write)
+    }
+
+    /// [`Queue::push`] even when the queue is closed: the processor's own
+    /// lines (aggregates, telemetry) during a stop.
+    #[inline]
+    pub(crate) fn push_always<F>(&self, lines: usize, write: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    {
+        self.push_inner::<false, F>(lines, write)
+    }
+
+    #[inline]
+    fn push_inner<const CHECK_CLOSED: bool, F>(&self, lines: usize, write: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    {
         let shard = &self.shards[home_hint() & self.shard_mask];
         let mut guard = lock(&shard.buffer);
+        // Read under the shard lock: `close` sets the flag before it takes
+        // every shard's lock to clear it, so a line either lands before that
+        // clear (and is discarded, counted) or sees the flag. None slips in
+        // after a stop.
+        if CHECK_CLOSED && self.closed.load(Relaxed) {
+            return Err(Error::from(crate::error::ErrorKind::Stopped));
+        }
         if guard.total_lines() + lines > guard.leased && !self.lease_more(&mut guard, lines) {
             return Err(Error::from(ErrorKind::QueueFull));
         }
@@ -299,6 +328,26 @@ impl Queue {
             self.release(&mut guard);
         }
         taken
+    }
+
+    /// Refuses callers' lines from now on, then empties every shard; returns
+    /// the number of lines discarded. After it returns no caller's line is
+    /// left in the queue (see `push_inner`).
+    pub(crate) fn close_and_clear(&self) -> usize {
+        self.closed.store(true, Relaxed);
+        self.clear()
+    }
+
+    /// Accepts callers' lines again (a start).
+    pub(crate) fn open(&self) {
+        self.closed.store(false, Relaxed);
+    }
+
+    /// Whether callers' lines are refused (a stop completed), as far as a
+    /// relaxed read can tell: for what bypasses the queue.
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
     }
 
     /// Empties every shard; returns the number of lines discarded.
