@@ -674,6 +674,52 @@ mod tests {
         }
 
         #[test]
+        fn any_mix_of_typed_and_text_gauge_calls_folds_in_call_order(
+            ops in proptest::collection::vec((0u8..4, -1000i32..1000), 1..30),
+        ) {
+            // The order class: a value set then adjusted must end as a
+            // server applying the calls in order would, whichever call form
+            // (typed, or text as send_line and inject_metric give it) made
+            // each one. Integers keep the sums exact.
+            let a = Aggregator::new(1, None);
+            let (mut value, mut delta): (Option<f64>, f64) = (None, 0.0);
+            for &(form, n) in &ops {
+                let v = f64::from(n);
+                let text;
+                let folded = match form {
+                    0 => a.add("g", Value::Float(v), MetricType::Gauge, &[]),
+                    1 => a.add("g", Value::Delta(v), MetricType::Gauge, &[]),
+                    2 => {
+                        // An absolute text gauge has no sign (a sign means a delta).
+                        text = n.unsigned_abs().to_string();
+                        a.add("g", Value::Text(&text), MetricType::Gauge, &[])
+                    }
+                    _ => {
+                        text = if n >= 0 { format!("+{n}") } else { n.to_string() };
+                        a.add("g", Value::Text(&text), MetricType::Gauge, &[])
+                    }
+                };
+                proptest::prop_assert!(matches!(folded, Folded::Yes));
+                match form {
+                    0 => (value, delta) = (Some(v), 0.0),
+                    2 => (value, delta) = (Some(f64::from(n.unsigned_abs())), 0.0),
+                    _ => delta += v,
+                }
+            }
+            let mut written = Vec::new();
+            a.flush(|_, _, _, aggregate| written.push(match aggregate {
+                Aggregate::One(Value::Float(f)) => (true, f),
+                Aggregate::One(Value::Delta(d)) => (false, d),
+                other => panic!("{other:?}"),
+            }));
+            let expected = match value {
+                Some(v) => (true, v + delta),
+                None => (false, delta),
+            };
+            proptest::prop_assert_eq!(written, vec![expected]);
+        }
+
+        #[test]
         fn no_gauge_sequence_flushes_a_non_finite_value(
             ops in proptest::collection::vec(
                 (proptest::bool::ANY, proptest::prop_oneof![
