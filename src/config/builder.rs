@@ -843,10 +843,22 @@ impl Builder {
         let container_id = if !dogstatsd {
             None
         } else if let Some(id) = self.container_id.filter(|id| !id.trim().is_empty()) {
-            Some(id.trim().to_owned())
+            let id = id.trim().to_owned();
+            // Written as a field of every line: it must not be able to end
+            // the field, add one, or break the line.
+            if let Err(reason) = check_origin_field(&id) {
+                return Err(Error::from(ErrorKind::InvalidSetting {
+                    setting: "container_id",
+                    value: id,
+                    reason,
+                }));
+            }
+            Some(id)
         } else if self.origin_detection.unwrap_or(true) {
             let root = self.origin_root.unwrap_or_else(|| PathBuf::from("/"));
-            origin::detect_container_id(&root)
+            // What detection finds is hex, a UUID or `in-<digits>`; anything
+            // else is not sent.
+            origin::detect_container_id(&root).filter(|id| check_origin_field(id).is_ok())
         } else {
             None
         };
@@ -895,6 +907,18 @@ impl Builder {
     pub fn build(self) -> Result<crate::Connector, Error> {
         Ok(crate::Connector::new(self.build_config()?))
     }
+}
+
+/// Checks a value written as a DogStatsD field of every line (`|c:<id>`):
+/// no field separator, whitespace, control or line-breaking character.
+fn check_origin_field(value: &str) -> Result<(), &'static str> {
+    if value.contains(['|', ',', '#']) || value.chars().any(char::is_whitespace) {
+        return Err("must not contain '|', ',', '#' or whitespace");
+    }
+    if validate::first_control(value).is_some() {
+        return Err("must not contain control or line-breaking characters");
+    }
+    Ok(())
 }
 
 /// A sensible number of queue shards for this machine: one per core, times

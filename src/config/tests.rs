@@ -432,3 +432,41 @@ fn origin_detection_reads_the_root_it_is_given() {
     );
     assert_eq!(c.container_id(), None);
 }
+
+#[test]
+fn a_container_id_that_could_break_or_add_a_field_is_refused() {
+    // Found by the dogstatsd fuzz target: `|h:web` would have become the
+    // hostname of every event.
+    for bad in [
+        "b1700000000|h:web",
+        "a\nb",
+        "a,b",
+        "a#b",
+        "a b",
+        "a\u{2028}b",
+    ] {
+        let error = Config::builder()
+            .host("localhost")
+            .dogstatsd(true)
+            .container_id(bad)
+            .build_config()
+            .unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                ErrorKind::InvalidSetting {
+                    setting: "container_id",
+                    ..
+                }
+            ),
+            "{bad:?}: {error}"
+        );
+    }
+    let ok = Config::builder()
+        .host("localhost")
+        .dogstatsd(true)
+        .container_id("in-4026531835")
+        .build_config()
+        .unwrap();
+    assert_eq!(ok.container_id(), Some("in-4026531835"));
+}
