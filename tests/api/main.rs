@@ -11,7 +11,12 @@
 mod aggregation;
 mod behaviour;
 mod blocking;
+mod dogstatsd_events;
+#[cfg(unix)]
+mod dogstatsd_transport;
 mod faults;
+mod hardening_lifecycle;
+mod hardening_wire;
 #[cfg(all(feature = "metrics", feature = "tower"))]
 mod integrations;
 mod smoke;

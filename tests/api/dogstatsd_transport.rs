@@ -8,8 +8,6 @@
 //! the connection; a frame that is not whole newline-terminated lines counts
 //! as an error.
 
-#![cfg(unix)]
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
