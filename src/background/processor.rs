@@ -102,8 +102,8 @@ enum Idle {
 
 impl Processor {
     async fn run(&mut self, mut stop: StopSignal) {
-        self.telemetry =
-            (self.shared.config.telemetry).map(|interval| Telemetry::new(interval, Instant::now()));
+        self.telemetry = (self.shared.config.telemetry)
+            .map(|interval| Telemetry::new(interval, Instant::now(), &self.shared));
         let deadline = self.serve(&mut stop).await;
         // What was aggregated or counted since the last report goes out with
         // the rest.

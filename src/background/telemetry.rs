@@ -19,15 +19,39 @@
 //! Counters carry the change since the previous report, so the server sums
 //! them as it would any counter; a counter that did not change is not sent.
 //! Reports come from the processor's loop, so they stop while it is stopped.
+//!
+//! For a server declared DogStatsD the same report goes out in the names of
+//! Datadog's own clients, so that Datadog's stock dashboard for client
+//! telemetry shows it: without the prefix, with the global tags and
+//! `client:rust`, `client_version:<this crate's version>` and
+//! `client_transport:<udp|tcp|uds|uds-stream>`:
+//!
+//! | name | value |
+//! |---|---|
+//! | `datadog.dogstatsd.client.metrics` | metric lines accepted |
+//! | `datadog.dogstatsd.client.events` | events accepted |
+//! | `datadog.dogstatsd.client.service_checks` | service checks accepted |
+//! | `datadog.dogstatsd.client.metric_dropped_on_receive` | lines dropped: queue full, or the connector stopped |
+//! | `datadog.dogstatsd.client.bytes_sent` | bytes written |
+//! | `datadog.dogstatsd.client.packets_sent` | datagrams sent (datagram transports) |
+//! | `datadog.dogstatsd.client.packets_dropped_writer` | lines that may have been lost by a failed connection (lines, not packets: the connector counts lines) |
+//!
+//! (All counters, the change since the last report. The by-type breakdown
+//! and the aggregation context counts of datadog-go are not kept.)
 
 use tokio::time::{Duration, Instant};
 
+use crate::config::Protocol;
 use crate::shared::ledger::Stats;
 use crate::shared::Shared;
+use crate::wire::format::LineFormat;
 use crate::wire::metric::{MetricType, Value};
 
 /// The name every telemetry metric starts with.
 pub(crate) const TELEMETRY_PREFIX: &str = "statsd_connector";
+
+/// The name Datadog's clients give their telemetry.
+const DATADOG_PREFIX: &str = "datadog.dogstatsd.client";
 
 /// When the next report is due, and what the last one saw.
 #[derive(Debug)]
@@ -35,14 +59,43 @@ pub(crate) struct Telemetry {
     interval: Duration,
     next: Instant,
     last: Stats,
+    /// For a DogStatsD server: the format of Datadog-named reports (no
+    /// prefix; the global tags and the client tags).
+    datadog: Option<LineFormat>,
 }
 
 impl Telemetry {
-    pub(crate) fn new(interval: Duration, now: Instant) -> Telemetry {
+    pub(crate) fn new(interval: Duration, now: Instant, shared: &Shared) -> Telemetry {
+        let config = &shared.config;
+        let datadog = config.is_dogstatsd().then(|| {
+            let transport = match config.protocol {
+                Protocol::Udp => "udp",
+                Protocol::Unixgram => "uds",
+                Protocol::Unix => "uds-stream",
+                _ => "tcp",
+            };
+            let mut tags = config.global_tags.clone();
+            tags.push(("client".into(), "rust".into()));
+            tags.push(("client_version".into(), env!("CARGO_PKG_VERSION").into()));
+            tags.push(("client_transport".into(), transport.into()));
+            LineFormat::new(
+                None,
+                false,
+                config.tag_format,
+                &tags,
+                config.max_line_length(),
+            )
+            .with_origin(
+                config.container_id(),
+                config.external_env(),
+                config.cardinality(),
+            )
+        });
         Telemetry {
             interval,
             next: now + interval,
             last: Stats::default(),
+            datadog,
         }
     }
 
@@ -59,6 +112,9 @@ impl Telemetry {
     pub(crate) fn report(&mut self, shared: &Shared) {
         let now = shared.stats();
         let last = std::mem::replace(&mut self.last, now);
+        if let Some(format) = &self.datadog {
+            return report_datadog(shared, format, &now, &last);
+        }
         let changes = [
             ("sent", now.sent - last.sent),
             ("sent_bytes", now.sent_bytes - last.sent_bytes),
@@ -89,4 +145,34 @@ fn push(shared: &Shared, name: &mut String, suffix: &str, value: Value<'_>, kind
     let _ = shared.push(1, |buf| {
         shared.format.write(buf, name, value, kind, 1.0, &[])
     });
+}
+
+/// The report in the names of Datadog's clients (see the module docs).
+fn report_datadog(shared: &Shared, format: &LineFormat, now: &Stats, last: &Stats) {
+    let items = |stats: &Stats| stats.queued - stats.events - stats.service_checks;
+    let changes = [
+        ("metrics", items(now) - items(last)),
+        ("events", now.events - last.events),
+        ("service_checks", now.service_checks - last.service_checks),
+        ("metric_dropped_on_receive", now.dropped - last.dropped),
+        ("bytes_sent", now.sent_bytes - last.sent_bytes),
+        ("packets_sent", now.datagrams - last.datagrams),
+        (
+            "packets_dropped_writer",
+            now.possibly_lost - last.possibly_lost,
+        ),
+    ];
+    let mut name = String::with_capacity(64);
+    for (suffix, change) in changes {
+        if change > 0 {
+            name.clear();
+            name.push_str(DATADOG_PREFIX);
+            name.push('.');
+            name.push_str(suffix);
+            let value = Value::Int(i64::try_from(change).unwrap_or(i64::MAX));
+            let _ = shared.push(1, |buf| {
+                format.write(buf, &name, value, MetricType::Counter, 1.0, &[])
+            });
+        }
+    }
 }

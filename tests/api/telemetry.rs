@@ -81,3 +81,42 @@ fn a_zero_interval_is_refused() {
         .unwrap_err();
     assert!(error.to_string().contains("telemetry"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dogstatsd_server_gets_the_datadog_client_telemetry_names() {
+    let server = CaptureServer::start().await.unwrap();
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .prefix("app")
+        .dogstatsd(true)
+        .origin_detection(false)
+        .global_tag("env", "prod")
+        .telemetry(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    statsd.start().await.unwrap();
+    for _ in 0..10 {
+        statsd.incr("hits").unwrap();
+    }
+    statsd
+        .event(&statsd_connector::Event::new("Deploy", "done"))
+        .unwrap();
+    // The last report goes out on stop.
+    timeout(WAIT, statsd.stop()).await.unwrap();
+    let lines = server.lines();
+    let tags = format!(
+        "|c|#env:prod,client:rust,client_version:{},client_transport:tcp",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (name, value) in [("metrics", 10), ("events", 1)] {
+        let expected = format!("datadog.dogstatsd.client.{name}:{value}{tags}");
+        assert!(lines.contains(&expected), "{expected} not in {lines:?}");
+    }
+    // (bytes_sent is in the report only when something was written before
+    // the stop's report: timing, not asserted.)
+    assert!(
+        !lines.iter().any(|l| l.contains("statsd_connector.")),
+        "{lines:?}"
+    );
+}
