@@ -25,6 +25,7 @@ use crate::wire::validate;
 
 use super::blocking;
 use super::counter::Counter;
+use super::dogstatsd;
 use super::emit::{self, Sampling};
 use super::scoped::Scoped;
 use super::timer::{Timer, TimerGuard};
@@ -555,7 +556,7 @@ impl Connector {
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     pub fn send_line(&self, line: &str) -> Result<(), Error> {
-        if let Some(sent) = super::dogstatsd::send_line(self, line) {
+        if let Some(sent) = dogstatsd::send_line(self.shared(), line) {
             return sent;
         }
         if !self.shared().config.enabled {
@@ -641,6 +642,117 @@ impl Connector {
     /// v1.6); see [`Scoped::with_cardinality`].
     pub fn with_cardinality(&self, cardinality: crate::Cardinality) -> Scoped<'_> {
         Scoped::new(self.shared(), &[], 1.0).with_cardinality(cardinality)
+    }
+
+    /// Sends a DogStatsD event: a title and a text, with the optional fields
+    /// of [`Event`](crate::Event), written after this connector's global tags but without
+    /// its prefix.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::{testing::CaptureServer, AlertType, Connector, Event};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::start().await?;
+    /// let statsd = Connector::builder()
+    ///     .host("127.0.0.1")
+    ///     .port(server.port())
+    ///     .dogstatsd(true)
+    ///     .prefix("shop")                 // not applied to events
+    ///     .global_tag("env", "prod")
+    ///     .build()?;
+    /// statsd.start().await?;
+    /// let tags = [("version", "2.1")];
+    /// statsd.event(
+    ///     &Event::new("Deploy", "v2.1 is out\nall green")
+    ///         .alert_type(AlertType::Success)
+    ///         .tags(&tags),
+    /// )?;
+    /// statsd.stop().await;
+    /// server.wait_for_lines(1, Duration::from_secs(5)).await?;
+    /// assert_eq!(
+    ///     server.lines(),
+    ///     ["_e{6,22}:Deploy|v2.1 is out\\nall green|t:success|#env:prod,version:2.1"]
+    /// );
+    /// assert_eq!(statsd.stats().events, 1);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Refused and counted in [`Stats::rejected`](crate::Stats::rejected):
+    /// [`ErrorKind::NotDogStatsd`] unless the server is declared DogStatsD;
+    /// [`ErrorKind::InvalidField`] or [`ErrorKind::InvalidTag`] for a field
+    /// that cannot be written (an empty title, a control character, `\n` written
+    /// out as text ...); [`ErrorKind::LineTooLong`] for a line longer than
+    /// [`Config::max_line_length`](crate::Config::max_line_length). A full queue
+    /// drops it, counted in [`Stats::dropped`](crate::Stats::dropped)
+    /// ([`ErrorKind::QueueFull`]). A disabled connector returns `Ok` and sends
+    /// nothing.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, ErrorKind, Event};
+    ///
+    /// let plain = Connector::builder().host("localhost").build()?;
+    /// let error = plain.event(&Event::new("Deploy", "done")).unwrap_err();
+    /// assert!(matches!(error.kind(), ErrorKind::NotDogStatsd(_)));
+    /// assert_eq!(plain.stats().rejected, 1);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn event(&self, event: &crate::Event<'_>) -> Result<(), Error> {
+        dogstatsd::event(self.shared(), event)
+    }
+
+    /// Sends a DogStatsD service check: a name and a status, with the
+    /// optional fields of [`ServiceCheck`](crate::ServiceCheck), written after this connector's
+    /// global tags but without its prefix.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::testing::CaptureServer;
+    /// use statsd_connector::{Connector, Protocol, ServiceCheck, ServiceCheckStatus};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = CaptureServer::start().await?;
+    /// let statsd = Connector::builder()
+    ///     .host("127.0.0.1")
+    ///     .port(server.port())
+    ///     .protocol(Protocol::Udp)
+    ///     .dogstatsd(true)
+    ///     .global_tag("env", "prod")
+    ///     .build()?;
+    /// statsd.start().await?;
+    /// statsd.service_check(
+    ///     &ServiceCheck::new("db.up", ServiceCheckStatus::Critical)
+    ///         .hostname("db-1")
+    ///         .message("down since 10:02"),
+    /// )?;
+    /// statsd.stop().await;
+    /// server.wait_for_lines(1, Duration::from_secs(5)).await?;
+    /// assert_eq!(server.lines(), ["_sc|db.up|2|h:db-1|#env:prod|m:down since 10:02"]);
+    /// assert_eq!(statsd.stats().service_checks, 1);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`event`](Self::event): [`ErrorKind::NotDogStatsd`],
+    /// [`ErrorKind::InvalidField`], [`ErrorKind::InvalidTag`] and
+    /// [`ErrorKind::LineTooLong`] are counted as rejected, a full queue as
+    /// dropped.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, ErrorKind, ServiceCheck, ServiceCheckStatus};
+    ///
+    /// let statsd = Connector::builder().host("localhost").dogstatsd(true).build()?;
+    /// // The Agent ends every field at `|`: a message may not hold one.
+    /// let check = ServiceCheck::new("db.up", ServiceCheckStatus::Ok).message("a|#b");
+    /// assert!(matches!(
+    ///     statsd.service_check(&check).unwrap_err().kind(),
+    ///     ErrorKind::InvalidField { field: "service check message", .. }
+    /// ));
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    pub fn service_check(&self, check: &crate::ServiceCheck<'_>) -> Result<(), Error> {
+        dogstatsd::service_check(self.shared(), check)
     }
 }
 

@@ -17,142 +17,36 @@ use crate::wire::event::{check_event, check_tags, invalid, write_event, Event};
 use crate::wire::metric::TagFormat;
 use crate::wire::service_check::{check_service_check, write_service_check, ServiceCheck};
 
-use super::connector::Connector;
 use super::emit::rejected;
 
-impl Connector {
-    /// Sends a DogStatsD event: a title and a text, with the optional fields
-    /// of [`Event`], written after this connector's global tags but without
-    /// its prefix.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use statsd_connector::{testing::CaptureServer, AlertType, Connector, Event};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let server = CaptureServer::start().await?;
-    /// let statsd = Connector::builder()
-    ///     .host("127.0.0.1")
-    ///     .port(server.port())
-    ///     .dogstatsd(true)
-    ///     .prefix("shop")                 // not applied to events
-    ///     .global_tag("env", "prod")
-    ///     .build()?;
-    /// statsd.start().await?;
-    /// let tags = [("version", "2.1")];
-    /// statsd.event(
-    ///     &Event::new("Deploy", "v2.1 is out\nall green")
-    ///         .alert_type(AlertType::Success)
-    ///         .tags(&tags),
-    /// )?;
-    /// statsd.stop().await;
-    /// server.wait_for_lines(1, Duration::from_secs(5)).await?;
-    /// assert_eq!(
-    ///     server.lines(),
-    ///     ["_e{6,22}:Deploy|v2.1 is out\\nall green|t:success|#env:prod,version:2.1"]
-    /// );
-    /// assert_eq!(statsd.stats().events, 1);
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// Refused and counted in [`Stats::rejected`](crate::Stats::rejected):
-    /// [`ErrorKind::NotDogStatsd`] unless the server is declared DogStatsD;
-    /// [`ErrorKind::InvalidField`] or [`ErrorKind::InvalidTag`] for a field
-    /// that cannot be written (an empty title, a control character, `\n` written
-    /// out as text ...); [`ErrorKind::LineTooLong`] for a line longer than
-    /// [`Config::max_line_length`](crate::Config::max_line_length). A full queue
-    /// drops it, counted in [`Stats::dropped`](crate::Stats::dropped)
-    /// ([`ErrorKind::QueueFull`]). A disabled connector returns `Ok` and sends
-    /// nothing.
-    ///
-    /// ```
-    /// use statsd_connector::{Connector, ErrorKind, Event};
-    ///
-    /// let plain = Connector::builder().host("localhost").build()?;
-    /// let error = plain.event(&Event::new("Deploy", "done")).unwrap_err();
-    /// assert!(matches!(error.kind(), ErrorKind::NotDogStatsd(_)));
-    /// assert_eq!(plain.stats().rejected, 1);
-    /// # Ok::<(), statsd_connector::Error>(())
-    /// ```
-    pub fn event(&self, event: &Event<'_>) -> Result<(), Error> {
-        let shared = self.shared();
-        if !shared.config.enabled {
-            return Ok(());
-        }
-        queue(
-            shared,
-            "event",
-            |global, max| check_event(event, global, max),
-            |buf, global, max| write_event(buf, event, global, max),
-        )?;
-        shared.ledger.event_queued();
-        Ok(())
+/// Validates and queues one event (see [`Connector::event`]).
+pub(crate) fn event(shared: &Shared, event: &Event<'_>) -> Result<(), Error> {
+    if !shared.config.enabled {
+        return Ok(());
     }
+    queue(
+        shared,
+        "event",
+        |global, max| check_event(event, global, max),
+        |buf, global, max| write_event(buf, event, global, max),
+    )?;
+    shared.ledger.event_queued();
+    Ok(())
+}
 
-    /// Sends a DogStatsD service check: a name and a status, with the
-    /// optional fields of [`ServiceCheck`], written after this connector's
-    /// global tags but without its prefix.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use statsd_connector::testing::CaptureServer;
-    /// use statsd_connector::{Connector, Protocol, ServiceCheck, ServiceCheckStatus};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let server = CaptureServer::start().await?;
-    /// let statsd = Connector::builder()
-    ///     .host("127.0.0.1")
-    ///     .port(server.port())
-    ///     .protocol(Protocol::Udp)
-    ///     .dogstatsd(true)
-    ///     .global_tag("env", "prod")
-    ///     .build()?;
-    /// statsd.start().await?;
-    /// statsd.service_check(
-    ///     &ServiceCheck::new("db.up", ServiceCheckStatus::Critical)
-    ///         .hostname("db-1")
-    ///         .message("down since 10:02"),
-    /// )?;
-    /// statsd.stop().await;
-    /// server.wait_for_lines(1, Duration::from_secs(5)).await?;
-    /// assert_eq!(server.lines(), ["_sc|db.up|2|h:db-1|#env:prod|m:down since 10:02"]);
-    /// assert_eq!(statsd.stats().service_checks, 1);
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// As for [`event`](Self::event): [`ErrorKind::NotDogStatsd`],
-    /// [`ErrorKind::InvalidField`], [`ErrorKind::InvalidTag`] and
-    /// [`ErrorKind::LineTooLong`] are counted as rejected, a full queue as
-    /// dropped.
-    ///
-    /// ```
-    /// use statsd_connector::{Connector, ErrorKind, ServiceCheck, ServiceCheckStatus};
-    ///
-    /// let statsd = Connector::builder().host("localhost").dogstatsd(true).build()?;
-    /// // The Agent ends every field at `|`: a message may not hold one.
-    /// let check = ServiceCheck::new("db.up", ServiceCheckStatus::Ok).message("a|#b");
-    /// assert!(matches!(
-    ///     statsd.service_check(&check).unwrap_err().kind(),
-    ///     ErrorKind::InvalidField { field: "service check message", .. }
-    /// ));
-    /// # Ok::<(), statsd_connector::Error>(())
-    /// ```
-    pub fn service_check(&self, check: &ServiceCheck<'_>) -> Result<(), Error> {
-        let shared = self.shared();
-        if !shared.config.enabled {
-            return Ok(());
-        }
-        queue(
-            shared,
-            "service check",
-            |global, max| check_service_check(check, global, max),
-            |buf, global, max| write_service_check(buf, check, global, max),
-        )?;
-        shared.ledger.service_check_queued();
-        Ok(())
+/// Validates and queues one service check (see [`Connector::service_check`]).
+pub(crate) fn service_check(shared: &Shared, check: &ServiceCheck<'_>) -> Result<(), Error> {
+    if !shared.config.enabled {
+        return Ok(());
     }
+    queue(
+        shared,
+        "service check",
+        |global, max| check_service_check(check, global, max),
+        |buf, global, max| write_service_check(buf, check, global, max),
+    )?;
+    shared.ledger.service_check_queued();
+    Ok(())
 }
 
 /// Checks, then queues one line: everything that can be refused is refused
@@ -226,19 +120,18 @@ fn global_tags(shared: &Shared) -> Result<Cow<'_, [u8]>, Error> {
 ///
 /// A line with a field this crate does not write (an unknown one, or a value
 /// that does not parse, which the Agent would skip) is refused, not repaired.
-pub(crate) fn send_line(connector: &Connector, line: &str) -> Option<Result<(), Error>> {
+pub(crate) fn send_line(shared: &Shared, line: &str) -> Option<Result<(), Error>> {
     let result = if line.starts_with("_e{") {
-        send_event_line(connector, line)
+        send_event_line(shared, line)
     } else if line.starts_with("_sc|") {
-        send_service_check_line(connector, line)
+        send_service_check_line(shared, line)
     } else {
         return None;
     };
     Some(result)
 }
 
-fn send_event_line(connector: &Connector, line: &str) -> Result<(), Error> {
-    let shared = connector.shared();
+fn send_event_line(shared: &Shared, line: &str) -> Result<(), Error> {
     if !shared.config.enabled {
         return Ok(());
     }
@@ -269,11 +162,10 @@ fn send_event_line(connector: &Connector, line: &str) -> Result<(), Error> {
     if let Some(alert_type) = parsed.alert_type {
         event = event.alert_type(alert_type);
     }
-    connector.event(&event)
+    self::event(shared, &event)
 }
 
-fn send_service_check_line(connector: &Connector, line: &str) -> Result<(), Error> {
-    let shared = connector.shared();
+fn send_service_check_line(shared: &Shared, line: &str) -> Result<(), Error> {
     if !shared.config.enabled {
         return Ok(());
     }
@@ -304,7 +196,7 @@ fn send_service_check_line(connector: &Connector, line: &str) -> Result<(), Erro
             }
         }
     }
-    connector.service_check(&check)
+    service_check(shared, &check)
 }
 
 /// A field the Agent would skip: unknown, or a value that does not parse.
