@@ -22,24 +22,30 @@
 //! - `caller/` — on the thread that emits, never waiting:
 //!   `connector` ([`Connector`]: build, start, stop, state, stats),
 //!   `verbs` (the [`Metrics`] trait: `incr`, `gauge`, `timing` ...),
-//!   `scoped` ([`Scoped`]: tags and a sample rate), `emit` (the pipeline
-//!   every call ends in), `sampling`, `counter` ([`Counter`]), `timer`
-//!   ([`Timer`], [`TimerGuard`]), `blocking`.
-//! - `wire/` — pure code, no I/O: `metric` ([`MetricType`], [`TagFormat`]),
-//!   `validate` (refuse what would break a line), `format` (write one line
-//!   into a byte buffer with `itoa`/`ryu`, no allocation), `line` ([`Line`],
-//!   reading a line back).
+//!   `scoped` ([`Scoped`]: tags, a sample rate, a timestamp, a
+//!   cardinality), `emit` (the pipeline every call ends in), `dogstatsd`
+//!   (events and service checks), `sampling`, `counter` ([`Counter`]),
+//!   `timer` ([`Timer`], [`TimerGuard`]), `blocking`.
+//! - `wire/` — pure code, no I/O: `metric` ([`MetricType`], [`TagFormat`],
+//!   [`Cardinality`]), `validate` (refuse what would break a line), `format`
+//!   (write one line into a byte buffer with `itoa`/`ryu`, no allocation),
+//!   `line` ([`Line`], reading a metric line back), `event` and
+//!   `service_check` ([`Event`], [`ServiceCheck`]: checked and written),
+//!   `dogstatsd_parse` and `datagram` ([`Datagram`]: reading any line back),
+//!   `conformance` (Datadog's own test cases, as tables).
 //! - `shared/` — what both sides share, depending on neither: `queue` (the
 //!   bounded, sharded buffers; full means dropped and counted, never
 //!   waiting), `ledger` ([`Stats`]: every metric accounted for), `state`
 //!   ([`State`]), `stop` (the stop request and its deadline), `aggregate`
-//!   (opt-in client-side aggregation), `throttle`.
+//!   (opt-in client-side aggregation and DogStatsD value packing), `random`,
+//!   `throttle`.
 //! - `background/` — on the processor task: `processor` (serve, drain,
 //!   close, account), `batch` (what it took from the queue), `transport/`
 //!   (`stream` and `datagram` write, `tcp`, `udp`, `unix` connect),
 //!   `telemetry` (its own stats as metrics).
-//! - `config/` — [`Builder`] and [`Config`], checked once; `env` reads the
-//!   `STATSD_*` environment.
+//! - `config/` — [`Builder`] and [`Config`], checked once; `address` (the
+//!   address URLs), `env` and `datadog_env` (the `STATSD_*` and `DD_*`
+//!   environment), `origin` (container detection for DogStatsD).
 //! - [`integrations`] — the `metrics` facade recorder and the tower layer,
 //!   behind their features.
 //! - `testing` (feature `testing`) — an in-process capture server for tests,
