@@ -59,6 +59,7 @@ impl MetricType {
     /// ```
     /// assert_eq!(statsd_connector::MetricType::Timing.code(), "ms");
     /// ```
+    #[must_use]
     pub const fn code(self) -> &'static str {
         match self {
             MetricType::Counter => "c",
@@ -72,6 +73,7 @@ impl MetricType {
 
     /// The path prefix of the original connector's 1.0 release, used when
     /// [`Builder::type_prefixes`](crate::Builder::type_prefixes) is on.
+    #[must_use]
     pub const fn type_prefix(self) -> &'static str {
         match self {
             MetricType::Counter => "counters.",
@@ -84,6 +86,7 @@ impl MetricType {
     }
 
     /// Parses a type code (`c`, `g`, `ms`, `s`, `h`, `d`).
+    #[must_use]
     pub fn from_code(code: &[u8]) -> Option<MetricType> {
         Some(match code {
             b"c" => MetricType::Counter,
@@ -196,6 +199,7 @@ impl Cardinality {
     pub(crate) const EXPECTED: &'static str = "expected none, low, orchestrator or high";
 
     /// The value as the wire and the variables write it.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Cardinality::None => "none",
