@@ -25,8 +25,10 @@
 //! # Ok(()) }
 //! ```
 
+use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -36,6 +38,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::error::{Error, ErrorKind};
 use crate::wire::datagram::Datagram;
 
 /// Which sockets a [`CaptureServer`] listens on.
@@ -48,6 +51,52 @@ pub enum Listen {
     /// Both, on the same port number (the default).
     #[default]
     Both,
+}
+
+impl Listen {
+    /// The name [`Display`](fmt::Display) writes and [`FromStr`] reads:
+    /// `tcp`, `udp` or `both`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Listen::Tcp => "tcp",
+            Listen::Udp => "udp",
+            Listen::Both => "both",
+        }
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Listen {
+    type Err = Error;
+
+    /// Parses `tcp`, `udp` or `both`, in any case.
+    ///
+    /// ```
+    /// use statsd_connector::testing::Listen;
+    ///
+    /// assert_eq!("UDP".parse::<Listen>()?, Listen::Udp);
+    /// assert_eq!(Listen::Both.to_string(), "both");
+    /// assert!("sctp".parse::<Listen>().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Listen, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Listen::Tcp),
+            "udp" => Ok(Listen::Udp),
+            "both" => Ok(Listen::Both),
+            _ => Err(Error::from(ErrorKind::InvalidSetting {
+                setting: "listen",
+                value: s.to_owned(),
+                reason: "expected tcp, udp or both",
+            })),
+        }
+    }
 }
 
 /// Something the server received, for [`CaptureServer::subscribe`].

@@ -146,9 +146,41 @@ pub enum TagFormat {
     Graphite,
 }
 
+impl TagFormat {
+    /// The dialect's name, as [`Display`](fmt::Display) writes it and
+    /// [`FromStr`] reads it: `dogstatsd`, `influx` or `graphite`.
+    ///
+    /// ```
+    /// use statsd_connector::TagFormat;
+    ///
+    /// assert_eq!(TagFormat::Influx.as_str(), "influx");
+    /// assert_eq!(TagFormat::Graphite.to_string(), "graphite");
+    /// for format in [TagFormat::DogStatsd, TagFormat::Influx, TagFormat::Graphite] {
+    ///     assert_eq!(format.to_string().parse::<TagFormat>()?, format);
+    /// }
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TagFormat::DogStatsd => "dogstatsd",
+            TagFormat::Influx => "influx",
+            TagFormat::Graphite => "graphite",
+        }
+    }
+}
+
+impl fmt::Display for TagFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for TagFormat {
     type Err = Error;
 
+    /// Parses `dogstatsd` (or `datadog`), `influx` (or `influxdb`,
+    /// `telegraf`) or `graphite`, in any case.
     fn from_str(s: &str) -> Result<Self, Error> {
         match s.to_ascii_lowercase().as_str() {
             "dogstatsd" | "datadog" => Ok(TagFormat::DogStatsd),
