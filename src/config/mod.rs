@@ -71,6 +71,7 @@ pub const DEFAULT_UNIX_MAX_PAYLOAD: usize = 8192;
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Protocol {
     /// A TCP stream (the default, as in the original connector): the client sees
     /// disconnects and resends what it could not write.

@@ -38,6 +38,7 @@ use crate::error::{Error, ErrorKind};
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MetricType {
     /// `c`: a counter, summed by the server.
     Counter,
@@ -136,6 +137,7 @@ impl FromStr for MetricType {
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TagFormat {
     /// `|#key:value,key2` after the type (the default).
     #[default]
