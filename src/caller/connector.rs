@@ -67,7 +67,7 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 /// completed, metric calls are
 /// refused with [`ErrorKind::Stopped`] and counted in
 /// [`Stats::dropped`], so that nothing waits in the queue for a processor
-/// that may never run again (and `emitted = rejected + dropped + queued`
+/// that may never run again (and `emitted = rejected + dropped + accepted`
 /// still holds), until the connector is started again:
 ///
 /// ```

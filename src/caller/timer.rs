@@ -122,7 +122,7 @@ impl Timer {
 /// // ... the upload fails half-way: its duration would only mislead ...
 /// assert!(timing.elapsed() < std::time::Duration::from_secs(60));
 /// timing.cancel(); // nothing is sent
-/// assert_eq!(statsd.stats().queued, 0);
+/// assert_eq!(statsd.stats().accepted, 0);
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[must_use = "the timing is sent when the guard is dropped; bind it to a variable"]

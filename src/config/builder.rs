@@ -680,7 +680,7 @@ impl Builder {
     ///
     /// let statsd = Connector::builder().enabled(false).build()?;
     /// statsd.incr("requests")?;
-    /// assert_eq!(statsd.stats().queued, 0);
+    /// assert_eq!(statsd.stats().accepted, 0);
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     #[must_use]

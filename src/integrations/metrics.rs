@@ -500,7 +500,7 @@ mod tests {
             }
         });
         assert_eq!(recorder.handles.counters.len(), 3);
-        assert_eq!(recorder.connector.stats().queued, 9);
+        assert_eq!(recorder.connector.stats().accepted, 9);
     }
 
     #[test]
@@ -511,7 +511,7 @@ mod tests {
         counter.absolute(7); // nothing
         counter.absolute(15); // +5
         counter.absolute(15); // nothing
-        assert_eq!(recorder.connector.stats().queued, 2);
+        assert_eq!(recorder.connector.stats().accepted, 2);
     }
 
     #[test]
@@ -522,6 +522,6 @@ mod tests {
             metrics::gauge!("ok", "k" => "a|b").set(1.0);
         });
         let stats = recorder.connector.stats();
-        assert_eq!((stats.queued, stats.rejected), (0, 2));
+        assert_eq!((stats.accepted, stats.rejected), (0, 2));
     }
 }

@@ -67,7 +67,7 @@
 //! let response = app.oneshot(request).await?;
 //! assert_eq!(response.status(), 200);
 //! // Queued: users.id.GET.200:<ms>|ms and users.id.GET.200.count:1|c
-//! assert_eq!(statsd.stats().queued, 2);
+//! assert_eq!(statsd.stats().accepted, 2);
 //! # Ok(()) }
 //! ```
 //!
@@ -225,7 +225,7 @@ impl StatsdLayer {
     ///         Ok::<_, std::convert::Infallible>(http::Response::new(()))
     ///     }));
     /// service.oneshot(http::Request::get("/orders").body(())?).await?;
-    /// assert_eq!(statsd.stats().queued, 1); // orders.GET.200:<ms>|ms, and no counter
+    /// assert_eq!(statsd.stats().accepted, 1); // orders.GET.200:<ms>|ms, and no counter
     /// # Ok(()) }
     /// ```
     #[must_use]
