@@ -53,8 +53,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let report = statsd.stop().await; // delivers what is queued, then closes
     let stats = statsd.stats();
     println!(
-        "stopped: {} queued, {} sent, {} undelivered",
-        stats.queued, stats.sent, report.undelivered
+        "stopped: {} accepted, {} sent, {} undelivered",
+        stats.accepted, stats.sent, report.undelivered
     );
 
     if let Some(capture) = capture {

@@ -51,8 +51,8 @@ fn run(port: u16) -> Result<u64, Box<dyn Error>> {
     let report = statsd.stop_blocking()?; // delivers what is queued, joins the thread
     let stats = statsd.stats();
     println!(
-        "stopped: {} queued, {} sent, {} undelivered",
-        stats.queued, stats.sent, report.undelivered
+        "stopped: {} accepted, {} sent, {} undelivered",
+        stats.accepted, stats.sent, report.undelivered
     );
     Ok(stats.sent)
 }

@@ -239,6 +239,7 @@ impl Error {
     /// let error = Config::builder().host("localhost").port_text("80a").build_config().unwrap_err();
     /// assert!(matches!(error.kind(), ErrorKind::InvalidPort { value, .. } if value == "80a"));
     /// ```
+    #[must_use]
     pub fn kind(&self) -> &ErrorKind {
         match &self.0 {
             Repr::QueueFull => &QUEUE_FULL,
@@ -249,6 +250,7 @@ impl Error {
     }
 
     /// The kind, owned.
+    #[must_use]
     pub fn into_kind(self) -> ErrorKind {
         match self.0 {
             Repr::QueueFull => ErrorKind::QueueFull,
@@ -269,6 +271,7 @@ impl Error {
     /// assert!(statsd.incr("b").unwrap_err().is_queue_full());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn is_queue_full(&self) -> bool {
         matches!(self.0, Repr::QueueFull)
     }
@@ -276,6 +279,7 @@ impl Error {
     /// The call's input was refused (a name, value, type, sample rate, tag
     /// or line that cannot be sent) and counted in
     /// [`Stats::rejected`](crate::Stats::rejected): a bug in the caller.
+    #[must_use]
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self.kind(),
@@ -292,6 +296,7 @@ impl Error {
     }
 
     /// The configuration was refused (builder or environment).
+    #[must_use]
     pub fn is_config(&self) -> bool {
         matches!(
             self.kind(),
@@ -306,6 +311,7 @@ impl Error {
     }
 
     /// Why a name, prefix, tag or line was refused, when that is the error.
+    #[must_use]
     pub fn reason(&self) -> Option<Reason> {
         match self.kind() {
             ErrorKind::InvalidPrefix { reason, .. }

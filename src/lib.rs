@@ -60,6 +60,12 @@
 //! See [`MetricType`] for each type and [`TagFormat`] for the tag dialects.
 
 #![warn(missing_docs)]
+#![warn(
+    clippy::must_use_candidate,
+    clippy::missing_errors_doc,
+    clippy::missing_panics_doc,
+    clippy::return_self_not_must_use
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod background;

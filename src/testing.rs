@@ -25,8 +25,10 @@
 //! # Ok(()) }
 //! ```
 
+use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -36,6 +38,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::error::{Error, ErrorKind};
 use crate::wire::datagram::Datagram;
 
 /// Which sockets a [`CaptureServer`] listens on.
@@ -48,6 +51,52 @@ pub enum Listen {
     /// Both, on the same port number (the default).
     #[default]
     Both,
+}
+
+impl Listen {
+    /// The name [`Display`](fmt::Display) writes and [`FromStr`] reads:
+    /// `tcp`, `udp` or `both`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Listen::Tcp => "tcp",
+            Listen::Udp => "udp",
+            Listen::Both => "both",
+        }
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Listen {
+    type Err = Error;
+
+    /// Parses `tcp`, `udp` or `both`, in any case.
+    ///
+    /// ```
+    /// use statsd_connector::testing::Listen;
+    ///
+    /// assert_eq!("UDP".parse::<Listen>()?, Listen::Udp);
+    /// assert_eq!(Listen::Both.to_string(), "both");
+    /// assert!("sctp".parse::<Listen>().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Listen, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Listen::Tcp),
+            "udp" => Ok(Listen::Udp),
+            "both" => Ok(Listen::Both),
+            _ => Err(Error::from(ErrorKind::InvalidSetting {
+                setting: "listen",
+                value: s.to_owned(),
+                reason: "expected tcp, udp or both",
+            })),
+        }
+    }
 }
 
 /// Something the server received, for [`CaptureServer::subscribe`].
@@ -175,18 +224,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl CaptureBuilder {
     /// Listens on this address (default `127.0.0.1:0`, an ephemeral port).
+    #[must_use]
     pub fn address(mut self, address: SocketAddr) -> Self {
         self.address = address;
         self
     }
 
     /// TCP, UDP or both (default both).
+    #[must_use]
     pub fn listen(mut self, listen: Listen) -> Self {
         self.listen = listen;
         self
     }
 
     /// Only count lines (for benchmarks): nothing is parsed or kept.
+    #[must_use]
     pub fn count_only(mut self, on: bool) -> Self {
         self.count_only = on;
         self
@@ -211,12 +263,18 @@ impl CaptureBuilder {
     /// statsd.stop().await;
     /// # Ok(()) }
     /// ```
+    #[must_use]
     pub fn keep_lines(mut self, keep: bool) -> Self {
         self.keep = keep;
         self
     }
 
     /// Binds the sockets and starts serving.
+    ///
+    /// # Errors
+    ///
+    /// The [`io::Error`] of binding a socket, e.g. [`io::ErrorKind::AddrInUse`]
+    /// when the port is taken, for TCP or (with [`Listen::Both`]) UDP.
     pub async fn start(self) -> io::Result<CaptureServer> {
         let shared = Arc::new(Captured {
             count_only: self.count_only,
@@ -235,6 +293,7 @@ impl CaptureBuilder {
 
 impl CaptureServer {
     /// Options: address, protocols, counting mode.
+    #[must_use]
     pub fn builder() -> CaptureBuilder {
         CaptureBuilder {
             address: (Ipv4Addr::LOCALHOST, 0).into(),
@@ -245,6 +304,10 @@ impl CaptureServer {
     }
 
     /// Starts a server for TCP and UDP on an ephemeral loopback port.
+    ///
+    /// # Errors
+    ///
+    /// As [`CaptureBuilder::start`]: the [`io::Error`] of binding a socket.
     pub async fn start() -> io::Result<CaptureServer> {
         CaptureServer::builder().start().await
     }
@@ -337,6 +400,11 @@ impl CaptureServer {
     /// assert_eq!(error.to_string(), "0 of 1 lines arrived within 10ms");
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] of kind [`io::ErrorKind::TimedOut`] when fewer than `n`
+    /// lines have arrived within `timeout`; its message gives the count.
     pub async fn wait_for_lines(&self, n: u64, timeout: Duration) -> io::Result<u64> {
         let mut count = self.shared.count.subscribe();
         let reached = tokio::time::timeout(timeout, count.wait_for(|&c| c >= n))
@@ -380,6 +448,11 @@ impl CaptureServer {
 
     /// Listens again on the same port after [`stop`](Self::stop) or
     /// [`kill`](Self::kill).
+    ///
+    /// # Errors
+    ///
+    /// The [`io::Error`] of binding the port again, e.g.
+    /// [`io::ErrorKind::AddrInUse`] when another socket took it meanwhile.
     pub async fn restart(&self) -> io::Result<()> {
         if self.is_running() {
             return Ok(());

@@ -5,7 +5,7 @@
 //! them, and a capture server would only add sockets to the loop. The public
 //! way to read a queue back is to deliver it, so each case starts a connector
 //! against an in-process capture server once, at the end, for the cases it
-//! collected; the per-case checks use `Stats` (queued vs rejected).
+//! collected; the per-case checks use `Stats` (accepted vs rejected).
 
 use std::time::Duration;
 
@@ -154,23 +154,23 @@ proptest! {
             };
             for (name, call, tags, rate) in &calls {
                 let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let (queued, rejected) = (statsd.stats().queued, statsd.stats().rejected);
+                let (accepted_before, rejected) = (statsd.stats().accepted, statsd.stats().rejected);
                 let accepted = emit(&statsd, name, call, &tags, *rate);
                 let stats = statsd.stats();
                 match accepted {
                     // Queued exactly its lines, unless sampled out (rate < 1).
-                    Some(lines) if *rate == 1.0 => prop_assert_eq!(stats.queued - queued, lines as u64),
-                    Some(lines) => prop_assert!(stats.queued - queued == lines as u64 || stats.queued == queued),
+                    Some(lines) if *rate == 1.0 => prop_assert_eq!(stats.accepted - accepted_before, lines as u64),
+                    Some(lines) => prop_assert!(stats.accepted - accepted_before == lines as u64 || stats.accepted == accepted_before),
                     // Refused: counted, nothing queued.
                     None => {
-                        prop_assert_eq!(stats.queued, queued);
+                        prop_assert_eq!(stats.accepted, accepted_before);
                         if !matches!(call, Call::Raw(..)) || (tags.is_empty() && *rate == 1.0) {
                             prop_assert_eq!(stats.rejected - rejected, 1);
                         }
                     }
                 }
             }
-            let expected_lines = statsd.stats().queued;
+            let expected_lines = statsd.stats().accepted;
             statsd.start().await.unwrap();
             statsd.stop().await;
             server.wait_for_lines(expected_lines, Duration::from_secs(5)).await.unwrap();
@@ -224,9 +224,9 @@ proptest! {
         let result = statsd.send_line(&text);
         let after = statsd.stats();
         match result {
-            Ok(()) => prop_assert_eq!(after.queued - before.queued, 1),
+            Ok(()) => prop_assert_eq!(after.accepted - before.accepted, 1),
             Err(_) => {
-                prop_assert_eq!(after.queued, before.queued);
+                prop_assert_eq!(after.accepted, before.accepted);
                 prop_assert_eq!(after.rejected - before.rejected, 1);
             }
         }

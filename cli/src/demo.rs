@@ -86,7 +86,7 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
     }
     println!();
     println!("connector stats:");
-    println!("  queued        {}", stats.queued);
+    println!("  accepted      {}", stats.accepted);
     println!(
         "  sent          {} lines, {} bytes",
         stats.sent, stats.sent_bytes
@@ -112,7 +112,7 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
 
 /// Emits one phase of mixed metrics; returns the number of lines queued.
 fn emit_mix(statsd: &Connector, phase: u64) -> Result<u64, statsd_connector::Error> {
-    let before = statsd.stats().queued;
+    let before = statsd.stats().accepted;
     for i in 0..ROUNDS_PER_PHASE {
         statsd.incr("requests")?;
         statsd.count("bytes", (i * 37 % 1500) as i64)?;
@@ -122,5 +122,5 @@ fn emit_mix(statsd: &Connector, phase: u64) -> Result<u64, statsd_connector::Err
         statsd.set("visitors", &format!("user{}", (i + phase * 7) % 50))?;
         let _timed = statsd.time("block");
     }
-    Ok(statsd.stats().queued - before)
+    Ok(statsd.stats().accepted - before)
 }

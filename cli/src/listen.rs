@@ -16,24 +16,13 @@ pub struct Args {
     #[arg(long, default_value_t = statsd_connector::DEFAULT_PORT)]
     port: u16,
     /// tcp, udp or both
-    #[arg(long, default_value = "both", value_parser = parse_listen)]
+    #[arg(long, default_value = "both")]
     protocol: Listen,
     /// Print each line parsed (name, value, type, rate, tags in any dialect;
     /// DogStatsD events and service checks field by field) instead of as
     /// received
     #[arg(long)]
     parsed: bool,
-}
-
-fn parse_listen(text: &str) -> Result<Listen, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "tcp" => Ok(Listen::Tcp),
-        "udp" => Ok(Listen::Udp),
-        "both" => Ok(Listen::Both),
-        _ => Err(format!(
-            "unknown protocol {text:?}: expected tcp, udp or both"
-        )),
-    }
 }
 
 pub async fn run(args: Args) -> ExitCode {
@@ -55,7 +44,7 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let mut received = server.subscribe();
     eprintln!(
-        "listening on {} ({:?}); Ctrl-C to stop",
+        "listening on {} ({}); Ctrl-C to stop",
         server.address(),
         args.protocol
     );
@@ -104,12 +93,7 @@ fn describe_metric(parsed: &Line<'_>) -> String {
         text.push_str(&format!(" rate={rate}"));
     }
     if parsed.raw_tags.is_some() {
-        let dialect = match parsed.tag_format {
-            TagFormat::DogStatsd => "dogstatsd",
-            TagFormat::Influx => "influx",
-            TagFormat::Graphite => "graphite",
-        };
-        push_tags(&mut text, dialect, parsed.tags());
+        push_tags(&mut text, parsed.tag_format, parsed.tags());
     }
     text
 }
@@ -133,7 +117,7 @@ fn describe_event(event: &ParsedEvent<'_>) -> String {
         text.push_str(&format!(" alert_type={alert_type}"));
     }
     if event.tags.is_some() {
-        push_tags(&mut text, "dogstatsd", event.tag_pairs());
+        push_tags(&mut text, TagFormat::DogStatsd, event.tag_pairs());
     }
     text
 }
@@ -148,7 +132,7 @@ fn describe_service_check(check: &ParsedServiceCheck<'_>) -> String {
     }
     push_quoted(&mut text, "hostname", check.hostname);
     if check.tags.is_some() {
-        push_tags(&mut text, "dogstatsd", check.tag_pairs());
+        push_tags(&mut text, TagFormat::DogStatsd, check.tag_pairs());
     }
     if let Some(message) = check.unescaped_message() {
         text.push_str(&format!(" message={message:?}"));
@@ -162,7 +146,11 @@ fn push_quoted(text: &mut String, field: &str, value: Option<&str>) {
     }
 }
 
-fn push_tags<'a>(text: &mut String, dialect: &str, tags: impl Iterator<Item = (&'a str, &'a str)>) {
+fn push_tags<'a>(
+    text: &mut String,
+    dialect: TagFormat,
+    tags: impl Iterator<Item = (&'a str, &'a str)>,
+) {
     let tags: Vec<String> = tags
         .map(|(k, v)| {
             if v.is_empty() {

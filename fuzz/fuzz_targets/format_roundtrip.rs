@@ -9,7 +9,7 @@
 //!
 //! - the call's result against the model (the right error variant, or Ok, or
 //!   `LineTooLong` exactly when the modelled line exceeds the limit);
-//! - `Connector::stats()`: exactly one of `rejected += 1` or `queued += n`
+//! - `Connector::stats()`: exactly one of `rejected += 1` or `accepted += n`
 //!   (n = 2 for a negative absolute gauge), or nothing at all for a call that a
 //!   sample rate in (0, 1) skipped;
 //! - in capture mode (the default), the bytes that reach the socket: each line
@@ -597,12 +597,12 @@ fuzz_target!(|input: Input| {
         call(&statsd.with_tags(&tags).sampled(rate), &input)
     };
     let after = statsd.stats();
-    let queued = after.queued - before.queued;
+    let accepted = after.accepted - before.accepted;
     let rejected = after.rejected - before.rejected;
     assert_eq!(after.dropped, before.dropped, "a line was dropped");
 
     // A sampled call may be skipped: Ok, and nothing counted.
-    if may_skip && result.is_ok() && queued == 0 && rejected == 0 {
+    if may_skip && result.is_ok() && accepted == 0 && rejected == 0 {
         return;
     }
     let result = result.map_err(Error::into_kind);
@@ -611,15 +611,15 @@ fuzz_target!(|input: Input| {
         | (Expected::InvalidValue, Err(ErrorKind::InvalidValue { .. }))
         | (Expected::InvalidSampleRate, Err(ErrorKind::InvalidSampleRate(_)))
         | (Expected::InvalidTag, Err(ErrorKind::InvalidTag { .. })) => {
-            assert_eq!((queued, rejected), (0, 1), "{result:?}");
+            assert_eq!((accepted, rejected), (0, 1), "{result:?}");
         }
         (Expected::TooLong(length), Err(ErrorKind::LineTooLong { length: got, limit })) => {
             assert_eq!(*limit, max_line(&input));
             assert_eq!(got, length, "the length of the line that is too long");
-            assert_eq!((queued, rejected), (0, 1), "{result:?}");
+            assert_eq!((accepted, rejected), (0, 1), "{result:?}");
         }
         (Expected::Lines(lines), Ok(())) => {
-            assert_eq!(queued, lines.len() as u64, "lines queued");
+            assert_eq!(accepted, lines.len() as u64, "lines accepted");
             assert_eq!(rejected, 0);
             if capture {
                 let datagrams =

@@ -2,7 +2,7 @@
 //! started: never panics, and the outcome is exactly what the grammar says.
 //! Err (counted in `rejected`) when the line does not parse or cannot be
 //! re-emitted under this connector's prefix and tag dialect, otherwise Ok with
-//! `queued` up by one; `LineTooLong` exactly when the re-emitted line would
+//! `accepted` up by one; `LineTooLong` exactly when the re-emitted line would
 //! exceed the limit.
 //!
 //! The first byte picks the connector's tag dialect and prefix; the rest is
@@ -80,11 +80,11 @@ fuzz_target!(|data: &[u8]| {
     let result = statsd.send_line(text);
     let after = statsd.stats();
     let rejected = after.rejected - before.rejected;
-    let queued = after.queued - before.queued;
+    let accepted = after.accepted - before.accepted;
     assert_eq!(after.dropped, before.dropped, "dropped with an empty queue");
     match &result {
-        Ok(()) => assert_eq!((queued, rejected), (1, 0), "Ok for {text:?}"),
-        Err(_) => assert_eq!((queued, rejected), (0, 1), "{result:?} for {text:?}"),
+        Ok(()) => assert_eq!((accepted, rejected), (1, 0), "Ok for {text:?}"),
+        Err(_) => assert_eq!((accepted, rejected), (0, 1), "{result:?} for {text:?}"),
     }
 
     // What the outcome should have been.

@@ -43,6 +43,8 @@ pub fn is_reserved_in_tag_value(b: u8, format: TagFormat) -> bool {
     match format {
         TagFormat::DogStatsd => b != b':' && is_reserved(b),
         TagFormat::Influx | TagFormat::Graphite => is_reserved(b),
+        // A dialect added later: assume it reserves what plain statsd does.
+        _ => is_reserved(b),
     }
 }
 
@@ -185,6 +187,7 @@ pub fn render(line: &Line<'_>) -> String {
         TagFormat::DogStatsd => None,
         TagFormat::Influx => Some(','),
         TagFormat::Graphite => Some(';'),
+        other => panic!("render: the tag dialect {other} is not modelled"),
     };
     if let (Some(sep), Some(raw)) = (separator, line.raw_tags) {
         out.push(sep);

@@ -149,7 +149,7 @@ fn push(shared: &Shared, name: &mut String, suffix: &str, value: Value<'_>, kind
 
 /// The report in the names of Datadog's clients (see the module docs).
 fn report_datadog(shared: &Shared, format: &LineFormat, now: &Stats, last: &Stats) {
-    let items = |stats: &Stats| stats.queued - stats.events - stats.service_checks;
+    let items = |stats: &Stats| stats.accepted - stats.events - stats.service_checks;
     let changes = [
         ("metrics", items(now) - items(last)),
         ("events", now.events - last.events),

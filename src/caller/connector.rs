@@ -68,7 +68,7 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 /// completed, metric calls are
 /// refused with [`ErrorKind::Stopped`] and counted in
 /// [`Stats::dropped`], so that nothing waits in the queue for a processor
-/// that may never run again (and `emitted = rejected + dropped + queued`
+/// that may never run again (and `emitted = rejected + dropped + accepted`
 /// still holds), until the connector is started again:
 ///
 /// ```
@@ -135,6 +135,7 @@ pub struct StopReport {
 
 impl Connector {
     /// A builder with every default; see [`Builder`].
+    #[must_use]
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -149,6 +150,15 @@ impl Connector {
     /// statsd.incr("started")?; // does nothing when disabled, so no `if` is needed
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_env`]: What [`Builder::from_env_with`] refuses ([`ErrorKind::UnknownProtocol`](crate::ErrorKind::UnknownProtocol) when `STATSD_PROTOCOL` is none of `tcp`, `udp`,
+    /// `unix`, `unixgram`; [`ErrorKind::InvalidEnvironment`](crate::ErrorKind::InvalidEnvironment), naming the variable, when
+    /// `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT`, `STATSD_TELEMETRY_INTERVAL`
+    /// or `STATSD_QUEUE_CAPACITY` is not a number of the right kind, or a `DD_*`
+    /// variable holds a value that cannot be used),
+    /// then what [`Builder::build_config`] refuses, e.g. [`ErrorKind::InvalidPort`](crate::ErrorKind::InvalidPort) for `STATSD_PORT`, [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress) for `STATSD_HOST`, [`ErrorKind::InvalidPrefix`](crate::ErrorKind::InvalidPrefix) for `STATSD_PREFIX` or [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for `STATSD_QUEUE_CAPACITY=0`. Without `STATSD_HOST` (and no `DD_*` address) it is not an error: the configuration is disabled.
     pub fn from_env() -> Result<Connector, Error> {
         Ok(Connector::new(Config::from_env()?))
     }
@@ -164,6 +174,7 @@ impl Connector {
     /// assert_eq!(statsd.config().host(), "localhost");
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn new(config: Config) -> Connector {
         let shared = Arc::new(Shared::new(config));
         Connector {
@@ -177,6 +188,7 @@ impl Connector {
     }
 
     /// The configuration this connector was built with.
+    #[must_use]
     pub fn config(&self) -> &Config {
         &self.shared().config
     }
@@ -416,32 +428,38 @@ impl Connector {
     /// assert!(statsd.is_stopped() && !statsd.is_connected());
     /// # Ok(()) }
     /// ```
+    #[must_use]
     pub fn state(&self) -> State {
         self.shared().state()
     }
 
     /// Whether the processor runs (it still does while it drains on stop).
+    #[must_use]
     pub fn is_running(&self) -> bool {
         self.state().is_running()
     }
 
     /// Whether the processor is stopped (or was never started).
+    #[must_use]
     pub fn is_stopped(&self) -> bool {
         self.state().is_stopped()
     }
 
     /// Whether the processor holds a connection.
+    #[must_use]
     pub fn is_connected(&self) -> bool {
         self.state().is_connected()
     }
 
     /// A receiver that sees every change of state; await one with
     /// [`watch::Receiver::changed`] or [`watch::Receiver::wait_for`].
+    #[must_use]
     pub fn watch_state(&self) -> watch::Receiver<State> {
         self.shared().watch_state()
     }
 
     /// The counters now; see [`Stats`].
+    #[must_use]
     pub fn stats(&self) -> Stats {
         self.shared().stats()
     }
@@ -466,6 +484,7 @@ impl Connector {
     /// }
     /// # Ok(()) }
     /// ```
+    #[must_use]
     pub fn last_error(&self) -> Option<String> {
         self.shared().last_error()
     }
@@ -483,6 +502,13 @@ impl Connector {
     /// assert!(statsd.counter("bad:name").is_err()); // refused once, here
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName) when `name` is empty, contains a reserved or control
+    /// character, or is too long once the prefix (and type prefix) is added;
+    /// counted in [`Stats::rejected`](crate::Stats::rejected). A disabled connector
+    /// checks the name too.
     pub fn counter(&self, name: &str) -> Result<Counter, Error> {
         let shared = self.shared();
         if let Err(error) = validate::name(name, shared.format.name_overhead(MetricType::Counter)) {
@@ -522,6 +548,17 @@ impl Connector {
     /// assert!(statsd.inject_metric("queue.depth", "NaN", "g").is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// Refused and counted in [`Stats::rejected`](crate::Stats::rejected):
+    /// [`ErrorKind::InvalidType`](crate::ErrorKind::InvalidType) when `type_code` is none of `c g ms s h d`;
+    /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName) for a bad path; [`ErrorKind::InvalidValue`](crate::ErrorKind::InvalidValue) for a value that does
+    /// not fit the type; [`ErrorKind::LineTooLong`](crate::ErrorKind::LineTooLong) when the line would be longer than
+    /// [`Config::max_line_length`](crate::Config::max_line_length). Then
+    /// [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) when the queue is full and [`ErrorKind::Stopped`](crate::ErrorKind::Stopped)
+    /// after a stop has completed (until the next start): the line is dropped and
+    /// counted in [`Stats::dropped`](crate::Stats::dropped). A disabled connector returns `Ok` and checks nothing.
     pub fn inject_metric(&self, path: &str, value: &str, type_code: &str) -> Result<(), Error> {
         if !self.shared().config.enabled {
             return Ok(());
@@ -555,6 +592,22 @@ impl Connector {
     /// assert!(statsd.send_line("jobs:1").is_err());    // no type: refused
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// Refused and counted in [`Stats::rejected`](crate::Stats::rejected):
+    /// [`ErrorKind::MalformedLine`](crate::ErrorKind::MalformedLine) for a line that does not follow the grammar (its
+    /// [`Reason`](crate::Reason) says where), or that carries packed values or
+    /// DogStatsD fields (`|T`, `|c:`, `|e:`, `|card:`), or an event or service check
+    /// with fields this crate does not write; [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName),
+    /// [`ErrorKind::InvalidValue`](crate::ErrorKind::InvalidValue), [`ErrorKind::InvalidTag`](crate::ErrorKind::InvalidTag) or [`ErrorKind::InvalidField`](crate::ErrorKind::InvalidField) for a part
+    /// that cannot be sent as given; [`ErrorKind::NotDogStatsd`](crate::ErrorKind::NotDogStatsd) for an event or service
+    /// check when the server is not declared DogStatsD; [`ErrorKind::LineTooLong`](crate::ErrorKind::LineTooLong) when the
+    /// line, with the prefix and global tags, would be longer than
+    /// [`Config::max_line_length`](crate::Config::max_line_length). Then
+    /// [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) when the queue is full and [`ErrorKind::Stopped`](crate::ErrorKind::Stopped)
+    /// after a stop has completed (until the next start): the line is dropped and
+    /// counted in [`Stats::dropped`](crate::Stats::dropped). A disabled connector returns `Ok` and checks nothing.
     pub fn send_line(&self, line: &str) -> Result<(), Error> {
         if let Some(sent) = dogstatsd::send_line(self.shared(), line) {
             return sent;

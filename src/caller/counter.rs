@@ -55,12 +55,14 @@ impl Counter {
 
     /// Adds 1.
     #[inline]
+    #[doc = "\n# Errors\n\n[`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) when the queue is full, [`ErrorKind::Stopped`](crate::ErrorKind::Stopped) after a stop has completed (until the next start), both counted in [`Stats::dropped`](crate::Stats::dropped); [`ErrorKind::LineTooLong`](crate::ErrorKind::LineTooLong) (counted in [`Stats::rejected`](crate::Stats::rejected)) when global tags make the line longer than [`Config::max_line_length`](crate::Config::max_line_length). With aggregation on, only [`ErrorKind::Stopped`](crate::ErrorKind::Stopped). The name was checked when the handle was made; a disabled connector returns `Ok`."]
     pub fn incr(&self) -> Result<(), Error> {
         self.add(1)
     }
 
     /// Adds `n` (negative to subtract).
     #[inline]
+    #[doc = "\n# Errors\n\n[`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) when the queue is full, [`ErrorKind::Stopped`](crate::ErrorKind::Stopped) after a stop has completed (until the next start), both counted in [`Stats::dropped`](crate::Stats::dropped); [`ErrorKind::LineTooLong`](crate::ErrorKind::LineTooLong) (counted in [`Stats::rejected`](crate::Stats::rejected)) when global tags make the line longer than [`Config::max_line_length`](crate::Config::max_line_length). With aggregation on, only [`ErrorKind::Stopped`](crate::ErrorKind::Stopped). The name was checked when the handle was made; a disabled connector returns `Ok`."]
     pub fn add(&self, n: i64) -> Result<(), Error> {
         match &self.cell {
             Some(cell) => {
@@ -79,6 +81,7 @@ impl Counter {
     }
 
     /// The counter's name (without prefix).
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -235,7 +235,7 @@ mod tests {
         ));
         assert!(plain.send_line("_sc|a|0").is_err());
         let stats = plain.stats();
-        assert_eq!((stats.rejected, stats.queued, stats.events), (3, 0, 0));
+        assert_eq!((stats.rejected, stats.accepted, stats.events), (3, 0, 0));
     }
 
     #[test]
@@ -272,7 +272,7 @@ mod tests {
         statsd.send_line("_sc|a|1|m:m\\: x\\ny").unwrap();
         let stats = statsd.stats();
         assert_eq!(
-            (stats.queued, stats.events, stats.service_checks),
+            (stats.accepted, stats.events, stats.service_checks),
             (2, 1, 1)
         );
     }
@@ -303,7 +303,7 @@ mod tests {
         let error = statsd.event(&Event::new("t", &text)).unwrap_err();
         assert!(matches!(error.kind(), ErrorKind::LineTooLong { .. }));
         let stats = statsd.stats();
-        assert_eq!((stats.rejected, stats.dropped, stats.queued), (1, 0, 0));
+        assert_eq!((stats.rejected, stats.dropped, stats.accepted), (1, 0, 0));
     }
 
     #[test]
@@ -320,7 +320,7 @@ mod tests {
         let stats = statsd.stats();
         assert_eq!(
             (
-                stats.queued,
+                stats.accepted,
                 stats.dropped,
                 stats.events,
                 stats.service_checks

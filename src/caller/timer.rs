@@ -61,6 +61,10 @@ impl Timer {
     }
 
     /// Starts timing. Starting twice is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TimerMisuse`](crate::ErrorKind::TimerMisuse) when the timer was started already.
     pub fn start(&mut self) -> Result<(), Error> {
         if self.started.is_some() {
             return Err(Error::from(ErrorKind::TimerMisuse("start() called twice")));
@@ -71,6 +75,10 @@ impl Timer {
 
     /// Stops timing and returns the elapsed time. Stopping before starting, or
     /// twice, is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TimerMisuse`](crate::ErrorKind::TimerMisuse) when the timer was not started, or was stopped already.
     pub fn stop(&mut self) -> Result<Duration, Error> {
         let started = self.started.ok_or(Error::from(ErrorKind::TimerMisuse(
             "stop() called before start()",
@@ -84,6 +92,15 @@ impl Timer {
     }
 
     /// Sends the measured time. Sending before stopping, or twice, is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TimerMisuse`](crate::ErrorKind::TimerMisuse) when the timer was not stopped, or was sent already.
+    /// Otherwise as [`Metrics::timing`](crate::Metrics::timing): [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName)
+    /// (the name is checked here, not when the timer was made) or
+    /// [`ErrorKind::LineTooLong`](crate::ErrorKind::LineTooLong), counted in [`Stats::rejected`](crate::Stats::rejected);
+    /// [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) or [`ErrorKind::Stopped`](crate::ErrorKind::Stopped), counted in
+    /// [`Stats::dropped`](crate::Stats::dropped).
     pub fn send(&mut self) -> Result<(), Error> {
         let elapsed = self.elapsed.ok_or(Error::from(ErrorKind::TimerMisuse(
             "send() called before stop()",
@@ -105,7 +122,7 @@ impl Timer {
 /// // ... the upload fails half-way: its duration would only mislead ...
 /// assert!(timing.elapsed() < std::time::Duration::from_secs(60));
 /// timing.cancel(); // nothing is sent
-/// assert_eq!(statsd.stats().queued, 0);
+/// assert_eq!(statsd.stats().accepted, 0);
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[must_use = "the timing is sent when the guard is dropped; bind it to a variable"]
@@ -127,6 +144,7 @@ impl TimerGuard {
     }
 
     /// The time since the guard was made.
+    #[must_use]
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

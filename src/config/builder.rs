@@ -680,7 +680,7 @@ impl Builder {
     ///
     /// let statsd = Connector::builder().enabled(false).build()?;
     /// statsd.incr("requests")?;
-    /// assert_eq!(statsd.stats().queued, 0);
+    /// assert_eq!(statsd.stats().accepted, 0);
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     #[must_use]
@@ -720,6 +720,19 @@ impl Builder {
     /// assert!(matches!(error.kind(), ErrorKind::EmptyHost));
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyHost`](crate::ErrorKind::EmptyHost) when the host is empty (unless disabled);
+    /// [`ErrorKind::InvalidPort`](crate::ErrorKind::InvalidPort) for port 0 or a port text that is not a number from 1
+    /// to 65535; [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress) for a host that cannot be read as an address
+    /// (a bad scheme, an empty host, a bad port after the `:` ...);
+    /// [`ErrorKind::InvalidPrefix`](crate::ErrorKind::InvalidPrefix) for a prefix that cannot start a metric name;
+    /// [`ErrorKind::InvalidTag`](crate::ErrorKind::InvalidTag) for a global tag that cannot be written in the tag format;
+    /// [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for a zero `queue_capacity`, `shards`,
+    /// `max_samples_per_context`, `aggregate` or `telemetry` interval, a
+    /// `max_payload` outside 64..=65507, or newline framing asked of a
+    /// `unixstream://` address.
     pub fn build_config(self) -> Result<Config, Error> {
         let mut port = match self.port {
             PortSetting::Number(0) => {
@@ -904,6 +917,19 @@ impl Builder {
     /// assert!(statsd.is_stopped()); // nothing runs, nor connects, until start()
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build_config`]: [`ErrorKind::EmptyHost`](crate::ErrorKind::EmptyHost) when the host is empty (unless disabled);
+    /// [`ErrorKind::InvalidPort`](crate::ErrorKind::InvalidPort) for port 0 or a port text that is not a number from 1
+    /// to 65535; [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress) for a host that cannot be read as an address
+    /// (a bad scheme, an empty host, a bad port after the `:` ...);
+    /// [`ErrorKind::InvalidPrefix`](crate::ErrorKind::InvalidPrefix) for a prefix that cannot start a metric name;
+    /// [`ErrorKind::InvalidTag`](crate::ErrorKind::InvalidTag) for a global tag that cannot be written in the tag format;
+    /// [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for a zero `queue_capacity`, `shards`,
+    /// `max_samples_per_context`, `aggregate` or `telemetry` interval, a
+    /// `max_payload` outside 64..=65507, or newline framing asked of a
+    /// `unixstream://` address.
     pub fn build(self) -> Result<crate::Connector, Error> {
         Ok(crate::Connector::new(self.build_config()?))
     }

@@ -60,6 +60,16 @@ impl Builder {
     /// assert_eq!(config.host(), "statsd.internal");
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UnknownProtocol`](crate::ErrorKind::UnknownProtocol) when `STATSD_PROTOCOL` is none of `tcp`, `udp`,
+    /// `unix`, `unixgram`; [`ErrorKind::InvalidEnvironment`](crate::ErrorKind::InvalidEnvironment), naming the variable, when
+    /// `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT`, `STATSD_TELEMETRY_INTERVAL`
+    /// or `STATSD_QUEUE_CAPACITY` is not a number of the right kind, or a `DD_*`
+    /// variable holds a value that cannot be used.
+    /// `STATSD_PORT` and the values the builder checks are checked by
+    /// [`Builder::build_config`], which names their errors.
     pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Builder, Error> {
         let mut builder = Builder::default();
         let statsd_host = var("STATSD_HOST").filter(|h| !h.trim().is_empty());

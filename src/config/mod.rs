@@ -71,6 +71,7 @@ pub const DEFAULT_UNIX_MAX_PAYLOAD: usize = 8192;
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Protocol {
     /// A TCP stream (the default, as in the original connector): the client sees
     /// disconnects and resends what it could not write.
@@ -88,11 +89,13 @@ pub enum Protocol {
 
 impl Protocol {
     /// Whether the protocol sends datagrams (UDP, Unix datagrams).
+    #[must_use]
     pub fn is_datagram(self) -> bool {
         matches!(self, Protocol::Udp | Protocol::Unixgram)
     }
 
     /// Whether the host is a filesystem path (Unix sockets).
+    #[must_use]
     pub fn is_unix(self) -> bool {
         matches!(self, Protocol::Unix | Protocol::Unixgram)
     }
@@ -255,6 +258,7 @@ impl fmt::Debug for Config {
 
 impl Config {
     /// A builder with every default: port 8125, TCP, no prefix, enabled.
+    #[must_use]
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -272,43 +276,59 @@ impl Config {
     /// }
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// What [`Builder::from_env_with`] refuses ([`ErrorKind::UnknownProtocol`](crate::ErrorKind::UnknownProtocol) when `STATSD_PROTOCOL` is none of `tcp`, `udp`,
+    /// `unix`, `unixgram`; [`ErrorKind::InvalidEnvironment`](crate::ErrorKind::InvalidEnvironment), naming the variable, when
+    /// `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT`, `STATSD_TELEMETRY_INTERVAL`
+    /// or `STATSD_QUEUE_CAPACITY` is not a number of the right kind, or a `DD_*`
+    /// variable holds a value that cannot be used),
+    /// then what [`Builder::build_config`] refuses, e.g. [`ErrorKind::InvalidPort`](crate::ErrorKind::InvalidPort) for `STATSD_PORT`, [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress) for `STATSD_HOST`, [`ErrorKind::InvalidPrefix`](crate::ErrorKind::InvalidPrefix) for `STATSD_PREFIX` or [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for `STATSD_QUEUE_CAPACITY=0`. Without `STATSD_HOST` (and no `DD_*` address) it is not an error: the configuration is disabled.
     pub fn from_env() -> Result<Config, Error> {
         Builder::from_env_with(|name| std::env::var(name).ok())?.build_config()
     }
 
     /// The server's host name or address.
+    #[must_use]
     pub fn host(&self) -> &str {
         &self.host
     }
 
     /// The server's port.
+    #[must_use]
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// The transport.
+    #[must_use]
     pub fn protocol(&self) -> Protocol {
         self.protocol
     }
 
     /// The prefix put before every name, without its trailing `.`.
+    #[must_use]
     pub fn prefix(&self) -> Option<&str> {
         self.prefix.as_deref()
     }
 
     /// Whether metrics are sent at all.
+    #[must_use]
     pub fn enabled(&self) -> bool {
         self.enabled
     }
 
     /// Whether the server is declared a DogStatsD server
     /// ([`Builder::dogstatsd`]).
+    #[must_use]
     pub fn is_dogstatsd(&self) -> bool {
         self.dogstatsd
     }
 
     /// How lines are framed on a stream socket ([`Builder::framing`]; for a
     /// `unixstream://` address, [`Framing::LengthPrefixed`]).
+    #[must_use]
     pub fn framing(&self) -> Framing {
         self.framing
     }
@@ -316,6 +336,7 @@ impl Config {
     /// Whether the socket's kind is found at connect time (a `unix://`
     /// address): a datagram socket then gets datagrams, a stream socket
     /// [`Config::framing`].
+    #[must_use]
     pub fn probes_unix_kind(&self) -> bool {
         self.unix_probe
     }
@@ -326,23 +347,27 @@ impl Config {
     /// detected when the configuration was built (unless
     /// [`Builder::origin_detection`] or `DD_ORIGIN_DETECTION_ENABLED` turned
     /// detection off). Always `None` outside DogStatsD mode.
+    #[must_use]
     pub fn container_id(&self) -> Option<&str> {
         self.container_id.as_deref()
     }
 
     /// `DD_EXTERNAL_ENV` (the `|e:` field, protocol v1.5): DogStatsD mode
     /// with origin detection on only, as datadog-go sends it.
+    #[must_use]
     pub fn external_env(&self) -> Option<&str> {
         self.external_env.as_deref()
     }
 
     /// `DD_CARDINALITY` / `DATADOG_CARDINALITY` or [`Builder::cardinality`]
     /// (the `|card:` field, protocol v1.6), DogStatsD mode only.
+    #[must_use]
     pub fn cardinality(&self) -> Option<Cardinality> {
         self.cardinality
     }
 
     /// The queue bound in lines.
+    #[must_use]
     pub fn queue_capacity(&self) -> usize {
         self.queue_capacity
     }
@@ -359,6 +384,7 @@ impl Config {
     /// assert_eq!(udp.max_line_length(), DEFAULT_MAX_PAYLOAD); // one line must fit one datagram
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn max_line_length(&self) -> usize {
         if self.protocol.is_datagram() || self.framing == Framing::LengthPrefixed || self.unix_probe
         {

@@ -150,6 +150,7 @@ impl fmt::Debug for StatsdRecorder {
 impl StatsdRecorder {
     /// A recorder sending through `connector` (which the caller starts and
     /// stops), with histograms sent as histograms.
+    #[must_use]
     pub fn new(connector: Connector) -> StatsdRecorder {
         StatsdRecorder {
             connector,
@@ -161,6 +162,7 @@ impl StatsdRecorder {
     /// What `histogram!` values become: histograms (default), timings or
     /// distributions. Set it before the recorder is used: handles already
     /// registered keep what they were made with.
+    #[must_use]
     pub fn histogram_as(mut self, histogram_as: HistogramAs) -> StatsdRecorder {
         self.histogram_as = histogram_as;
         self
@@ -175,6 +177,7 @@ impl StatsdRecorder {
     /// assert_eq!(recorder.connector().config().host(), "localhost");
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn connector(&self) -> &Connector {
         &self.connector
     }
@@ -497,7 +500,7 @@ mod tests {
             }
         });
         assert_eq!(recorder.handles.counters.len(), 3);
-        assert_eq!(recorder.connector.stats().queued, 9);
+        assert_eq!(recorder.connector.stats().accepted, 9);
     }
 
     #[test]
@@ -508,7 +511,7 @@ mod tests {
         counter.absolute(7); // nothing
         counter.absolute(15); // +5
         counter.absolute(15); // nothing
-        assert_eq!(recorder.connector.stats().queued, 2);
+        assert_eq!(recorder.connector.stats().accepted, 2);
     }
 
     #[test]
@@ -519,6 +522,6 @@ mod tests {
             metrics::gauge!("ok", "k" => "a|b").set(1.0);
         });
         let stats = recorder.connector.stats();
-        assert_eq!((stats.queued, stats.rejected), (0, 2));
+        assert_eq!((stats.accepted, stats.rejected), (0, 2));
     }
 }

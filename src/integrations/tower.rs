@@ -67,7 +67,7 @@
 //! let response = app.oneshot(request).await?;
 //! assert_eq!(response.status(), 200);
 //! // Queued: users.id.GET.200:<ms>|ms and users.id.GET.200.count:1|c
-//! assert_eq!(statsd.stats().queued, 2);
+//! assert_eq!(statsd.stats().accepted, 2);
 //! # Ok(()) }
 //! ```
 //!
@@ -168,6 +168,7 @@ impl StatsdLayer {
     /// # let _ = layer;
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[must_use]
     pub fn name_with<F>(mut self, name: F) -> StatsdLayer
     where
         F: for<'a> Fn(&'a Parts) -> Option<Cow<'a, str>> + Send + Sync + 'static,
@@ -199,6 +200,7 @@ impl StatsdLayer {
     /// assert_eq!(server.lines()[1], "orders.GET.200.responses:1|c"); // after the timing
     /// # Ok(()) }
     /// ```
+    #[must_use]
     pub fn count_suffix(mut self, suffix: &str) -> StatsdLayer {
         let mut cleaned = String::new();
         push_route(&mut cleaned, suffix);
@@ -223,9 +225,10 @@ impl StatsdLayer {
     ///         Ok::<_, std::convert::Infallible>(http::Response::new(()))
     ///     }));
     /// service.oneshot(http::Request::get("/orders").body(())?).await?;
-    /// assert_eq!(statsd.stats().queued, 1); // orders.GET.200:<ms>|ms, and no counter
+    /// assert_eq!(statsd.stats().accepted, 1); // orders.GET.200:<ms>|ms, and no counter
     /// # Ok(()) }
     /// ```
+    #[must_use]
     pub fn count_responses(mut self, on: bool) -> StatsdLayer {
         let settings = Arc::make_mut(&mut self.settings);
         settings.count_suffix = match on {
@@ -428,6 +431,7 @@ pub fn request_path(parts: &Parts) -> Option<Cow<'_, str>> {
 /// assert_eq!(path_to_name("users_by_id"), "users_by_id");
 /// assert_eq!(path_to_name("/"), "root");
 /// ```
+#[must_use]
 pub fn path_to_name(path: &str) -> String {
     let mut name = String::with_capacity(path.len());
     push_route(&mut name, path);

@@ -4,8 +4,8 @@
 //! counters add up (see the README's Reliability section):
 //!
 //! ```text
-//! emitted  = rejected + dropped + queued
-//! queued   = sent + undelivered + in_queue
+//! emitted  = rejected + dropped + accepted
+//! accepted = sent + undelivered + in_queue
 //! received = sent - (lost in a disconnect), and that loss <= possibly_lost
 //! ```
 //!
@@ -15,7 +15,7 @@
 //! this one file, and [`Ledger::check_identity`] asserts it (in debug builds)
 //! when the processor exits. The counters are plain `AtomicU64`s with
 //! `Relaxed` ordering: each is exact on its own, and a snapshot is a
-//! consistent sum once the processor has stopped. `queued` and `in_queue`
+//! consistent sum once the processor has stopped. `accepted` and `in_queue`
 //! live inside the queue's shards, under the shard lock the emitter already
 //! holds, so the successful hot path touches no shared counter at all.
 
@@ -32,14 +32,15 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// connector.incr("requests")?;
 /// let _ = connector.count("bad:name", 1);
 /// let stats = connector.stats();
-/// assert_eq!((stats.queued, stats.rejected, stats.in_queue), (1, 1, 1));
+/// assert_eq!((stats.accepted, stats.rejected, stats.in_queue), (1, 1, 1));
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Lines accepted into the queue.
-    pub queued: u64,
+    /// Lines ever accepted into the queue (by a call that returned `Ok`);
+    /// [`in_queue`](Stats::in_queue) is how many are in it now.
+    pub accepted: u64,
     /// Lines written to a socket (for TCP: accepted by the kernel).
     pub sent: u64,
     /// Bytes written to a socket.
@@ -68,10 +69,10 @@ pub struct Stats {
     pub datagrams: u64,
     /// Lines in the queue or held by the processor right now.
     pub in_queue: u64,
-    /// DogStatsD events accepted into the queue (also counted in `queued`).
+    /// DogStatsD events accepted into the queue (also counted in `accepted`).
     pub events: u64,
     /// DogStatsD service checks accepted into the queue (also counted in
-    /// `queued`).
+    /// `accepted`).
     pub service_checks: u64,
 }
 
@@ -101,13 +102,13 @@ impl Ledger {
         self.rejected.fetch_add(1, Relaxed);
     }
 
-    /// A DogStatsD event was queued (its line is in `queued` already).
+    /// A DogStatsD event was queued (its line is in `accepted` already).
     #[inline]
     pub(crate) fn event_queued(&self) {
         self.events.fetch_add(1, Relaxed);
     }
 
-    /// A DogStatsD service check was queued (its line is in `queued`
+    /// A DogStatsD service check was queued (its line is in `accepted`
     /// already).
     #[inline]
     pub(crate) fn service_check_queued(&self) {
@@ -201,19 +202,19 @@ impl Ledger {
             undelivered: self.undelivered.load(Relaxed),
             datagrams: self.datagrams.load(Relaxed),
             in_queue: self.held.load(Relaxed) + in_queue,
-            queued: accepted,
+            accepted,
             events: self.events.load(Relaxed),
             service_checks: self.service_checks.load(Relaxed),
         }
     }
 
-    /// Asserts (in debug builds) `queued = sent + undelivered + in_queue`.
+    /// Asserts (in debug builds) `accepted = sent + undelivered + in_queue`.
     /// Exact only where no line moves between the reads: the processor calls
     /// it as it exits, when nothing is held and only it takes from the queue.
     pub(crate) fn check_identity(&self, queue: (u64, u64)) {
         let stats = self.snapshot(queue);
         debug_assert_eq!(
-            stats.queued,
+            stats.accepted,
             stats.sent + stats.undelivered + stats.in_queue,
             "the ledger does not add up: {stats:?}"
         );

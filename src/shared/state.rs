@@ -32,16 +32,19 @@ pub struct State {
 impl State {
     /// The processor task has been started and has not exited yet (it is still
     /// running while it drains on stop).
+    #[must_use]
     pub fn is_running(&self) -> bool {
         self.running
     }
 
     /// The processor is not running: never started, or stopped and exited.
+    #[must_use]
     pub fn is_stopped(&self) -> bool {
         !self.running
     }
 
     /// The processor holds a connection (TCP connected, or UDP socket created).
+    #[must_use]
     pub fn is_connected(&self) -> bool {
         self.connected
     }

@@ -44,6 +44,12 @@ pub enum Datagram<'a> {
 impl<'a> Datagram<'a> {
     /// Reads one line (a single trailing `\n` or `\r\n` is ignored) as a
     /// metric ([`Line::parse`]), an event or a service check, by its prefix.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::MalformedLine`](crate::ErrorKind::MalformedLine) when the text does not follow the grammar of the kind
+    /// its prefix announces (a metric line, `_e{` or `_sc|`); its
+    /// [`Reason`](crate::Reason) says what is wrong.
     pub fn parse(text: &'a str) -> Result<Datagram<'a>, Error> {
         match datagram_kind(text) {
             DatagramKind::Event => parse_event(text).map(Datagram::Event),
@@ -53,6 +59,11 @@ impl<'a> Datagram<'a> {
     }
 
     /// Reads one line given as bytes, which must be UTF-8.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::MalformedLine`](crate::ErrorKind::MalformedLine): with [`Reason::NotUtf8`](crate::Reason::NotUtf8) when
+    /// the bytes are not UTF-8, else as [`Datagram::parse`].
     pub fn parse_bytes(bytes: &'a [u8]) -> Result<Datagram<'a>, Error> {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| Error::from(ErrorKind::MalformedLine(Reason::NotUtf8)))?;
@@ -60,6 +71,7 @@ impl<'a> Datagram<'a> {
     }
 
     /// Which kind of line this is.
+    #[must_use]
     pub fn kind(&self) -> DatagramKind {
         match self {
             Datagram::Metric(_) => DatagramKind::Metric,

@@ -98,21 +98,25 @@ pub struct ParsedEvent<'a> {
 
 impl<'a> ParsedEvent<'a> {
     /// The title with `\n` turned back into newlines.
+    #[must_use]
     pub fn unescaped_title(&self) -> Cow<'a, str> {
         unescape_newlines(self.title)
     }
 
     /// The text with `\n` turned back into newlines.
+    #[must_use]
     pub fn unescaped_text(&self) -> Cow<'a, str> {
         unescape_newlines(self.text)
     }
 
     /// The priority the Agent records: normal when none was given.
+    #[must_use]
     pub fn effective_priority(&self) -> EventPriority {
         self.priority.unwrap_or(EventPriority::Normal)
     }
 
     /// The alert type the Agent records: info when none was given.
+    #[must_use]
     pub fn effective_alert_type(&self) -> AlertType {
         self.alert_type.unwrap_or(AlertType::Info)
     }

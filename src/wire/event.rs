@@ -70,6 +70,7 @@ pub enum EventPriority {
 
 impl EventPriority {
     /// The name on the wire: `normal` or `low`.
+    #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             EventPriority::Normal => "normal",
@@ -126,6 +127,7 @@ pub enum AlertType {
 
 impl AlertType {
     /// The name on the wire: `error`, `warning`, `info` or `success`.
+    #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             AlertType::Error => "error",

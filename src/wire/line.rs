@@ -59,6 +59,12 @@ pub struct Line<'a> {
 impl<'a> Line<'a> {
     /// Parses one line, without its trailing newline (a single trailing `\n` or
     /// `\r\n` is tolerated and ignored).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::MalformedLine`](crate::ErrorKind::MalformedLine) when the text is not a statsd metric line; its
+    /// [`Reason`](crate::Reason) says what is wrong (a missing value or type, an
+    /// unknown type code, a bad sample rate, an unknown field ...).
     pub fn parse(text: &'a str) -> Result<Line<'a>, Error> {
         let text = text
             .strip_suffix('\n')
@@ -79,6 +85,11 @@ impl<'a> Line<'a> {
     /// assert_eq!(error.reason(), Some(Reason::NotUtf8));
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::MalformedLine`](crate::ErrorKind::MalformedLine): with [`Reason::NotUtf8`](crate::Reason::NotUtf8) when
+    /// the bytes are not UTF-8, else as [`Line::parse`].
     pub fn parse_bytes(bytes: &'a [u8]) -> Result<Line<'a>, Error> {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| Error::from(ErrorKind::MalformedLine(Reason::NotUtf8)))?;
@@ -100,6 +111,7 @@ impl<'a> Line<'a> {
     /// Whether the line carries anything beyond plain statsd: several
     /// values, or a DogStatsD field after v1.0 (timestamp, container id,
     /// external data, cardinality).
+    #[must_use]
     pub fn has_dogstatsd_extensions(&self) -> bool {
         self.value.contains(':') && self.kind != MetricType::Set
             || self.timestamp.is_some()

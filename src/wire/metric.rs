@@ -38,6 +38,7 @@ use crate::error::{Error, ErrorKind};
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MetricType {
     /// `c`: a counter, summed by the server.
     Counter,
@@ -59,6 +60,7 @@ impl MetricType {
     /// ```
     /// assert_eq!(statsd_connector::MetricType::Timing.code(), "ms");
     /// ```
+    #[must_use]
     pub const fn code(self) -> &'static str {
         match self {
             MetricType::Counter => "c",
@@ -72,6 +74,7 @@ impl MetricType {
 
     /// The path prefix of the original connector's 1.0 release, used when
     /// [`Builder::type_prefixes`](crate::Builder::type_prefixes) is on.
+    #[must_use]
     pub const fn type_prefix(self) -> &'static str {
         match self {
             MetricType::Counter => "counters.",
@@ -84,6 +87,7 @@ impl MetricType {
     }
 
     /// Parses a type code (`c`, `g`, `ms`, `s`, `h`, `d`).
+    #[must_use]
     pub fn from_code(code: &[u8]) -> Option<MetricType> {
         Some(match code {
             b"c" => MetricType::Counter,
@@ -133,6 +137,7 @@ impl FromStr for MetricType {
 /// # Ok::<(), statsd_connector::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TagFormat {
     /// `|#key:value,key2` after the type (the default).
     #[default]
@@ -143,9 +148,41 @@ pub enum TagFormat {
     Graphite,
 }
 
+impl TagFormat {
+    /// The dialect's name, as [`Display`](fmt::Display) writes it and
+    /// [`FromStr`] reads it: `dogstatsd`, `influx` or `graphite`.
+    ///
+    /// ```
+    /// use statsd_connector::TagFormat;
+    ///
+    /// assert_eq!(TagFormat::Influx.as_str(), "influx");
+    /// assert_eq!(TagFormat::Graphite.to_string(), "graphite");
+    /// for format in [TagFormat::DogStatsd, TagFormat::Influx, TagFormat::Graphite] {
+    ///     assert_eq!(format.to_string().parse::<TagFormat>()?, format);
+    /// }
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TagFormat::DogStatsd => "dogstatsd",
+            TagFormat::Influx => "influx",
+            TagFormat::Graphite => "graphite",
+        }
+    }
+}
+
+impl fmt::Display for TagFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for TagFormat {
     type Err = Error;
 
+    /// Parses `dogstatsd` (or `datadog`), `influx` (or `influxdb`,
+    /// `telegraf`) or `graphite`, in any case.
     fn from_str(s: &str) -> Result<Self, Error> {
         match s.to_ascii_lowercase().as_str() {
             "dogstatsd" | "datadog" => Ok(TagFormat::DogStatsd),
@@ -196,6 +233,7 @@ impl Cardinality {
     pub(crate) const EXPECTED: &'static str = "expected none, low, orchestrator or high";
 
     /// The value as the wire and the variables write it.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Cardinality::None => "none",

@@ -66,6 +66,7 @@ pub enum ServiceCheckStatus {
 
 impl ServiceCheckStatus {
     /// The code on the wire: 0 ok, 1 warning, 2 critical, 3 unknown.
+    #[must_use]
     pub const fn code(self) -> u8 {
         match self {
             ServiceCheckStatus::Ok => 0,
@@ -76,6 +77,7 @@ impl ServiceCheckStatus {
     }
 
     /// The status for a code, `None` above 3.
+    #[must_use]
     pub const fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(ServiceCheckStatus::Ok),
@@ -87,6 +89,7 @@ impl ServiceCheckStatus {
     }
 
     /// The name: `ok`, `warning`, `critical` or `unknown`.
+    #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             ServiceCheckStatus::Ok => "ok",

@@ -299,7 +299,7 @@ async fn nothing_is_sent_before_start_but_metrics_are_queued() {
         statsd.count("early", i).unwrap();
     }
     let stats = statsd.stats();
-    assert_eq!((stats.queued, stats.in_queue, stats.sent), (100, 100, 0));
+    assert_eq!((stats.accepted, stats.in_queue, stats.sent), (100, 100, 0));
     assert!(!statsd.is_connected());
 
     // A second connector to the same server acts as a barrier: once its line
@@ -494,7 +494,7 @@ async fn a_server_leaving_mid_stream_is_accounted_for() {
 
         let stats = statsd.stats();
         assert_eq!(
-            (stats.queued, stats.sent, stats.dropped),
+            (stats.accepted, stats.sent, stats.dropped),
             (emitted, emitted, 0),
             "{stats:?}"
         );
@@ -607,7 +607,7 @@ async fn stop_before_start_discards_and_reports_queued_metrics() {
     assert_eq!(report.undelivered, 25);
     let stats = statsd.stats();
     assert_eq!(
-        (stats.undelivered, stats.in_queue, stats.queued),
+        (stats.undelivered, stats.in_queue, stats.accepted),
         (25, 0, 25)
     );
     assert!(statsd.is_stopped());
@@ -797,7 +797,7 @@ fn full_queue_holds_exactly_the_configured_capacity() {
         results.push((
             shards,
             accepted,
-            stats.queued,
+            stats.accepted,
             stats.in_queue,
             stats.dropped,
         ));
@@ -808,7 +808,7 @@ fn full_queue_holds_exactly_the_configured_capacity() {
         .collect();
     assert!(
         wrong.is_empty(),
-        "queue_capacity(10) held more (shards, accepted, queued, in_queue, dropped): {wrong:?}"
+        "queue_capacity(10) held more (shards, Ok calls, accepted, in_queue, dropped): {wrong:?}"
     );
 }
 
@@ -834,7 +834,10 @@ async fn full_queue_drops_counts_and_throttles_the_warning() {
     }
     assert_eq!(dropped, 990);
     let stats = statsd.stats();
-    assert_eq!((stats.queued, stats.in_queue, stats.dropped), (10, 10, 990));
+    assert_eq!(
+        (stats.accepted, stats.in_queue, stats.dropped),
+        (10, 10, 990)
+    );
 
     let warnings = capture.with_message("statsd queue full: metric dropped");
     let numbers: Vec<u64> = warnings
@@ -1286,7 +1289,7 @@ async fn invalid_input_never_reaches_the_wire_and_never_affects_neighbours() {
 
     let stats = statsd.stats();
     assert_eq!(stats.rejected, invalid, "{stats:?}");
-    assert_eq!(stats.queued, valid);
+    assert_eq!(stats.accepted, valid);
     bounded("stop", statsd.stop()).await;
     let received = lines(&server, valid).await;
     assert_eq!(received, expected);
@@ -1373,7 +1376,7 @@ async fn sampled_at_rate_one_sends_everything_unmarked() {
         "{:?}",
         tail(&received)
     );
-    assert_eq!(statsd.stats().queued, 1_000);
+    assert_eq!(statsd.stats().accepted, 1_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1385,7 +1388,7 @@ async fn sampled_at_half_sends_about_half_marked_with_the_rate() {
     for _ in 0..CALLS {
         statsd.sampled(0.5).incr("half").unwrap();
     }
-    let kept = statsd.stats().queued;
+    let kept = statsd.stats().accepted;
     // Binomial(10 000, 0.5): the standard deviation is 50; this is ten of them.
     assert!(
         (4_500..=5_500).contains(&kept),

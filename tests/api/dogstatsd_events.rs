@@ -71,7 +71,7 @@ fn send_all(statsd: &Connector) -> Vec<&'static str> {
 
 fn assert_identity(stats: &Stats) {
     assert_eq!(
-        stats.queued,
+        stats.accepted,
         stats.sent + stats.undelivered + stats.in_queue,
         "{stats:?}"
     );
@@ -104,7 +104,12 @@ async fn arrive_byte_exact(protocol: Protocol, listen: Listen) {
     }
     let stats = statsd.stats();
     assert_eq!(
-        (stats.queued, stats.sent, stats.events, stats.service_checks),
+        (
+            stats.accepted,
+            stats.sent,
+            stats.events,
+            stats.service_checks
+        ),
         (4, 4, 2, 1)
     );
     assert_identity(&stats);
@@ -152,7 +157,7 @@ async fn refused_when_the_server_is_not_dogstatsd() {
     assert_eq!(
         (
             stats.rejected,
-            stats.queued,
+            stats.accepted,
             stats.events,
             stats.service_checks
         ),
@@ -189,7 +194,7 @@ async fn invalid_ones_are_rejected_typed_and_counted() {
     ));
     let stats = statsd.stats();
     assert_eq!(
-        (stats.rejected, stats.queued, stats.events, stats.dropped),
+        (stats.rejected, stats.accepted, stats.events, stats.dropped),
         (7, 0, 0, 0)
     );
 }
@@ -219,7 +224,7 @@ async fn send_line_relays_events_and_service_checks_with_the_global_tags() {
     let stats = statsd.stats();
     assert_eq!(
         (
-            stats.queued,
+            stats.accepted,
             stats.rejected,
             stats.events,
             stats.service_checks
@@ -255,7 +260,7 @@ async fn the_identity_holds_when_nothing_could_be_delivered() {
     let stats = statsd.stats();
     assert_eq!(
         (
-            stats.queued,
+            stats.accepted,
             stats.undelivered,
             stats.dropped,
             stats.events,

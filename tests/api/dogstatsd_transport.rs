@@ -251,9 +251,9 @@ async fn a_killed_and_restarted_stream_never_tears_or_repeats_a_frame_and_loses_
     let stats = statsd.stats();
     assert_eq!(report.undelivered, 0, "{stats:?}");
     // The accounting identity, after stop.
-    assert_eq!(stats.queued, LINES as u64);
+    assert_eq!(stats.accepted, LINES as u64);
     assert_eq!(
-        stats.queued,
+        stats.accepted,
         stats.sent + stats.undelivered + stats.in_queue,
         "{stats:?}"
     );

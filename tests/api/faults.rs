@@ -320,7 +320,7 @@ impl Load {
 /// uses `kill_all`; see `resets_after_reading_what_is_readable...`).
 ///
 /// plus no corrupt and no duplicate line at the server, and the connector's
-/// own counters agreeing with what the callers saw: `queued == ok`,
+/// own counters agreeing with what the callers saw: `accepted == ok`,
 /// `dropped + rejected == err`, `rejected == invalid`. Call it once the
 /// connector has stopped (or is otherwise quiet) and the server has settled.
 /// Returns `lost`.
@@ -351,10 +351,10 @@ fn account(what: &str, emitted: &Emitted, stats: &Stats, server: &Counts) -> u64
             stats.possibly_lost
         ));
     }
-    if stats.queued != emitted.ok {
+    if stats.accepted != emitted.ok {
         failures.push(format!(
-            "queued {} != calls that returned Ok {}",
-            stats.queued, emitted.ok
+            "accepted {} != calls that returned Ok {}",
+            stats.accepted, emitted.ok
         ));
     }
     if stats.dropped + stats.rejected != emitted.err {
@@ -384,7 +384,7 @@ fn table(what: &str, emitted: &Emitted, stats: &Stats, server: &Counts, lost: i1
         ("  returned Ok", emitted.ok.to_string()),
         ("  returned Err", emitted.err.to_string()),
         ("  invalid on purpose", emitted.invalid.to_string()),
-        ("queued", stats.queued.to_string()),
+        ("accepted", stats.accepted.to_string()),
         ("sent", stats.sent.to_string()),
         ("received", server.received.to_string()),
         ("dropped", stats.dropped.to_string()),

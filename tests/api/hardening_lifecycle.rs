@@ -273,10 +273,10 @@ async fn metric_calls_after_a_stop_are_refused_as_stopped_and_counted_as_dropped
     assert!(statsd.gauge("g", -1.0).is_err());
     assert!(statsd.send_line("relayed:1|c").is_err());
     let stats = statsd.stats();
-    assert_eq!((stats.queued, stats.in_queue), (1, 0), "{stats:?}");
+    assert_eq!((stats.accepted, stats.in_queue), (1, 0), "{stats:?}");
     assert_eq!(stats.dropped, 1 + 1 + 2 + 1, "{stats:?}");
-    // emitted = rejected + dropped + queued
-    assert_eq!(stats.rejected + stats.dropped + stats.queued, 6);
+    // emitted = rejected + dropped + accepted
+    assert_eq!(stats.rejected + stats.dropped + stats.accepted, 6);
 
     // Stopping again has nothing to count.
     assert_eq!(statsd.stop().await.undelivered, 0);

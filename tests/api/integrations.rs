@@ -293,5 +293,5 @@ async fn a_disabled_connector_makes_both_integrations_silent() {
     });
     let app = router(statsd.clone());
     assert_eq!(call(&app, "GET", "/users/1").await, StatusCode::OK);
-    assert_eq!(statsd.stats().queued, 0);
+    assert_eq!(statsd.stats().accepted, 0);
 }

@@ -374,11 +374,11 @@ fn check(emitted: &Emitted, stats: &Stats, counts: &Counts) -> (i128, Vec<String
             stats.possibly_lost, counts.unread_at_kill_lines
         ));
     }
-    if stats.queued != emitted.ok || stats.dropped + stats.rejected != emitted.err {
+    if stats.accepted != emitted.ok || stats.dropped + stats.rejected != emitted.err {
         failures.push(format!(
-            "the connector's counters disagree with the callers: queued {} vs ok {}, \
+            "the connector's counters disagree with the callers: accepted {} vs ok {}, \
              dropped + rejected {} vs err {}",
-            stats.queued,
+            stats.accepted,
             emitted.ok,
             stats.dropped + stats.rejected,
             emitted.err
