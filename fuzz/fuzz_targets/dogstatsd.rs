@@ -187,27 +187,7 @@ struct Capture {
 
 impl Capture {
     fn new() -> Capture {
-        // libFuzzer ends the process with exit(): remove the sockets of
-        // processes that are gone.
-        let dir = std::env::temp_dir();
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let name = entry.file_name();
-            let pid = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("statsd-fuzz-dd-"))
-                .and_then(|n| n.strip_suffix(".sock"));
-            if let Some(pid) = pid {
-                if !std::path::Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        let path = dir.join(format!("statsd-fuzz-dd-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let socket = UnixDatagram::bind(&path).expect("bind the capture socket");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("set a read timeout");
+        let (socket, path) = statsd_connector_fuzz::capture_socket("statsd-fuzz-dd-");
         Capture {
             socket,
             path,

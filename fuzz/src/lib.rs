@@ -244,3 +244,30 @@ pub fn parse_millis(text: &str) -> Option<u128> {
     };
     Some(whole * 1_000_000 + fraction)
 }
+
+/// The Unix datagram socket a target's connectors send to, bound at
+/// `$TMPDIR/<prefix><pid>.sock` with a read timeout. libFuzzer ends the
+/// process with `exit()`, so sockets are left behind: those of processes
+/// that are gone are removed first.
+pub fn capture_socket(prefix: &str) -> (std::os::unix::net::UnixDatagram, std::path::PathBuf) {
+    let dir = std::env::temp_dir();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(".sock"));
+        if let Some(pid) = pid.filter(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+            if !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let path = dir.join(format!("{prefix}{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind the capture socket");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("set a read timeout");
+    (socket, path)
+}
