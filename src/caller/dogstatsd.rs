@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::Shared;
 use crate::wire::dogstatsd_parse::{parse_event, parse_service_check};
 use crate::wire::event::{check_event, check_tags, invalid, write_event, Event};
+use crate::wire::format::render_tags;
 use crate::wire::metric::TagFormat;
 use crate::wire::service_check::{check_service_check, write_service_check, ServiceCheck};
 
@@ -99,18 +100,7 @@ fn global_tags(shared: &Shared) -> Result<Cow<'_, [u8]>, Error> {
     if shared.format.tag_format() == TagFormat::DogStatsd {
         return Ok(Cow::Borrowed(shared.format.global_tags()));
     }
-    let mut rendered = Vec::new();
-    for (key, value) in tags {
-        if !rendered.is_empty() {
-            rendered.push(b',');
-        }
-        rendered.extend_from_slice(key.as_bytes());
-        if !value.is_empty() {
-            rendered.push(b':');
-            rendered.extend_from_slice(value.as_bytes());
-        }
-    }
-    Ok(Cow::Owned(rendered))
+    Ok(Cow::Owned(render_tags(TagFormat::DogStatsd, tags)))
 }
 
 /// For [`Connector::send_line`]: an event (`_e{`) or service check (`_sc|`)

@@ -136,10 +136,15 @@ pub(crate) fn emit_with(
         Ok(extras) => extras,
         Err(error) => return Err(rejected(shared, error)),
     };
+    let rate = sampling.rate();
+    check(shared, name, value, kind, rate, tags)?;
+    if sampling.drops_this_call() {
+        return Ok(());
+    }
     // A timestamp is the call's own time, not the flush's, and aggregation
     // keeps only the connector's cardinality: either way, straight to the
-    // queue.
-    emit_unaggregated(shared, name, value, kind, sampling, tags, extras)
+    // queue, never through the aggregation tables.
+    push_line_with(shared, name, value, kind, rate, tags, extras)
 }
 
 /// Checks a call's DogStatsD fields and turns them into what the formatter
@@ -174,26 +179,6 @@ fn call_extras(shared: &Shared, kind: MetricType, fields: CallFields) -> Result<
         timestamp,
         cardinality: fields.cardinality,
     })
-}
-
-/// Validates, samples and queues one metric with its extras, never through
-/// the aggregation tables.
-#[allow(clippy::too_many_arguments)]
-fn emit_unaggregated(
-    shared: &Shared,
-    name: &str,
-    value: Value<'_>,
-    kind: MetricType,
-    sampling: Sampling,
-    tags: &[(&str, &str)],
-    extras: Extras,
-) -> Result<(), Error> {
-    let rate = sampling.rate();
-    check(shared, name, value, kind, rate, tags)?;
-    if sampling.drops_this_call() {
-        return Ok(());
-    }
-    push_line_with(shared, name, value, kind, rate, tags, extras)
 }
 
 /// Queues a line for a metric whose name is already checked (a

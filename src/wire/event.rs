@@ -741,7 +741,7 @@ mod tests {
     }
 
     mod properties {
-        use super::super::tests_support::{any_text, clean_global, clean_text};
+        use super::super::tests_support::{any_text, clean_global, clean_text, expected_tags};
         use super::*;
         use proptest::prelude::*;
 
@@ -852,13 +852,10 @@ mod tests {
             assert_eq!(parsed.priority, input.priority);
             assert_eq!(parsed.source_type, event.source_type);
             assert_eq!(parsed.alert_type, input.alert);
-            let expected_tags: Vec<(&str, &str)> = global
-                .split(',')
-                .filter(|t| !t.is_empty())
-                .map(|t| t.split_once(':').unwrap_or((t, "")))
-                .chain(tags.iter().copied())
-                .collect();
-            assert_eq!(parsed.tag_pairs().collect::<Vec<_>>(), expected_tags);
+            assert_eq!(
+                parsed.tag_pairs().collect::<Vec<_>>(),
+                expected_tags(global, &tags)
+            );
             assert_eq!(parsed.ignored_fields, 0);
             true
         }
@@ -916,6 +913,20 @@ pub(crate) mod tests_support {
     /// Characters every field accepts.
     pub(crate) fn clean_text(max: usize) -> impl Strategy<Value = String> {
         "[a-z0-9 .é日🦀-]{0,12}".prop_map(move |s| s.chars().take(max).collect())
+    }
+
+    /// The tags a line should read back with: the rendered global ones
+    /// (`k:v,k2`) first, then the call's.
+    pub(crate) fn expected_tags<'a>(
+        global: &'a str,
+        tags: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        global
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| t.split_once(':').unwrap_or((t, "")))
+            .chain(tags.iter().copied())
+            .collect()
     }
 
     pub(crate) fn clean_global() -> impl Strategy<Value = String> {

@@ -69,18 +69,11 @@ impl LineFormat {
             Some(p) => [p.as_bytes(), b"."].concat().into_boxed_slice(),
             None => Box::default(),
         };
-        let mut rendered = Vec::new();
-        for (key, value) in global_tags {
-            if !rendered.is_empty() {
-                rendered.push(tag_separator(tag_format));
-            }
-            write_tag(&mut rendered, tag_format, key, value);
-        }
         LineFormat {
             prefix,
             type_prefixes,
             tag_format,
-            global_tags: rendered.into_boxed_slice(),
+            global_tags: render_tags(tag_format, global_tags).into_boxed_slice(),
             max_line,
             origin: Box::default(),
             cardinality: None,
@@ -349,6 +342,19 @@ fn not_finite(f: f64) -> Error {
         value: f.to_string(),
         reason: "not a finite number",
     })
+}
+
+/// Tags rendered in `format` without a leading separator (`k:v,k2` for
+/// DogStatsD, `k=v,k2=true` for Influx, `k=v;k2=true` for Graphite).
+pub(crate) fn render_tags(format: TagFormat, tags: &[(String, String)]) -> Vec<u8> {
+    let mut rendered = Vec::new();
+    for (key, value) in tags {
+        if !rendered.is_empty() {
+            rendered.push(tag_separator(format));
+        }
+        write_tag(&mut rendered, format, key, value);
+    }
+    rendered
 }
 
 fn tag_separator(format: TagFormat) -> u8 {

@@ -113,7 +113,8 @@ impl<'a> Line<'a> {
     /// external data, cardinality).
     #[must_use]
     pub fn has_dogstatsd_extensions(&self) -> bool {
-        self.value.contains(':') && self.kind != MetricType::Set
+        // Only the packed types parse with `:` in the value.
+        self.value.contains(':')
             || self.timestamp.is_some()
             || self.container_id.is_some()
             || self.external_data.is_some()

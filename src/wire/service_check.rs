@@ -452,7 +452,9 @@ mod tests {
     }
 
     mod properties {
-        use super::super::super::event::tests_support::{any_text, clean_global, clean_text};
+        use super::super::super::event::tests_support::{
+            any_text, clean_global, clean_text, expected_tags,
+        };
         use super::*;
         use proptest::prelude::*;
 
@@ -527,13 +529,10 @@ mod tests {
             assert_eq!(parsed.timestamp, input.timestamp.map(|t| t as i64));
             assert_eq!(parsed.hostname, check.hostname);
             assert_eq!(parsed.unescaped_message().as_deref(), check.message);
-            let expected_tags: Vec<(&str, &str)> = global
-                .split(',')
-                .filter(|t| !t.is_empty())
-                .map(|t| t.split_once(':').unwrap_or((t, "")))
-                .chain(tags.iter().copied())
-                .collect();
-            assert_eq!(parsed.tag_pairs().collect::<Vec<_>>(), expected_tags);
+            assert_eq!(
+                parsed.tag_pairs().collect::<Vec<_>>(),
+                expected_tags(global, &tags)
+            );
             assert_eq!(parsed.ignored_fields, 0);
             true
         }
