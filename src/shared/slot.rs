@@ -1,0 +1,455 @@
+//! One thread's single-producer buffer of the queue: the owner appends and
+//! publishes without a lock; the processor takes the published prefix.
+//!
+//! The protocol, checked by the loom model at the end of this file:
+//!
+//! - **Owner only** ([`Owner`], in an `UnsafeCell`): the current chunk, the
+//!   scratch buffer a line is formatted into, what the owner has published in
+//!   the current chunk, and the room it leased. Exactly one party has it at a
+//!   time: the thread that claimed the slot (`claimed`), or whoever holds the
+//!   queue's mutex in the one-buffer mode. Callers of the `unsafe` owner
+//!   methods promise that.
+//! - **Published** (`state`, one `AtomicU64`): `lines << 32 | bytes` of the
+//!   current chunk that are complete, plus [`CLOSED`]. The owner writes the
+//!   bytes of a line beyond the published length, then publishes them with
+//!   one compare-exchange (`AcqRel`); bytes below the published length are
+//!   never written again while the chunk is in the slot. The compare-exchange
+//!   fails only if a stop set [`CLOSED`] (the owner is the only other writer
+//!   of the word, and it knows the value it expects), so no line is published
+//!   after a stop's clear.
+//! - **Chunks** (`chunks`, a mutex taken by the owner once per sealed chunk,
+//!   by the processor once per take): the current chunk, the sealed ones,
+//!   and how far the processor has taken. The owner replaces the current
+//!   chunk (and resets the published length) only under this lock, so the
+//!   processor, under it, reads a published length that belongs to the
+//!   chunk it sees.
+//! - **Sleep** (the queue's `sleeping`): the processor stores it, then reads
+//!   every slot's `state` with a read-modify-write (`fetch_add(0, AcqRel)`).
+//!   A caller publishes with a read-modify-write, then reads `sleeping`. Both
+//!   read-modify-writes are on the same word, so one comes first in its
+//!   modification order: if the processor's does, the caller's reads from it,
+//!   synchronises with it and sees `sleeping`; if the caller's does, the
+//!   processor sees the line. No line waits unnoticed, with no fence on the
+//!   caller's path.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+#[cfg(loom)]
+use loom::sync::{Arc, Mutex};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+#[cfg(not(loom))]
+use std::sync::{Arc, Mutex};
+
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+
+/// Set in a slot's `state` by a stop: the owner's next publish fails.
+pub(crate) const CLOSED: u64 = 1 << 63;
+/// The bytes part of a slot's `state`.
+const BYTES: u64 = (1 << 32) - 1;
+/// The lines part of a slot's `state` (below [`CLOSED`]).
+const LINES: u64 = ((1 << 63) - 1) & !BYTES;
+
+/// An `UnsafeCell` with loom's interface, on either side of the shim.
+#[derive(Debug)]
+pub(crate) struct Cell<T>(
+    #[cfg(loom)] loom::cell::UnsafeCell<T>,
+    #[cfg(not(loom))] std::cell::UnsafeCell<T>,
+);
+
+impl<T> Cell<T> {
+    pub(crate) fn new(value: T) -> Cell<T> {
+        #[cfg(loom)]
+        return Cell(loom::cell::UnsafeCell::new(value));
+        #[cfg(not(loom))]
+        return Cell(std::cell::UnsafeCell::new(value));
+    }
+
+    /// # Safety
+    /// No other access to the value overlaps this one.
+    #[inline]
+    pub(crate) unsafe fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(loom)]
+        return self.0.with_mut(f);
+        #[cfg(not(loom))]
+        return f(self.0.get());
+    }
+
+    /// # Safety
+    /// No write to the value overlaps this read.
+    #[inline]
+    pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        #[cfg(loom)]
+        return self.0.with(f);
+        #[cfg(not(loom))]
+        return f(self.0.get());
+    }
+}
+
+/// A fixed-capacity byte buffer, never reallocated: the owner writes above
+/// the published length while the processor reads below it. One cell per byte,
+/// so that loom checks exactly the bytes each side touches.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    bytes: Box<[Cell<u8>]>,
+}
+
+// SAFETY: the bytes are written only by the slot's owner, above the published
+// length, and read by the processor only below a published length it read
+// with Acquire (or under the chunks lock): no byte is written and read at
+// once, and the Release/Acquire pair orders each write before each read.
+unsafe impl Sync for Chunk {}
+
+impl Chunk {
+    pub(crate) fn new(capacity: usize) -> Chunk {
+        Chunk {
+            bytes: (0..capacity).map(|_| Cell::new(0)).collect(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Copies `src` to `at..`.
+    ///
+    /// # Safety
+    /// Nobody reads or writes `at..at + src.len()` meanwhile (it is above the
+    /// published length, and only the owner writes there).
+    #[inline]
+    unsafe fn write(&self, at: usize, src: &[u8]) {
+        let cells = &self.bytes[at..at + src.len()];
+        #[cfg(not(loom))]
+        {
+            // SAFETY: `Cell<u8>` is a `std::cell::UnsafeCell<u8>`, which has
+            // the layout of `u8`, so the range is `src.len()` writable bytes;
+            // the caller promises nobody else touches them; `src` is the
+            // owner's scratch buffer, never a chunk, so they do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), cells.as_ptr() as *mut u8, src.len());
+            }
+        }
+        #[cfg(loom)]
+        for (cell, &byte) in cells.iter().zip(src) {
+            // SAFETY: as above, one byte at a time (loom tracks each).
+            unsafe { cell.with_mut(|p| *p = byte) };
+        }
+    }
+
+    /// Appends `from..to` to `out`.
+    ///
+    /// # Safety
+    /// The range is below a published length read with `Acquire` (or under
+    /// the chunks lock), so its bytes are complete and nobody writes them.
+    unsafe fn read_into(&self, from: usize, to: usize, out: &mut Vec<u8>) {
+        let cells = &self.bytes[from..to];
+        #[cfg(not(loom))]
+        {
+            // SAFETY: `UnsafeCell<u8>` has the layout of `u8`; the caller
+            // promises the bytes are published and never written again
+            // while this chunk is shared.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(cells.as_ptr() as *const u8, cells.len()) };
+            out.extend_from_slice(bytes);
+        }
+        #[cfg(loom)]
+        for cell in cells {
+            // SAFETY: as above, one byte at a time.
+            out.push(unsafe { cell.with(|p| *p) });
+        }
+    }
+}
+
+/// What only the owner of a slot touches.
+#[derive(Debug)]
+struct Owner {
+    /// The chunk being filled: the same one as `Chunks::current`.
+    chunk: Arc<Chunk>,
+    /// What this owner published in `chunk` (`state` without [`CLOSED`]).
+    published: u64,
+    /// Lines leased from the queue's pool and not used yet.
+    room: usize,
+    /// Where a line is formatted before it is copied into the chunk (a
+    /// formatter wants a `Vec`, and the chunk must never grow).
+    scratch: Vec<u8>,
+}
+
+/// What the owner and the processor share under the slot's lock.
+#[derive(Debug)]
+struct Chunks {
+    /// The chunk the owner fills.
+    current: Arc<Chunk>,
+    /// Full chunks, oldest first, each with its final published `state`.
+    sealed: Vec<(Arc<Chunk>, u64)>,
+    /// How far the processor has taken the oldest chunk still here
+    /// (`sealed[0]`, or `current` when none is sealed), as a `state`.
+    taken: u64,
+}
+
+/// One producer's buffer (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    state: AtomicU64,
+    chunks: Mutex<Chunks>,
+    owner: Cell<Owner>,
+    /// Whether a thread owns this slot (per-thread mode).
+    pub(crate) claimed: AtomicBool,
+    /// Lines ever published here (the `queued` statistic); written by the
+    /// owner only.
+    accepted: AtomicU64,
+}
+
+// SAFETY: `owner` is touched only through the `unsafe` owner methods, whose
+// callers promise the owner's access (one thread at a time, handed over with
+// Acquire/Release on `claimed` or by the one-buffer mutex); everything else
+// is atomics or under `chunks`.
+unsafe impl Sync for Slot {}
+
+/// Why a publish did not happen.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Not enough leased room: lease more, or drop.
+    NoRoom,
+    /// A stop closed the slot.
+    Closed,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> impl std::ops::DerefMut<Target = T> + '_ {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lines_of(state: u64) -> usize {
+    ((state & LINES) >> 32) as usize
+}
+
+fn bytes_of(state: u64) -> usize {
+    (state & BYTES) as usize
+}
+
+impl Slot {
+    /// A slot filling `chunk`; closed from the start if `closed`.
+    pub(crate) fn new(chunk: Chunk, closed: bool) -> Slot {
+        let chunk = Arc::new(chunk);
+        Slot {
+            state: AtomicU64::new(if closed { CLOSED } else { 0 }),
+            chunks: Mutex::new(Chunks {
+                current: chunk.clone(),
+                sealed: Vec::new(),
+                taken: 0,
+            }),
+            owner: Cell::new(Owner {
+                chunk,
+                published: 0,
+                room: 0,
+                scratch: Vec::new(),
+            }),
+            claimed: AtomicBool::new(false),
+            accepted: AtomicU64::new(0),
+        }
+    }
+
+    /// Formats `lines` lines with `write` and publishes them, or refuses.
+    /// `fresh` gives a chunk of at least the given capacity when the line
+    /// does not fit in the current one. `check_closed: false` publishes even
+    /// in a closed slot (the processor's own lines during a stop).
+    ///
+    /// Returns the error of `write`, or whether the publish happened.
+    ///
+    /// # Safety
+    /// The caller has the owner's access (see the module docs).
+    #[inline]
+    pub(crate) unsafe fn push<E>(
+        &self,
+        lines: usize,
+        check_closed: bool,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+        fresh: impl FnOnce(usize) -> Arc<Chunk>,
+    ) -> Result<Result<(), Refused>, E> {
+        // SAFETY: the caller has the owner's access, so nothing else touches
+        // `owner` during this call.
+        unsafe {
+            self.owner.with_mut(|owner| {
+                let owner = &mut *owner;
+                if owner.room < lines {
+                    return Ok(Err(Refused::NoRoom));
+                }
+                owner.scratch.clear();
+                write(&mut owner.scratch)?;
+                let len = owner.scratch.len();
+                let at = bytes_of(owner.published);
+                if at + len > owner.chunk.capacity()
+                    || lines_of(owner.published) + lines >= (LINES >> 32) as usize
+                {
+                    self.seal(owner, fresh(len));
+                }
+                let at = bytes_of(owner.published);
+                // SAFETY: `at..at + len` is above what this owner published
+                // in its chunk, so the processor does not read it, and only
+                // the owner writes; the capacity was checked just above.
+                owner.chunk.write(at, &owner.scratch);
+                let next = owner.published + ((lines as u64) << 32) + len as u64;
+                let mut expected = owner.published;
+                loop {
+                    // Release: the bytes written above are visible to whoever
+                    // reads `next` with Acquire. Acquire: see the module docs
+                    // (the wake protocol).
+                    match self.state.compare_exchange(
+                        expected,
+                        next | (expected & CLOSED),
+                        AcqRel,
+                        Acquire,
+                    ) {
+                        Ok(_) => break,
+                        Err(actual) if actual & CLOSED != 0 && check_closed => {
+                            return Ok(Err(Refused::Closed));
+                        }
+                        // Only `CLOSED` can differ from what the owner expects.
+                        Err(actual) => expected = actual,
+                    }
+                }
+                owner.published = next;
+                owner.room -= lines;
+                self.accepted
+                    .store(self.accepted.load(Relaxed) + lines as u64, Relaxed);
+                Ok(Ok(()))
+            })
+        }
+    }
+
+    /// Adds leased room (owner's access).
+    ///
+    /// # Safety
+    /// The caller has the owner's access.
+    pub(crate) unsafe fn add_room(&self, lines: usize) {
+        // SAFETY: the caller has the owner's access.
+        unsafe { self.owner.with_mut(|owner| (*owner).room += lines) }
+    }
+
+    /// The unused leased room (owner's access).
+    ///
+    /// # Safety
+    /// The caller has the owner's access.
+    pub(crate) unsafe fn room(&self) -> usize {
+        // SAFETY: the caller has the owner's access.
+        unsafe { self.owner.with(|owner| (*owner).room) }
+    }
+
+    /// Gives up the unused room, returning how much (an exiting thread).
+    ///
+    /// # Safety
+    /// The caller has the owner's access.
+    pub(crate) unsafe fn give_back_room(&self) -> usize {
+        // SAFETY: the caller has the owner's access.
+        unsafe {
+            self.owner
+                .with_mut(|owner| std::mem::take(&mut (*owner).room))
+        }
+    }
+
+    /// Puts the full chunk aside for the processor and starts `fresh`.
+    #[cold]
+    fn seal(&self, owner: &mut Owner, fresh: Arc<Chunk>) {
+        let mut chunks = lock(&self.chunks);
+        let full = std::mem::replace(&mut chunks.current, fresh.clone());
+        if owner.published & (LINES | BYTES) != 0 {
+            chunks.sealed.push((full, owner.published));
+        } else {
+            // Nothing published in it: the processor has nothing to take.
+            chunks.taken = 0;
+        }
+        owner.chunk = fresh;
+        owner.published = 0;
+        // Under the lock: the processor reads `state` only under it, so it
+        // never pairs the new chunk with the old length. Keeps `CLOSED`.
+        self.state.fetch_and(CLOSED, AcqRel);
+        if chunks.sealed.is_empty() {
+            chunks.taken = 0;
+        }
+    }
+
+    /// Takes every published line: calls `out` with each piece (a chunk, the
+    /// byte range, the lines in it), oldest first; returns the lines taken.
+    /// `recycle` receives the sealed chunks, which nobody else holds.
+    pub(crate) fn take(
+        &self,
+        mut out: impl FnMut(&Chunk, usize, usize, usize),
+        mut recycle: impl FnMut(Arc<Chunk>),
+    ) -> usize {
+        let mut chunks = lock(&self.chunks);
+        // A read-modify-write, not a load: see the wake protocol.
+        let state = self.state.fetch_add(0, AcqRel) & !CLOSED;
+        let mut taken = 0;
+        let mut from = chunks.taken;
+        for (chunk, end) in chunks.sealed.drain(..) {
+            let lines = lines_of(end) - lines_of(from);
+            if lines > 0 {
+                out(&chunk, bytes_of(from), bytes_of(end), lines);
+            }
+            taken += lines;
+            from = 0;
+            recycle(chunk);
+        }
+        let lines = lines_of(state) - lines_of(from);
+        if lines > 0 {
+            // SAFETY of the read inside `out`: below `state`, read with
+            // Acquire under the lock, so complete and never written again
+            // while this chunk is current (or sealed).
+            out(&chunks.current, bytes_of(from), bytes_of(state), lines);
+        }
+        taken += lines;
+        chunks.taken = state;
+        taken
+    }
+
+    /// Discards every published line (as `take`, without reading them);
+    /// with `close`, sets [`CLOSED`] in the same step, so that no line is
+    /// published afterwards. Returns the lines discarded.
+    pub(crate) fn clear(&self, close: bool, recycle: impl FnMut(Arc<Chunk>)) -> usize {
+        if close {
+            // Under the lock, like every change of `state` but a publish.
+            let chunks = lock(&self.chunks);
+            self.state.fetch_or(CLOSED, AcqRel);
+            drop(chunks);
+        }
+        self.take(|_, _, _, _| {}, recycle)
+    }
+
+    /// Lets the owner publish again (a start).
+    pub(crate) fn open(&self) {
+        let _chunks = lock(&self.chunks);
+        self.state.fetch_and(!CLOSED, AcqRel);
+    }
+
+    /// `(lines ever published, lines not taken)`.
+    pub(crate) fn counts(&self) -> (u64, usize) {
+        let chunks = lock(&self.chunks);
+        (
+            self.accepted.load(Relaxed),
+            Self::held(&chunks, self.state.load(Acquire)),
+        )
+    }
+
+    /// Lines not taken, if the lock is free this instant.
+    pub(crate) fn depth_without_waiting(&self) -> usize {
+        match self.chunks.try_lock() {
+            Ok(chunks) => Self::held(&chunks, self.state.load(Acquire)),
+            Err(_) => 0,
+        }
+    }
+
+    fn held(chunks: &Chunks, state: u64) -> usize {
+        let sealed: usize = chunks.sealed.iter().map(|(_, end)| lines_of(*end)).sum();
+        sealed + lines_of(state) - lines_of(chunks.taken)
+    }
+}
+
+/// Reads a piece handed to `Slot::take`'s `out`.
+///
+/// # Safety
+/// Only with the arguments `Slot::take` passed (a published range).
+pub(crate) unsafe fn copy_out(chunk: &Chunk, from: usize, to: usize, out: &mut Vec<u8>) {
+    // SAFETY: the caller passes a range `take` read as published.
+    unsafe { chunk.read_into(from, to, out) }
+}
