@@ -52,6 +52,7 @@ const LINES: u64 = ((1 << 63) - 1) & !BYTES;
 
 /// An `UnsafeCell` with loom's interface, on either side of the shim.
 #[derive(Debug)]
+#[repr(transparent)]
 pub(crate) struct Cell<T>(
     #[cfg(loom)] loom::cell::UnsafeCell<T>,
     #[cfg(not(loom))] std::cell::UnsafeCell<T>,
@@ -102,8 +103,19 @@ unsafe impl Sync for Chunk {}
 
 impl Chunk {
     pub(crate) fn new(capacity: usize) -> Chunk {
-        Chunk {
+        #[cfg(loom)]
+        return Chunk {
             bytes: (0..capacity).map(|_| Cell::new(0)).collect(),
+        };
+        #[cfg(not(loom))]
+        {
+            let zeroed = Box::into_raw(vec![0u8; capacity].into_boxed_slice());
+            // SAFETY: `Cell<u8>` is a `std::cell::UnsafeCell<u8>`, which has
+            // the same layout as `u8` (`repr(transparent)` both), so the
+            // allocation is a valid `[Cell<u8>]` of the same length, and the
+            // box frees it with the same layout.
+            let bytes = unsafe { Box::from_raw(zeroed as *mut [Cell<u8>]) };
+            Chunk { bytes }
         }
     }
 
@@ -452,4 +464,167 @@ impl Slot {
 pub(crate) unsafe fn copy_out(chunk: &Chunk, from: usize, to: usize, out: &mut Vec<u8>) {
     // SAFETY: the caller passes a range `take` read as published.
     unsafe { chunk.read_into(from, to, out) }
+}
+
+/// The model check of the protocol above: every interleaving (loom) of an
+/// owner publishing, sealing and exiting, with the processor taking, going
+/// to sleep and closing.
+///
+/// `RUSTFLAGS="--cfg loom" cargo test -p statsd-connector --lib --release loom`
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::thread;
+    use std::sync::atomic::Ordering::{Relaxed, Release};
+
+    /// Chunks of 3 bytes: the second line of 2 bytes seals the first chunk.
+    fn slot() -> Arc<Slot> {
+        let slot = Arc::new(Slot::new(Chunk::new(3), false));
+        // SAFETY: nobody else has the slot yet.
+        unsafe { slot.add_room(8) };
+        slot
+    }
+
+    /// Publishes `line` as one line, as `Queue::push_to` does.
+    ///
+    /// # Safety
+    /// The caller has the owner's access.
+    unsafe fn publish(slot: &Slot, line: &[u8], check_closed: bool) -> Result<(), Refused> {
+        // SAFETY: promised by the caller.
+        let pushed = unsafe {
+            slot.push(
+                1,
+                check_closed,
+                |buf: &mut Vec<u8>| {
+                    buf.extend_from_slice(line);
+                    Ok::<(), ()>(())
+                },
+                |len| Arc::new(Chunk::new(len.max(3))),
+            )
+        };
+        pushed.unwrap()
+    }
+
+    /// What `Queue::take` does with the pieces: copies them, in order.
+    fn take_into(slot: &Slot, out: &mut Vec<u8>) -> usize {
+        slot.take(
+            // SAFETY: `take` passes a range it read as published.
+            |chunk, from, to, _| unsafe { copy_out(chunk, from, to, out) },
+            drop,
+        )
+    }
+
+    /// A caller publishes (sealing a chunk on the way) while the processor
+    /// announces sleep and looks a last time: either that look sees every
+    /// line, or the caller saw `sleeping` and woke it. Whatever the
+    /// interleaving, the lines arrive once each, in order.
+    #[test]
+    fn loom_a_publish_racing_the_processor_going_to_sleep_is_never_missed() {
+        loom::model(|| {
+            let slot = slot();
+            let sleeping = Arc::new(AtomicBool::new(false));
+            let woken = Arc::new(AtomicBool::new(false));
+            let caller = {
+                let (slot, sleeping, woken) = (slot.clone(), sleeping.clone(), woken.clone());
+                thread::spawn(move || {
+                    for line in [b"a\n", b"b\n"] {
+                        // SAFETY: this thread is the slot's only owner.
+                        unsafe { publish(&slot, line, true) }.unwrap();
+                        if sleeping.load(Relaxed) {
+                            sleeping.store(false, Relaxed);
+                            woken.store(true, Relaxed);
+                        }
+                    }
+                })
+            };
+            let mut got = Vec::new();
+            sleeping.store(true, Relaxed);
+            let seen = take_into(&slot, &mut got);
+            caller.join().unwrap();
+            if seen < 2 {
+                assert!(
+                    woken.load(Relaxed),
+                    "a line waits and nobody woke the processor"
+                );
+            }
+            take_into(&slot, &mut got);
+            assert_eq!(got, b"a\nb\n");
+            assert_eq!(slot.counts(), (2, 0));
+        });
+    }
+
+    /// The processor takes while a caller publishes two lines in two chunks
+    /// and its thread exits (gives the slot up), and a new thread claims the
+    /// slot and publishes: every line once, each thread's in order, the first
+    /// thread's before the second's, and no access to the owner's state or a
+    /// byte races (loom checks each cell).
+    #[test]
+    fn loom_a_slot_passes_from_an_exited_thread_to_the_next_with_its_lines() {
+        loom::model(|| {
+            let slot = slot();
+            slot.claimed.store(true, Relaxed);
+            let first = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    // SAFETY: this thread claimed the slot (above, for it).
+                    unsafe {
+                        publish(&slot, b"a\n", true).unwrap();
+                        publish(&slot, b"b\n", true).unwrap();
+                    }
+                    // The thread's exit: what `Owned::drop` does.
+                    slot.claimed.store(false, Release);
+                })
+            };
+            let second = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    while slot
+                        .claimed
+                        .compare_exchange(false, true, Acquire, Relaxed)
+                        .is_err()
+                    {
+                        thread::yield_now();
+                    }
+                    // SAFETY: this thread claimed the slot.
+                    unsafe { publish(&slot, b"c\n", true).unwrap() };
+                })
+            };
+            let mut got = Vec::new();
+            take_into(&slot, &mut got);
+            first.join().unwrap();
+            second.join().unwrap();
+            take_into(&slot, &mut got);
+            assert_eq!(got, b"a\nb\nc\n");
+        });
+    }
+
+    /// A stop closes and clears while a caller publishes: the line is either
+    /// discarded by the clear (counted) or refused; none is left behind, and
+    /// the processor's own lines still go in.
+    #[test]
+    fn loom_a_stop_leaves_no_line_behind() {
+        loom::model(|| {
+            let slot = slot();
+            let caller = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    // SAFETY: this thread is the slot's only owner.
+                    unsafe { [publish(&slot, b"a\n", true), publish(&slot, b"b\n", true)] }
+                })
+            };
+            let cleared = slot.clear(true, drop);
+            let results = caller.join().unwrap();
+            let accepted = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(cleared, accepted, "{results:?}");
+            assert_eq!(slot.counts(), (accepted as u64, 0));
+            // A refusal is for good: once one is refused, so is the next.
+            assert!(results[0].is_ok() || results[1].is_err());
+            // SAFETY: the caller thread has exited; this one owns the slot.
+            unsafe { publish(&slot, b"t\n", false) }.unwrap();
+            let mut got = Vec::new();
+            take_into(&slot, &mut got);
+            assert_eq!(got, b"t\n");
+        });
+    }
 }
