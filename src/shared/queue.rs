@@ -254,39 +254,46 @@ impl Queue {
         if CHECK_CLOSED && self.core.closed.load(Relaxed) {
             return Err(Error::from(ErrorKind::Stopped));
         }
-        if let Some((mutex, slot)) = &self.single {
-            let _owner = lock(mutex);
-            // SAFETY: in one-buffer mode the slot is claimed by the queue and
-            // written only under `mutex`, which we hold: the owner's access.
-            return unsafe { self.push_to::<CHECK_CLOSED, F>(slot, lines, write) };
-        }
-        let core = &self.core;
-        let cached = SLOTS.try_with(|slots| {
-            let found = slots
-                .borrow()
-                .iter()
-                .find(|owned| Arc::ptr_eq(&owned.core, core))
-                .map(|owned| &*owned.slot as *const Slot);
-            found.unwrap_or_else(|| self.register(slots))
-        });
-        match cached {
-            // SAFETY: the pointer is to a slot this thread claimed, kept alive
-            // by its entry in `SLOTS`, which is only removed when the thread
-            // exits or when its queue is dropped (not this one: we borrow it);
-            // so this thread has the owner's access, and the slot outlives
-            // the call.
-            Ok(slot) => unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, write) },
-            // The thread's locals are being torn down: claim a slot for this
-            // one call.
-            Err(_) => {
-                let owned = Owned {
-                    core: core.clone(),
-                    slot: core.claim(),
-                };
-                // SAFETY: `owned` claimed the slot until it is dropped.
-                unsafe { self.push_to::<CHECK_CLOSED, F>(&owned.slot, lines, write) }
+        // One call of `push_to` (and so of `write`), whatever the path, so
+        // that the formatter inlines into the caller.
+        let mut _owner = None;
+        let mut _for_this_call = None;
+        let slot: *const Slot = if let Some((mutex, slot)) = &self.single {
+            // In one-buffer mode the slot is claimed by the queue and written
+            // only under `mutex`: holding it is the owner's access.
+            _owner = Some(lock(mutex));
+            &**slot
+        } else {
+            let core = &self.core;
+            let cached = SLOTS.try_with(|slots| {
+                let found = slots
+                    .borrow()
+                    .iter()
+                    .find(|owned| Arc::ptr_eq(&owned.core, core))
+                    .map(|owned| &*owned.slot as *const Slot);
+                found.unwrap_or_else(|| self.register(slots))
+            });
+            match cached {
+                // A slot this thread claimed, kept alive by its entry in
+                // `SLOTS`, which is only removed when the thread exits or
+                // when its queue is dropped (not this one: we borrow it).
+                Ok(slot) => slot,
+                // The thread's locals are being torn down: claim a slot for
+                // this one call (given back when `_for_this_call` drops).
+                Err(_) => {
+                    let owned = _for_this_call.insert(Owned {
+                        core: core.clone(),
+                        slot: core.claim(),
+                    });
+                    &*owned.slot
+                }
             }
-        }
+        };
+        // SAFETY: `slot` points to a slot that outlives this call (the
+        // queue's own, an entry of `SLOTS`, or `_for_this_call`), and this
+        // thread has the owner's access to it: the one-buffer mutex, or the
+        // slot's claim (see above).
+        unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, write) }
     }
 
     /// Claims a slot for this thread and caches it.
@@ -629,5 +636,97 @@ mod tests {
         push_line(&queue, b"a:1|c\n").unwrap();
         assert_eq!(queue.clear(), 2);
         assert_eq!(queue.counts(), (2, 0));
+    }
+
+    /// Threads come and go (8 at a time, 200 in all) while the processor
+    /// takes: every line arrives once, each thread's in order, and slots of
+    /// exited threads are reused instead of piling up.
+    #[test]
+    fn short_lived_threads_lose_nothing_and_reuse_slots() {
+        let queue = Arc::new(Queue::new(1_000_000, 4));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let taker = {
+            let (queue, done) = (queue.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut out, mut spares) = (Vec::new(), Vec::new());
+                let mut text = Vec::new();
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::Acquire);
+                    queue.take(&mut out, &mut spares);
+                    for buffer in out.drain(..) {
+                        text.extend_from_slice(&buffer.bytes);
+                        spares.push(buffer.bytes);
+                    }
+                    if finished {
+                        return text;
+                    }
+                }
+            })
+        };
+        for wave in 0..25 {
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let queue = queue.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..500 {
+                            let line = format!("w{wave}t{t}:{i}|c\n");
+                            push_line(&queue, line.as_bytes()).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let text = String::from_utf8(taker.join().unwrap()).unwrap();
+        let mut next = std::collections::HashMap::new();
+        for line in text.lines() {
+            let (who, i) = line.trim_end_matches("|c").split_once(':').unwrap();
+            let expected = next.entry(who.to_owned()).or_insert(0);
+            assert_eq!(i.parse::<usize>().unwrap(), *expected, "{who} out of order");
+            *expected += 1;
+        }
+        assert_eq!(next.len(), 200);
+        assert!(next.values().all(|&n| n == 500));
+        assert_eq!(queue.counts(), (100_000, 0));
+        let slots = lock(&queue.core.slots).len();
+        assert!(slots <= 8 + 1, "{slots} slots for 8 threads at a time");
+        // Every exited thread gave its lease back.
+        assert_eq!(queue.core.pool.load(Relaxed), 1_000_000);
+    }
+
+    /// A stop closes the queue while threads emit: afterwards nothing is
+    /// left in it, and every accepted line was either taken or discarded.
+    #[test]
+    fn a_stop_racing_emitting_threads_leaves_nothing_behind() {
+        for _ in 0..20 {
+            let queue = Arc::new(Queue::new(1_000_000, 4));
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let queue = queue.clone();
+                    std::thread::spawn(move || {
+                        let mut accepted = 0u64;
+                        for _ in 0..2000 {
+                            match push_line(&queue, b"a:1|c\n") {
+                                Ok(()) => accepted += 1,
+                                Err(e) => assert!(matches!(e.kind(), ErrorKind::Stopped)),
+                            }
+                        }
+                        accepted
+                    })
+                })
+                .collect();
+            let (mut out, mut spares) = (Vec::new(), Vec::new());
+            let taken = queue.take(&mut out, &mut spares);
+            let cleared = queue.close_and_clear();
+            assert_eq!(queue.counts().1, 0);
+            let accepted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+            assert_eq!(
+                queue.counts(),
+                (accepted, 0),
+                "nothing slipped in after the stop"
+            );
+            assert_eq!(accepted, (taken + cleared) as u64);
+        }
     }
 }
