@@ -107,6 +107,9 @@ pub(crate) struct Queue {
     pool_of_chunks: Padded<Mutex<Vec<SlotArc<Chunk>>>>,
     /// The processor's written buffers, for the next take to fill.
     pool_of_buffers: Mutex<Vec<Vec<u8>>>,
+    /// The slots a take looks at, copied from the registry so that a thread
+    /// registering never waits for a take's copying.
+    taking: Mutex<Vec<SlotArc<Slot>>>,
 }
 
 /// Keeps a value on cache lines of its own (128 bytes: adjacent-line
@@ -220,6 +223,7 @@ impl Queue {
             wake: Notify::new(),
             pool_of_chunks: Padded(Mutex::new(Vec::with_capacity(POOLED_CHUNKS))),
             pool_of_buffers: Mutex::new(Vec::with_capacity(POOLED_CHUNKS)),
+            taking: Mutex::new(Vec::new()),
         }
     }
 
@@ -414,7 +418,11 @@ impl Queue {
         }
         let mut filling: Option<ShardBuffer> = None;
         let mut taken = 0;
-        let slots = lock(&self.core.slots);
+        // A copy of the registry: a thread that registers after it was made
+        // took the registry's lock after this take (and after a
+        // `going_to_sleep` before it), so it sees `sleeping`.
+        let mut slots = lock(&self.taking);
+        slots.extend(lock(&self.core.slots).iter().cloned());
         for slot in slots.iter() {
             taken += slot.take(
                 |chunk, from, to, lines| {
@@ -437,6 +445,7 @@ impl Queue {
                 |chunk| self.recycle_chunk(chunk),
             );
         }
+        slots.clear();
         drop(slots);
         out.extend(filling);
         if taken > 0 {

@@ -30,7 +30,15 @@
 //!   modification order: if the processor's does, the caller's reads from it,
 //!   synchronises with it and sees `sleeping`; if the caller's does, the
 //!   processor sees the line. No line waits unnoticed, with no fence on the
-//!   caller's path.
+//!   caller's path. A slot registered after the processor copied the list
+//!   of slots was registered under the registry's lock, taken after the
+//!   processor's (which came after `sleeping`), so its owner sees `sleeping`.
+//! - **Exit**: a thread's cached slot is given up by its thread-local
+//!   destructor: it returns the unused lease, then stores `claimed = false`
+//!   (Release); the next thread claims the slot with a compare-exchange
+//!   (Acquire), so it starts from the owner's state the last one left. Every
+//!   line is published by the call that made it: a thread that exits leaves
+//!   nothing unpublished, and its published lines stay for the processor.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
