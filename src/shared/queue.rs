@@ -46,9 +46,9 @@ use crate::error::{Error, ErrorKind};
 use crate::shared::lock;
 use crate::shared::slot::{copy_out, Chunk, Refused, Slot};
 
-#[cfg(loom)]
+#[cfg(all(test, statsd_loom))]
 use loom::sync::Arc as SlotArc;
-#[cfg(not(loom))]
+#[cfg(not(all(test, statsd_loom)))]
 use std::sync::Arc as SlotArc;
 use std::sync::Arc;
 

@@ -40,13 +40,13 @@
 //!   line is published by the call that made it: a thread that exits leaves
 //!   nothing unpublished, and its published lines stay for the processor.
 
-#[cfg(loom)]
+#[cfg(all(test, statsd_loom))]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
-#[cfg(loom)]
+#[cfg(all(test, statsd_loom))]
 use loom::sync::{Arc, Mutex};
-#[cfg(not(loom))]
+#[cfg(not(all(test, statsd_loom)))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
-#[cfg(not(loom))]
+#[cfg(not(all(test, statsd_loom)))]
 use std::sync::{Arc, Mutex};
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
@@ -62,15 +62,15 @@ const LINES: u64 = ((1 << 63) - 1) & !BYTES;
 #[derive(Debug)]
 #[repr(transparent)]
 pub(crate) struct Cell<T>(
-    #[cfg(loom)] loom::cell::UnsafeCell<T>,
-    #[cfg(not(loom))] std::cell::UnsafeCell<T>,
+    #[cfg(all(test, statsd_loom))] loom::cell::UnsafeCell<T>,
+    #[cfg(not(all(test, statsd_loom)))] std::cell::UnsafeCell<T>,
 );
 
 impl<T> Cell<T> {
     pub(crate) fn new(value: T) -> Cell<T> {
-        #[cfg(loom)]
+        #[cfg(all(test, statsd_loom))]
         return Cell(loom::cell::UnsafeCell::new(value));
-        #[cfg(not(loom))]
+        #[cfg(not(all(test, statsd_loom)))]
         return Cell(std::cell::UnsafeCell::new(value));
     }
 
@@ -78,9 +78,9 @@ impl<T> Cell<T> {
     /// No other access to the value overlaps this one.
     #[inline(always)]
     pub(crate) unsafe fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-        #[cfg(loom)]
+        #[cfg(all(test, statsd_loom))]
         return self.0.with_mut(f);
-        #[cfg(not(loom))]
+        #[cfg(not(all(test, statsd_loom)))]
         return f(self.0.get());
     }
 
@@ -88,9 +88,9 @@ impl<T> Cell<T> {
     /// No write to the value overlaps this read.
     #[inline]
     pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-        #[cfg(loom)]
+        #[cfg(all(test, statsd_loom))]
         return self.0.with(f);
-        #[cfg(not(loom))]
+        #[cfg(not(all(test, statsd_loom)))]
         return f(self.0.get());
     }
 }
@@ -111,11 +111,11 @@ unsafe impl Sync for Chunk {}
 
 impl Chunk {
     pub(crate) fn new(capacity: usize) -> Chunk {
-        #[cfg(loom)]
+        #[cfg(all(test, statsd_loom))]
         return Chunk {
             bytes: (0..capacity).map(|_| Cell::new(0)).collect(),
         };
-        #[cfg(not(loom))]
+        #[cfg(not(all(test, statsd_loom)))]
         {
             let zeroed = Box::into_raw(vec![0u8; capacity].into_boxed_slice());
             // SAFETY: `Cell<u8>` is a `std::cell::UnsafeCell<u8>`, which has
@@ -139,7 +139,7 @@ impl Chunk {
     #[inline(always)]
     unsafe fn write(&self, at: usize, src: &[u8]) {
         let cells = &self.bytes[at..at + src.len()];
-        #[cfg(not(loom))]
+        #[cfg(not(all(test, statsd_loom)))]
         {
             // SAFETY: `Cell<u8>` is a `std::cell::UnsafeCell<u8>`, which has
             // the layout of `u8`, so the range is `src.len()` writable bytes;
@@ -147,7 +147,7 @@ impl Chunk {
             // owner's scratch buffer, never a chunk, so they do not overlap.
             unsafe { copy_small(src, cells.as_ptr() as *mut u8) }
         }
-        #[cfg(loom)]
+        #[cfg(all(test, statsd_loom))]
         for (cell, &byte) in cells.iter().zip(src) {
             // SAFETY: as above, one byte at a time (loom tracks each).
             unsafe { cell.with_mut(|p| *p = byte) };
@@ -161,7 +161,7 @@ impl Chunk {
     /// the chunks lock), so its bytes are complete and nobody writes them.
     unsafe fn read_into(&self, from: usize, to: usize, out: &mut Vec<u8>) {
         let cells = &self.bytes[from..to];
-        #[cfg(not(loom))]
+        #[cfg(not(all(test, statsd_loom)))]
         {
             // SAFETY: `UnsafeCell<u8>` has the layout of `u8`; the caller
             // promises the bytes are published and never written again
@@ -170,7 +170,7 @@ impl Chunk {
                 unsafe { std::slice::from_raw_parts(cells.as_ptr() as *const u8, cells.len()) };
             out.extend_from_slice(bytes);
         }
-        #[cfg(loom)]
+        #[cfg(all(test, statsd_loom))]
         for cell in cells {
             // SAFETY: as above, one byte at a time.
             out.push(unsafe { cell.with(|p| *p) });
@@ -183,7 +183,7 @@ impl Chunk {
 ///
 /// # Safety
 /// `dst..dst + src.len()` is writable and does not overlap `src`.
-#[cfg(not(loom))]
+#[cfg(not(all(test, statsd_loom)))]
 #[inline(always)]
 unsafe fn copy_small(src: &[u8], dst: *mut u8) {
     if src.len() > 256 {
@@ -510,8 +510,10 @@ pub(crate) unsafe fn copy_out(chunk: &Chunk, from: usize, to: usize, out: &mut V
 /// owner publishing, sealing and exiting, with the processor taking, going
 /// to sleep and closing.
 ///
-/// `RUSTFLAGS="--cfg loom" cargo test -p statsd-connector --lib --release loom`
-#[cfg(all(test, loom))]
+/// `RUSTFLAGS="--cfg statsd_loom" cargo test -p statsd-connector --lib --release loom`
+/// (`--cfg loom` would also switch tokio to its own loom build, which leaves
+/// out `tokio::net`.)
+#[cfg(all(test, statsd_loom))]
 mod loom_model {
     use super::*;
     use loom::sync::atomic::AtomicBool;
