@@ -145,7 +145,9 @@ impl Chunk {
             // the layout of `u8`, so the range is `src.len()` writable bytes;
             // the caller promises nobody else touches them; `src` is the
             // owner's scratch buffer, never a chunk, so they do not overlap.
-            unsafe { copy_small(src, cells.as_ptr() as *mut u8) }
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), cells.as_ptr() as *mut u8, src.len());
+            }
         }
         #[cfg(all(test, statsd_loom))]
         for (cell, &byte) in cells.iter().zip(src) {
@@ -175,30 +177,6 @@ impl Chunk {
             // SAFETY: as above, one byte at a time.
             out.push(unsafe { cell.with(|p| *p) });
         }
-    }
-}
-
-/// Copies `src` to `dst` in 16-, 8-, 4-, 2- and 1-byte moves: a metric line
-/// is a few dozen bytes, for which a call to `memcpy` costs more than the copy.
-///
-/// # Safety
-/// `dst..dst + src.len()` is writable and does not overlap `src`.
-#[cfg(not(all(test, statsd_loom)))]
-#[inline(always)]
-unsafe fn copy_small(src: &[u8], dst: *mut u8) {
-    if src.len() > 256 {
-        // SAFETY: as promised by the caller.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
-        return;
-    }
-    // One byte at a time: the formatter has just written `src` in pieces of
-    // every width, and a wider load that spans two of those stores cannot
-    // be forwarded from the store buffer (a stall of a dozen cycles each);
-    // a byte load always can. The volatile read keeps the compiler from
-    // turning the loop back into `memcpy`.
-    for (at, byte) in src.iter().enumerate() {
-        // SAFETY: `at < src.len()`: in bounds on both sides.
-        unsafe { *dst.add(at) = std::ptr::read_volatile(byte) };
     }
 }
 
