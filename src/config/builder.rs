@@ -382,8 +382,11 @@ impl Builder {
 
     /// How many shards the queue has (default: twice the number of cores, at
     /// most 32; rounded up to a power of two). One shard is the simplest and
-    /// keeps the order of lines across threads; more let threads emit without
-    /// meeting.
+    /// keeps the order of lines across threads (every thread writes one
+    /// buffer, under a mutex); with more, each emitting thread writes a
+    /// buffer of its own without a lock, and the number sets the size of the
+    /// leases threads take from the bound (`queue_capacity / (8 × shards)`
+    /// lines, at most 1024).
     ///
     /// ```
     /// use statsd_connector::Connector;

@@ -19,6 +19,7 @@ pub(crate) mod aggregate;
 pub(crate) mod ledger;
 pub(crate) mod queue;
 pub(crate) mod random;
+pub(crate) mod slot;
 pub(crate) mod state;
 pub(crate) mod stop;
 pub(crate) mod throttle;

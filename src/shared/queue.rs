@@ -1,135 +1,115 @@
-//! The bounded queue between callers and the processor: formatted lines in a few
-//! sharded byte buffers.
+//! The bounded queue between callers and the processor: formatted lines in
+//! per-thread single-producer buffers.
 //!
 //! Why not a channel of `String`s: that costs an allocation and a synchronised
 //! hand-off per metric, which caps a client near a few million metrics a second.
-//! Here a caller formats its line straight into the byte buffer of a shard, under
-//! that shard's mutex, and the processor takes a whole buffer at a time by
-//! swapping it with an empty one of the same capacity: no copy, and no allocation
-//! once the buffers have grown to their working size.
+//! Here a caller formats its line into a scratch buffer of its own, copies it
+//! into the chunk of its thread's [`Slot`] and publishes it with one
+//! compare-exchange on a word of that slot; no lock, and no cache line shared
+//! with another emitting thread. The processor takes the published prefix of
+//! every slot, copying it into buffers of its own that it writes whole.
 //!
-//! Why shards: each thread is given a home shard (round robin, on first use), so
-//! two threads emitting at once lock different mutexes and their cache lines
-//! never bounce between cores. The mutex is uncontended except for the instant
-//! the processor swaps the buffer out. A thread only ever writes to its home
-//! shard, so the lines of one thread stay in the order it emitted them (a gauge
-//! set then adjusted arrives set then adjusted).
+//! Why per thread: each thread that emits is given a slot of the queue (found
+//! through a thread-local cache, registered once in a small registry). A
+//! thread only ever writes to its slot, so the lines of one thread stay in the
+//! order it emitted them (a gauge set then adjusted arrives set then
+//! adjusted). When a thread exits, its thread-local destructor gives its
+//! unused lease back and frees the slot for the next thread that registers:
+//! its published lines stay there for the processor, and the number of slots
+//! is the largest number of threads that emitted at once, never more. With
+//! one shard (`shards(1)`), every thread writes one slot under a mutex
+//! instead, which keeps the order of lines across threads.
 //!
-//! Why chunks: a shard's buffer is sealed when it reaches [`CHUNK`] bytes and
-//! a fresh one started, instead of growing. Growing a large `Vec` copies it
-//! whole, and that copy (hundreds of microseconds for megabytes, while the
-//! processor cannot write) would land on one unlucky caller; sealing costs
-//! one allocation per chunk of lines, which the processor writes with the
-//! rest in one vectored call.
+//! Why chunks: a slot's chunk never grows (the processor reads it while the
+//! owner appends); when a line does not fit, the owner seals the chunk and
+//! starts a fresh one, taking the slot's lock once per [`CHUNK`] bytes. A
+//! thread's first chunk is small ([`FIRST_CHUNK`]), so that threads that emit
+//! a little cost little memory.
 //!
 //! Why a bound in lines, leased: lines are the unit the original connector used
 //! (1000 metrics) and the unit of every counter in [`Stats`](crate::Stats). The
 //! bound is one pool for the whole queue, so a single thread can use all of it;
-//! a shard takes room from the pool in chunks (a lease), so the shared counter
-//! is touched about once per chunk of lines, not per line, and the processor
-//! returns a shard's lease when it takes its lines. When the pool is empty, the
+//! a slot takes room from the pool in leases, so the shared counter is touched
+//! about once per lease, not per line, and the processor returns to the pool
+//! what it takes. An idle thread keeps the unused rest of its lease (at most
+//! `lease` lines) until it emits again or exits. When the pool is empty, the
 //! metric is refused (the caller's side counts it as dropped and logs a
 //! throttled warning): the caller never waits for the network.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::Release};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
 use crate::error::{Error, ErrorKind};
 use crate::shared::lock;
+use crate::shared::slot::{copy_out, Chunk, Refused, Slot};
 
-/// The formatted lines of one shard.
+#[cfg(all(test, statsd_loom))]
+use loom::sync::Arc as SlotArc;
+#[cfg(not(all(test, statsd_loom)))]
+use std::sync::Arc as SlotArc;
+use std::sync::Arc;
+
+/// Lines taken from the queue by one [`Queue::take`], in a buffer of the
+/// processor's.
 #[derive(Debug, Default)]
 pub(crate) struct ShardBuffer {
     /// Whole lines, each ending in `\n`.
     pub(crate) bytes: Vec<u8>,
     /// How many lines `bytes` holds.
     pub(crate) lines: usize,
-    /// Full chunks waiting for the processor, oldest first (lines in
-    /// `bytes` came after them).
-    sealed: Vec<ShardBuffer>,
-    /// How many lines `sealed` holds.
-    sealed_lines: usize,
-    /// Lines ever accepted by this shard (the `queued` statistic).
-    accepted: u64,
-    /// Room taken from the queue's pool, in lines: `lines <= leased`.
-    leased: usize,
-    /// Whether this shard has woken the processor for being half full since
-    /// the processor last took it.
-    pressed: bool,
 }
 
-/// The size at which a shard's buffer is sealed (see the module docs).
+/// The size of a slot's chunks after its first (see the module docs).
 pub(crate) const CHUNK: usize = 128 * 1024;
 
-/// Room kept free at the end of a chunk, so that a line of up to this length
-/// never makes the buffer grow.
-const CHUNK_SLACK: usize = 4 * 1024;
+/// The size of a slot's first chunk.
+pub(crate) const FIRST_CHUNK: usize = 4 * 1024;
 
-impl ShardBuffer {
-    /// Lines in this shard, sealed chunks included.
-    #[inline]
-    fn total_lines(&self) -> usize {
-        self.lines + self.sealed_lines
-    }
-
-    /// Makes room for the next line without growing a large buffer: seals a
-    /// full chunk and starts `fresh`, or gives an empty buffer its working
-    /// size at once.
-    fn make_room(&mut self, fresh: Vec<u8>) {
-        let full = std::mem::replace(&mut self.bytes, fresh);
-        if !full.is_empty() {
-            self.sealed_lines += self.lines;
-            self.sealed.push(ShardBuffer {
-                bytes: full,
-                lines: std::mem::take(&mut self.lines),
-                ..ShardBuffer::default()
-            });
-        }
-    }
-}
-
-/// Written chunks kept for reuse: enough for a few takes of every shard.
+/// Written chunks kept for reuse, and as many of the processor's buffers.
 const POOLED_CHUNKS: usize = 16;
 
-/// A shard, aligned to its own cache lines so that neighbours never share one.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Shard {
-    buffer: Mutex<ShardBuffer>,
+/// What a thread's cached slot keeps alive: the registry and pool it returns
+/// its lease to when it exits.
+#[derive(Debug)]
+struct Core {
+    /// Room not leased by any slot, in lines.
+    pool: Padded<AtomicUsize>,
+    /// Every slot, claimed or free; grows only when every slot is claimed.
+    slots: Mutex<Vec<SlotArc<Slot>>>,
+    /// Whether a stop closed the queue (read under `slots` when a slot is
+    /// made, so that a new slot is born closed).
+    closed: std::sync::atomic::AtomicBool,
+    /// The queue is gone: cached entries for it can be dropped.
+    dropped: std::sync::atomic::AtomicBool,
 }
 
 /// The queue shared by every handle and the processor.
 #[derive(Debug)]
 pub(crate) struct Queue {
-    // Read by every caller, written never: these share a cache line that
-    // stays shared between cores. What the processor or a caller writes lives
-    // on lines of its own (`Padded`), so that a write there does not pull
-    // this line away from every emitting thread.
-    shards: Box<[Shard]>,
-    /// `shards.len() - 1`; the number of shards is a power of two, so a home
-    /// shard is a mask away, not a division.
-    shard_mask: usize,
-    /// Lines in one shard at which it asks the processor to hurry: its share
-    /// of half the bound.
-    press_at: usize,
-    /// How much room a shard leases at a time.
+    core: Arc<Core>,
+    /// With one shard: the one slot, written under the mutex.
+    single: Option<(Mutex<()>, SlotArc<Slot>)>,
+    /// The bound, in lines.
+    capacity: usize,
+    /// How much room a slot leases at a time.
     lease: usize,
-    /// Room not leased by any shard, in lines.
-    pool: Padded<AtomicUsize>,
     /// Set by the processor before its last look at the queue when it is about
-    /// to sleep; read by callers under the shard lock, which orders the two.
-    sleeping: Padded<AtomicBool>,
+    /// to sleep; read by callers after they publish (see `slot`, the wake
+    /// protocol).
+    sleeping: Padded<std::sync::atomic::AtomicBool>,
     /// Wakes the processor when it sleeps and a line arrives.
     wake: Notify,
-    /// Set by a completed stop, cleared by a start: callers' lines are then
-    /// refused. Read by callers under the shard lock.
-    closed: AtomicBool,
-    /// Empty chunks that the processor has written, for callers to fill
+    /// Empty chunks that the processor has taken, for callers to fill
     /// again: the steady state allocates nothing, and memory stays flat.
-    pool_of_chunks: Padded<Mutex<Vec<Vec<u8>>>>,
+    pool_of_chunks: Padded<Mutex<Vec<SlotArc<Chunk>>>>,
+    /// The processor's written buffers, for the next take to fill.
+    pool_of_buffers: Mutex<Vec<Vec<u8>>>,
+    /// The slots a take looks at, copied from the registry so that a thread
+    /// registering never waits for a take's copying.
+    taking: Mutex<Vec<SlotArc<Slot>>>,
 }
 
 /// Keeps a value on cache lines of its own (128 bytes: adjacent-line
@@ -145,16 +125,18 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// A round-robin source of home shards for threads.
+/// A round-robin source of home indexes for threads.
 static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    /// This thread's home shard index (before reduction modulo the shard count).
-    static HOME: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread's home index (for the aggregation stripes).
+    static HOME: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    /// This thread's slots, one per queue it emitted to.
+    static SLOTS: RefCell<Vec<Owned>> = const { RefCell::new(Vec::new()) };
 }
 
-/// This thread's home index, assigned round robin on first use; shared by the
-/// queue shards and the aggregation stripes.
+/// This thread's home index, assigned round robin on first use; used by the
+/// aggregation stripes.
 #[inline]
 pub(crate) fn home_hint() -> usize {
     HOME.with(|home| {
@@ -167,27 +149,85 @@ pub(crate) fn home_hint() -> usize {
     })
 }
 
+/// A slot this thread claimed. Dropping it (the thread exits, or the queue
+/// is gone) gives the unused lease back and frees the slot; the lines it
+/// published stay for the processor.
+#[derive(Debug)]
+struct Owned {
+    core: Arc<Core>,
+    slot: SlotArc<Slot>,
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: this thread claimed the slot (`claimed`), so it has the
+        // owner's access until the Release store below gives it up.
+        let room = unsafe { self.slot.give_back_room() };
+        if room > 0 {
+            self.core.pool.fetch_add(room, Relaxed);
+        }
+        self.slot.claimed.store(false, Release);
+    }
+}
+
+impl Core {
+    /// Claims a free slot, or registers a new one.
+    #[cold]
+    fn claim(&self) -> SlotArc<Slot> {
+        let mut slots = lock(&self.slots);
+        for slot in slots.iter() {
+            if slot
+                .claimed
+                .compare_exchange(false, true, std::sync::atomic::Ordering::Acquire, Relaxed)
+                .is_ok()
+            {
+                return slot.clone();
+            }
+        }
+        let slot = SlotArc::new(Slot::new(
+            Chunk::new(FIRST_CHUNK),
+            self.closed.load(Relaxed),
+        ));
+        slot.claimed.store(true, Relaxed);
+        slots.push(slot.clone());
+        slot
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.core.dropped.store(true, Relaxed);
+    }
+}
+
 impl Queue {
-    /// A queue holding at most `capacity` lines in `shards` shards (rounded up
-    /// to a power of two).
+    /// A queue holding at most `capacity` lines; with one shard, every thread
+    /// writes one buffer (see the module docs).
     pub(crate) fn new(capacity: usize, shards: usize) -> Queue {
         let shards = shards.max(1).next_power_of_two();
+        let core = Arc::new(Core {
+            pool: Padded(AtomicUsize::new(capacity)),
+            slots: Mutex::new(Vec::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            dropped: std::sync::atomic::AtomicBool::new(false),
+        });
+        let single = (shards == 1).then(|| (Mutex::new(()), core.claim()));
         Queue {
-            shards: (0..shards).map(|_| Shard::default()).collect(),
-            shard_mask: shards - 1,
-            press_at: capacity.div_ceil(shards).div_ceil(2),
+            core,
+            single,
+            capacity,
             // Small enough that idle leases strand little of the bound, large
             // enough that the pool is rarely touched.
             lease: (capacity / (shards * 8)).clamp(1, 1024),
-            pool: Padded(AtomicUsize::new(capacity)),
-            sleeping: Padded(AtomicBool::new(false)),
+            sleeping: Padded(std::sync::atomic::AtomicBool::new(false)),
             wake: Notify::new(),
-            closed: AtomicBool::new(false),
             pool_of_chunks: Padded(Mutex::new(Vec::with_capacity(POOLED_CHUNKS))),
+            pool_of_buffers: Mutex::new(Vec::with_capacity(POOLED_CHUNKS)),
+            taking: Mutex::new(Vec::new()),
         }
     }
 
-    /// Appends `lines` lines written by `write` to the caller's home shard,
+    /// Appends `lines` lines written by `write` to the caller's slot,
     /// or refuses them with an error of kind `QueueFull` when the bound is reached
     /// (the caller counts the drop; the queue keeps no statistics of drops).
     ///
@@ -215,172 +255,271 @@ impl Queue {
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        let shard = &self.shards[home_hint() & self.shard_mask];
-        let mut guard = lock(&shard.buffer);
-        // Read under the shard lock: `close` sets the flag before it takes
-        // every shard's lock to clear it, so a line either lands before that
-        // clear (and is discarded, counted) or sees the flag. None slips in
-        // after a stop.
-        if CHECK_CLOSED && self.closed.load(Relaxed) {
-            return Err(Error::from(crate::error::ErrorKind::Stopped));
+        if CHECK_CLOSED && self.core.closed.load(Relaxed) {
+            return Err(Error::from(ErrorKind::Stopped));
         }
-        if guard.total_lines() + lines > guard.leased && !self.lease_more(&mut guard, lines) {
+        // One call of `push_to` (and so of `write`), whatever the path, so
+        // that the formatter inlines into the caller.
+        let mut _owner = None;
+        let mut _for_this_call = None;
+        let slot: *const Slot = if let Some((mutex, slot)) = &self.single {
+            // In one-buffer mode the slot is claimed by the queue and written
+            // only under `mutex`: holding it is the owner's access.
+            _owner = Some(lock(mutex));
+            &**slot
+        } else {
+            let core = &self.core;
+            let cached = SLOTS.try_with(|slots| {
+                let found = slots
+                    .borrow()
+                    .iter()
+                    .find(|owned| Arc::ptr_eq(&owned.core, core))
+                    .map(|owned| &*owned.slot as *const Slot);
+                found.unwrap_or_else(|| self.register(slots))
+            });
+            match cached {
+                // A slot this thread claimed, kept alive by its entry in
+                // `SLOTS`, which is only removed when the thread exits or
+                // when its queue is dropped (not this one: we borrow it).
+                Ok(slot) => slot,
+                // The thread's locals are being torn down: claim a slot for
+                // this one call (given back when `_for_this_call` drops).
+                Err(_) => {
+                    let owned = _for_this_call.insert(Owned {
+                        core: core.clone(),
+                        slot: core.claim(),
+                    });
+                    &*owned.slot
+                }
+            }
+        };
+        // SAFETY: `slot` points to a slot that outlives this call (the
+        // queue's own, an entry of `SLOTS`, or `_for_this_call`), and this
+        // thread has the owner's access to it: the one-buffer mutex, or the
+        // slot's claim (see above).
+        unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, write) }
+    }
+
+    /// Claims a slot for this thread and caches it.
+    #[cold]
+    fn register(&self, slots: &RefCell<Vec<Owned>>) -> *const Slot {
+        let mut slots = slots.borrow_mut();
+        // Slots of queues that are gone: free them now.
+        slots.retain(|owned| !owned.core.dropped.load(Relaxed));
+        let slot = self.core.claim();
+        let pointer = &*slot as *const Slot;
+        slots.push(Owned {
+            core: self.core.clone(),
+            slot,
+        });
+        pointer
+    }
+
+    /// # Safety
+    /// The caller has the owner's access to `slot`.
+    #[inline]
+    unsafe fn push_to<const CHECK_CLOSED: bool, F>(
+        &self,
+        slot: &Slot,
+        lines: usize,
+        write: F,
+    ) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    {
+        // SAFETY: the caller has the owner's access.
+        if unsafe { slot.room() } < lines && !unsafe { self.lease_more(slot, lines) } {
             return Err(Error::from(ErrorKind::QueueFull));
         }
-        if guard.bytes.len() >= CHUNK - CHUNK_SLACK || guard.bytes.capacity() == 0 {
-            guard.make_room(self.fresh_chunk());
+        // SAFETY: the caller has the owner's access.
+        let pushed = unsafe { slot.push(lines, CHECK_CLOSED, write, |len| self.fresh_chunk(len)) }?;
+        if pushed == Err(Refused::Closed) {
+            return Err(Error::from(ErrorKind::Stopped));
         }
-        write(&mut guard.bytes)?;
-        guard.lines += lines;
-        guard.accepted += lines as u64;
-        // Read under the lock: if the processor's last look at this shard came
-        // before our lock, it set `sleeping` before that look, and we see it.
-        // Otherwise it sees our line. Either way no line waits unnoticed, and
-        // while the processor is busy no caller pays for a wake-up.
-        let mut wake = self.sleeping.load(Relaxed);
-        if !guard.pressed && guard.total_lines() >= self.press_at {
-            // This shard holds its share of half the bound: the processor may
-            // be letting a batch grow; hurry it, once per take, before
-            // anything has to be dropped.
-            guard.pressed = true;
-            wake = true;
-        }
-        drop(guard);
-        if wake {
-            self.sleeping.store(false, Relaxed);
-            self.wake.notify_one();
+        // After the publish (a read-modify-write): see `slot`, the wake
+        // protocol. While the processor is busy no caller pays for a wake-up.
+        if self.sleeping.load(Relaxed) {
+            self.wake_processor();
         }
         Ok(())
     }
 
-    /// An empty chunk: a written one from the pool, or a new one.
     #[cold]
-    fn fresh_chunk(&self) -> Vec<u8> {
-        let pooled = lock(&self.pool_of_chunks).pop();
-        pooled.unwrap_or_else(|| Vec::with_capacity(CHUNK))
+    fn wake_processor(&self) {
+        self.sleeping.store(false, Relaxed);
+        self.wake.notify_one();
     }
 
-    /// Keeps written buffers of a chunk's size for reuse, up to a few; frees
-    /// the rest.
-    fn recycle(&self, buffers: &mut Vec<Vec<u8>>) {
-        let mut pool = lock(&self.pool_of_chunks);
-        for mut buffer in buffers.drain(..) {
-            if pool.len() < POOLED_CHUNKS && (CHUNK..=4 * CHUNK).contains(&buffer.capacity()) {
-                buffer.clear();
-                pool.push(buffer);
-            }
+    /// An empty chunk of at least `len` bytes: a written one from the pool,
+    /// or a new one.
+    #[cold]
+    fn fresh_chunk(&self, len: usize) -> SlotArc<Chunk> {
+        if len > CHUNK {
+            return SlotArc::new(Chunk::new(len));
         }
+        let pooled = lock(&self.pool_of_chunks).pop();
+        pooled.unwrap_or_else(|| SlotArc::new(Chunk::new(CHUNK)))
     }
 
     /// Takes room for at least `lines` more lines from the pool (a lease, or
-    /// what is left of it); returns whether the shard now has room.
+    /// what is left of it); returns whether the slot now has room. A lease
+    /// that leaves less than half the bound in the pool wakes the processor:
+    /// it may be letting a batch grow; hurry it, before anything has to be
+    /// dropped.
+    ///
+    /// # Safety
+    /// The caller has the owner's access to `slot`.
     #[cold]
-    fn lease_more(&self, guard: &mut ShardBuffer, lines: usize) -> bool {
-        let needed = guard.total_lines() + lines - guard.leased;
+    unsafe fn lease_more(&self, slot: &Slot, lines: usize) -> bool {
+        // SAFETY: the caller has the owner's access.
+        let needed = lines - unsafe { slot.room() };
         let wanted = needed.max(self.lease);
-        let taken = self.pool.fetch_update(Relaxed, Relaxed, |available| {
+        let taken = self.core.pool.fetch_update(Relaxed, Relaxed, |available| {
             (available >= needed).then(|| available - wanted.min(available))
         });
         match taken {
             Ok(available) => {
-                guard.leased += wanted.min(available);
+                let granted = wanted.min(available);
+                // SAFETY: the caller has the owner's access.
+                unsafe { slot.add_room(granted) };
+                if (available - granted) * 2 < self.capacity {
+                    self.wake_processor();
+                }
                 true
             }
-            Err(_) => false,
+            Err(_) => {
+                self.wake_processor();
+                false
+            }
         }
     }
 
-    /// Gives a shard's lease back to the pool (its lines are gone).
-    fn release(&self, guard: &mut ShardBuffer) {
-        let unused = std::mem::take(&mut guard.leased) - guard.total_lines();
-        if unused > 0 {
-            self.pool.fetch_add(unused, Relaxed);
+    /// Keeps a sealed chunk that the processor has taken for reuse, if it is
+    /// of the working size and the pool has room.
+    fn recycle_chunk(&self, chunk: SlotArc<Chunk>) {
+        if chunk.capacity() == CHUNK && SlotArc::strong_count(&chunk) == 1 {
+            let mut pool = lock(&self.pool_of_chunks);
+            if pool.len() < POOLED_CHUNKS {
+                pool.push(chunk);
+            }
         }
     }
 
-    /// Moves every shard's lines into `out`, swapping each non-empty buffer with
-    /// an empty one; `written` buffers go back to the pool of chunks first.
-    /// Returns the number of lines taken.
+    /// Moves every slot's published lines into `out`, copied into buffers of
+    /// the processor's (`written` ones first, once written). Returns the
+    /// number of lines taken, which go back to the pool.
     pub(crate) fn take(&self, out: &mut Vec<ShardBuffer>, written: &mut Vec<Vec<u8>>) -> usize {
-        if !written.is_empty() {
-            self.recycle(written);
+        let mut buffers = lock(&self.pool_of_buffers);
+        for mut buffer in written.drain(..) {
+            if buffers.len() < POOLED_CHUNKS && (CHUNK..=4 * CHUNK).contains(&buffer.capacity()) {
+                buffer.clear();
+                buffers.push(buffer);
+            }
         }
+        let mut filling: Option<ShardBuffer> = None;
         let mut taken = 0;
-        for shard in self.shards.iter() {
-            let mut guard = lock(&shard.buffer);
-            if guard.total_lines() == 0 {
-                continue;
-            }
-            taken += guard.total_lines();
-            guard.sealed_lines = 0;
-            out.append(&mut guard.sealed);
-            if guard.lines > 0 {
-                // The next line takes a chunk from the pool (`fresh_chunk`).
-                let bytes = std::mem::take(&mut guard.bytes);
-                let lines = std::mem::take(&mut guard.lines);
-                out.push(ShardBuffer {
-                    bytes,
-                    lines,
-                    ..ShardBuffer::default()
-                });
-            }
-            guard.pressed = false;
-            self.release(&mut guard);
+        // A copy of the registry: a thread that registers after it was made
+        // took the registry's lock after this take (and after a
+        // `going_to_sleep` before it), so it sees `sleeping`.
+        let mut slots = lock(&self.taking);
+        slots.extend(lock(&self.core.slots).iter().cloned());
+        for slot in slots.iter() {
+            taken += slot.take(
+                |chunk, from, to, lines| {
+                    let len = to - from;
+                    let full = filling
+                        .as_ref()
+                        .is_none_or(|b| b.bytes.len() + len > b.bytes.capacity());
+                    if full {
+                        out.extend(filling.take());
+                        let mut bytes = buffers.pop().unwrap_or_default();
+                        bytes.reserve(len.max(CHUNK));
+                        filling = Some(ShardBuffer { bytes, lines: 0 });
+                    }
+                    if let Some(buffer) = filling.as_mut() {
+                        // SAFETY: `take` passes a range it read as published.
+                        unsafe { copy_out(chunk, from, to, &mut buffer.bytes) };
+                        buffer.lines += lines;
+                    }
+                },
+                |chunk| self.recycle_chunk(chunk),
+            );
+        }
+        slots.clear();
+        drop(slots);
+        out.extend(filling);
+        if taken > 0 {
+            self.core.pool.fetch_add(taken, Relaxed);
         }
         taken
     }
 
-    /// Refuses callers' lines from now on, then empties every shard; returns
+    /// Refuses callers' lines from now on, then empties every slot; returns
     /// the number of lines discarded. After it returns no caller's line is
-    /// left in the queue (see `push_inner`).
+    /// left in the queue: each slot is closed and emptied in one step (see
+    /// `slot`), so a publish either came before (and is discarded, counted)
+    /// or fails.
     pub(crate) fn close_and_clear(&self) -> usize {
-        self.closed.store(true, Relaxed);
-        self.clear()
+        self.clear_slots(true)
     }
 
     /// Accepts callers' lines again (a start).
     pub(crate) fn open(&self) {
-        self.closed.store(false, Relaxed);
+        let slots = lock(&self.core.slots);
+        self.core.closed.store(false, Relaxed);
+        for slot in slots.iter() {
+            slot.open();
+        }
     }
 
     /// Whether callers' lines are refused (a stop completed), as far as a
     /// relaxed read can tell: for what bypasses the queue.
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Relaxed)
+        self.core.closed.load(Relaxed)
     }
 
-    /// Empties every shard; returns the number of lines discarded.
+    /// Empties every slot; returns the number of lines discarded.
     pub(crate) fn clear(&self) -> usize {
-        let mut cleared = 0;
-        for shard in self.shards.iter() {
-            let mut guard = lock(&shard.buffer);
-            cleared += guard.total_lines();
-            guard.lines = 0;
-            guard.sealed_lines = 0;
-            guard.sealed.clear();
-            guard.bytes.clear();
-            self.release(&mut guard);
+        self.clear_slots(false)
+    }
+
+    fn clear_slots(&self, close: bool) -> usize {
+        let slots = lock(&self.core.slots);
+        if close {
+            self.core.closed.store(true, Relaxed);
+        }
+        let cleared: usize = slots
+            .iter()
+            .map(|slot| slot.clear(close, |chunk| self.recycle_chunk(chunk)))
+            .sum();
+        drop(slots);
+        if cleared > 0 {
+            self.core.pool.fetch_add(cleared, Relaxed);
         }
         cleared
     }
 
     /// `(lines ever accepted, lines in the queue now)`.
     pub(crate) fn counts(&self) -> (u64, u64) {
-        self.shards.iter().fold((0, 0), |(accepted, now), shard| {
-            let guard = lock(&shard.buffer);
-            (accepted + guard.accepted, now + guard.total_lines() as u64)
-        })
+        lock(&self.core.slots)
+            .iter()
+            .fold((0, 0), |(accepted, now), slot| {
+                let (ever, held) = slot.counts();
+                (accepted + ever, now + held as u64)
+            })
     }
 
-    /// Lines in the shards that are not being written this instant: for
-    /// `Debug`, which must never wait for a lock.
+    /// Lines in the slots that are not being sealed or taken this instant:
+    /// for `Debug`, which must never wait for a lock.
     pub(crate) fn depth_without_waiting(&self) -> u64 {
-        self.shards
-            .iter()
-            .filter_map(|shard| shard.buffer.try_lock().ok())
-            .map(|guard| guard.total_lines() as u64)
-            .sum()
+        match self.core.slots.try_lock() {
+            Ok(slots) => slots
+                .iter()
+                .map(|slot| slot.depth_without_waiting() as u64)
+                .sum(),
+            Err(_) => 0,
+        }
     }
 
     /// Announces that the processor is about to sleep. It must then look at
@@ -396,7 +535,7 @@ impl Queue {
     }
 
     /// Completes when a caller has queued a line since the processor went to
-    /// sleep, or a shard has become half full.
+    /// sleep, or the pool has fallen below half the bound.
     pub(crate) async fn woken(&self) {
         self.wake.notified().await;
     }
@@ -477,7 +616,18 @@ mod tests {
             .flat_map(|r| (0..50).map(move |i| format!("l{r}.{i}:1|c\n")))
             .collect();
         assert_eq!(String::from_utf8(all).unwrap(), expected);
-        assert_eq!(queue.pool.load(Relaxed), 64, "every lease came back");
+        // What a thread leased and did not use stays with it until it emits
+        // again or exits.
+        let (mutex_free_room, pool) = SLOTS.with(|slots| {
+            let slots = slots.borrow();
+            let owned = slots
+                .iter()
+                .find(|o| Arc::ptr_eq(&o.core, &queue.core))
+                .unwrap();
+            // SAFETY: this thread owns the slot and is not pushing now.
+            (unsafe { owned.slot.room() }, queue.core.pool.load(Relaxed))
+        });
+        assert_eq!(pool + mutex_free_room, 64, "every lease came back");
     }
 
     #[test]
@@ -495,5 +645,97 @@ mod tests {
         push_line(&queue, b"a:1|c\n").unwrap();
         assert_eq!(queue.clear(), 2);
         assert_eq!(queue.counts(), (2, 0));
+    }
+
+    /// Threads come and go (8 at a time, 200 in all) while the processor
+    /// takes: every line arrives once, each thread's in order, and slots of
+    /// exited threads are reused instead of piling up.
+    #[test]
+    fn short_lived_threads_lose_nothing_and_reuse_slots() {
+        let queue = Arc::new(Queue::new(1_000_000, 4));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let taker = {
+            let (queue, done) = (queue.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut out, mut spares) = (Vec::new(), Vec::new());
+                let mut text = Vec::new();
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::Acquire);
+                    queue.take(&mut out, &mut spares);
+                    for buffer in out.drain(..) {
+                        text.extend_from_slice(&buffer.bytes);
+                        spares.push(buffer.bytes);
+                    }
+                    if finished {
+                        return text;
+                    }
+                }
+            })
+        };
+        for wave in 0..25 {
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let queue = queue.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..500 {
+                            let line = format!("w{wave}t{t}:{i}|c\n");
+                            push_line(&queue, line.as_bytes()).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let text = String::from_utf8(taker.join().unwrap()).unwrap();
+        let mut next = std::collections::HashMap::new();
+        for line in text.lines() {
+            let (who, i) = line.trim_end_matches("|c").split_once(':').unwrap();
+            let expected = next.entry(who.to_owned()).or_insert(0);
+            assert_eq!(i.parse::<usize>().unwrap(), *expected, "{who} out of order");
+            *expected += 1;
+        }
+        assert_eq!(next.len(), 200);
+        assert!(next.values().all(|&n| n == 500));
+        assert_eq!(queue.counts(), (100_000, 0));
+        let slots = lock(&queue.core.slots).len();
+        assert!(slots <= 8 + 1, "{slots} slots for 8 threads at a time");
+        // Every exited thread gave its lease back.
+        assert_eq!(queue.core.pool.load(Relaxed), 1_000_000);
+    }
+
+    /// A stop closes the queue while threads emit: afterwards nothing is
+    /// left in it, and every accepted line was either taken or discarded.
+    #[test]
+    fn a_stop_racing_emitting_threads_leaves_nothing_behind() {
+        for _ in 0..20 {
+            let queue = Arc::new(Queue::new(1_000_000, 4));
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let queue = queue.clone();
+                    std::thread::spawn(move || {
+                        let mut accepted = 0u64;
+                        for _ in 0..2000 {
+                            match push_line(&queue, b"a:1|c\n") {
+                                Ok(()) => accepted += 1,
+                                Err(e) => assert!(matches!(e.kind(), ErrorKind::Stopped)),
+                            }
+                        }
+                        accepted
+                    })
+                })
+                .collect();
+            let (mut out, mut spares) = (Vec::new(), Vec::new());
+            let taken = queue.take(&mut out, &mut spares);
+            let cleared = queue.close_and_clear();
+            assert_eq!(queue.counts().1, 0);
+            let accepted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+            assert_eq!(
+                queue.counts(),
+                (accepted, 0),
+                "nothing slipped in after the stop"
+            );
+            assert_eq!(accepted, (taken + cleared) as u64);
+        }
     }
 }
