@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::shared::aggregate::CounterCell;
 use crate::shared::Handle;
+use crate::wire::format::PreparedInt;
 use crate::wire::metric::{MetricType, Value};
 
 use super::emit;
@@ -29,6 +30,9 @@ pub struct Counter {
     handle: Arc<Handle>,
     name: Arc<str>,
     cell: Option<Arc<CounterCell>>,
+    /// The line with its name written once, unless aggregating (or the
+    /// global tags make it too long, and the general path says so).
+    line: Option<Arc<PreparedInt>>,
 }
 
 /// The name and the connector's state, never the queue's contents.
@@ -46,8 +50,15 @@ impl Counter {
     /// A handle for `name`, which the caller has checked.
     pub(crate) fn new(handle: Arc<Handle>, name: &str) -> Counter {
         let cell = (handle.shared.aggregator.as_ref()).map(|a| a.counter_cell(name));
+        let line = match cell {
+            Some(_) => None,
+            None => (handle.shared.format)
+                .prepare_int(name, MetricType::Counter)
+                .map(Arc::new),
+        };
         Counter {
             cell,
+            line,
             name: name.into(),
             handle,
         }
@@ -64,6 +75,9 @@ impl Counter {
     #[inline]
     #[doc = "\n# Errors\n\n[`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) when the queue is full, [`ErrorKind::Stopped`](crate::ErrorKind::Stopped) after a stop has completed (until the next start), both counted in [`Stats::dropped`](crate::Stats::dropped); [`ErrorKind::LineTooLong`](crate::ErrorKind::LineTooLong) (counted in [`Stats::rejected`](crate::Stats::rejected)) when global tags make the line longer than [`Config::max_line_length`](crate::Config::max_line_length). With aggregation on, only [`ErrorKind::Stopped`](crate::ErrorKind::Stopped). The name was checked when the handle was made; a disabled connector returns `Ok`."]
     pub fn add(&self, n: i64) -> Result<(), Error> {
+        if let Some(line) = &self.line {
+            return emit::emit_prepared(&self.handle.shared, line, n);
+        }
         match &self.cell {
             Some(cell) => {
                 // The cell bypasses the queue: refuse what a stop refuses.

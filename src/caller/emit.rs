@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
 use crate::shared::Shared;
-use crate::wire::format::{Extras, LineFormat};
+use crate::wire::format::{Extras, LineFormat, PreparedInt};
 use crate::wire::metric::{Cardinality, MetricType, Value};
 use crate::wire::validate;
 
@@ -87,6 +87,18 @@ pub(crate) fn emit(
 ) -> Result<(), Error> {
     if !shared.config.enabled {
         return Ok(());
+    }
+    if let (Value::Int(n), Sampling::Every, [], None) = (value, sampling, tags, &shared.aggregator)
+    {
+        // The commonest call by far (`incr`, `count`): only the name to
+        // check, and the line formatted in place.
+        let checked = validate::name(name, shared.format.name_overhead(kind));
+        if let Err(error) = checked {
+            return Err(rejected(shared, error));
+        }
+        if let Some(bound) = shared.format.int_bound(name, kind) {
+            return shared.push_direct(1, bound, |out| shared.format.write_int(out, name, n, kind));
+        }
     }
     let rate = sampling.rate();
     check(shared, name, value, kind, rate, tags)?;
@@ -196,6 +208,16 @@ pub(crate) fn emit_checked(
     push_line(shared, name, value, kind, 1.0, &[])
 }
 
+/// Queues a prepared integer line (a [`Counter`](crate::Counter) handle's
+/// name, checked and written once) with `value`.
+#[inline]
+pub(crate) fn emit_prepared(shared: &Shared, line: &PreparedInt, value: i64) -> Result<(), Error> {
+    if !shared.config.enabled {
+        return Ok(());
+    }
+    shared.push_direct(1, line.room(), |out| line.write(out, value))
+}
+
 /// Counts a refused call and passes its error on.
 #[cold]
 pub(crate) fn rejected(shared: &Shared, error: Error) -> Error {
@@ -228,6 +250,16 @@ fn push_line_with(
     tags: &[(&str, &str)],
     extras: Extras,
 ) -> Result<(), Error> {
+    if let Value::Int(n) = value {
+        if tags.is_empty() && sample_rate == 1.0 && extras.is_none() {
+            // The plain integer line (every `incr`, `count`, counter
+            // handle): formatted in place, its length bounded up front.
+            if let Some(bound) = shared.format.int_bound(name, kind) {
+                return shared
+                    .push_direct(1, bound, |out| shared.format.write_int(out, name, n, kind));
+            }
+        }
+    }
     // A negative absolute gauge is two lines, pushed at once so that both
     // travel in the same write or datagram.
     let lines = LineFormat::lines_for(kind, value);

@@ -136,6 +136,16 @@ impl Shared {
         self.counted(lines, self.queue.push(lines, write))
     }
 
+    /// [`Shared::push`] for `lines` lines of at most `max_len` bytes that
+    /// `write` formats in place and cannot fail to (`Queue::push_direct`).
+    #[inline]
+    pub(crate) fn push_direct<W>(&self, lines: usize, max_len: usize, write: W) -> Result<(), Error>
+    where
+        W: FnOnce(&mut [u8]) -> usize,
+    {
+        self.counted(lines, self.queue.push_direct(lines, max_len, write))
+    }
+
     /// The stopped check of [`Shared::push`], for what bypasses the queue
     /// (a data point folded into the aggregation tables): `Err` when a stop
     /// has completed, counted as dropped.
@@ -159,16 +169,27 @@ impl Shared {
 
     /// Counts what a push refused: a full queue or a stopped connector is a
     /// drop (with its throttled warning).
-    #[inline]
+    #[inline(always)]
     fn counted(&self, lines: usize, pushed: Result<(), Error>) -> Result<(), Error> {
         match pushed {
             Ok(()) => {
                 self.drops.reset();
                 Ok(())
             }
-            Err(error) if error.is_queue_full() => Err(self.dropped(lines)),
-            Err(error) if matches!(error.kind(), ErrorKind::Stopped) => Err(self.refused(lines)),
-            Err(error) => Err(error),
+            Err(error) => Err(self.refusal(lines, error)),
+        }
+    }
+
+    /// The failing half of [`Shared::counted`].
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self, lines: usize, error: Error) -> Error {
+        if error.is_queue_full() {
+            self.dropped(lines)
+        } else if matches!(error.kind(), ErrorKind::Stopped) {
+            self.refused(lines)
+        } else {
+            error
         }
     }
 

@@ -131,6 +131,11 @@ static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     /// This thread's home index (for the aggregation stripes).
     static HOME: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    /// The queue this thread emitted to last and its slot there: one
+    /// comparison finds it on the next call. Cleared by `Owned::drop` before
+    /// the entry that keeps both alive goes.
+    static LAST: std::cell::Cell<(*const Core, *const Slot)> =
+        const { std::cell::Cell::new((std::ptr::null(), std::ptr::null())) };
     /// This thread's slots, one per queue it emitted to.
     static SLOTS: RefCell<Vec<Owned>> = const { RefCell::new(Vec::new()) };
 }
@@ -149,6 +154,17 @@ pub(crate) fn home_hint() -> usize {
     })
 }
 
+/// What gives a caller the owner's access to its slot (see
+/// `Queue::owned_slot`), until dropped.
+enum Access<'a> {
+    /// The one-buffer mutex.
+    Locked(#[allow(dead_code)] std::sync::MutexGuard<'a, ()>),
+    /// The slot's claim, held by this thread's `SLOTS`.
+    Claimed,
+    /// A slot claimed for one call, given back when this drops.
+    ForThisCall(#[allow(dead_code)] Owned),
+}
+
 /// A slot this thread claimed. Dropping it (the thread exits, or the queue
 /// is gone) gives the unused lease back and frees the slot; the lines it
 /// published stay for the processor.
@@ -160,6 +176,15 @@ struct Owned {
 
 impl Drop for Owned {
     fn drop(&mut self) {
+        let slot: *const Slot = &*self.slot;
+        // Before the slot and its core can go: the cache must not outlive
+        // them (it has no destructor, so it is there even during the
+        // thread's teardown).
+        let _ = LAST.try_with(|last| {
+            if last.get().1 == slot {
+                last.set((std::ptr::null(), std::ptr::null()));
+            }
+        });
         // SAFETY: this thread claimed the slot (`claimed`), so it has the
         // owner's access until the Release store below gives it up.
         let room = unsafe { self.slot.give_back_room() };
@@ -258,46 +283,106 @@ impl Queue {
         if CHECK_CLOSED && self.core.closed.load(Relaxed) {
             return Err(Error::from(ErrorKind::Stopped));
         }
-        // One call of `push_to` (and so of `write`), whatever the path, so
-        // that the formatter inlines into the caller.
-        let mut _owner = None;
-        let mut _for_this_call = None;
-        let slot: *const Slot = if let Some((mutex, slot)) = &self.single {
+        let (slot, _access) = self.owned_slot();
+        // SAFETY: `owned_slot` gives a slot that outlives `_access`, and the
+        // owner's access to it while `_access` lives.
+        unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, write) }
+    }
+
+    /// Appends `lines` lines of at most `max_len` bytes, which `write`
+    /// formats in place and measures, to the caller's slot; refuses them as
+    /// [`Queue::push`] does. For lines that cannot fail to format (checked
+    /// before, bounded in length): no scratch buffer and no copy.
+    #[inline]
+    pub(crate) fn push_direct<W>(&self, lines: usize, max_len: usize, write: W) -> Result<(), Error>
+    where
+        W: FnOnce(&mut [u8]) -> usize,
+    {
+        if self.core.closed.load(Relaxed) {
+            return Err(Error::from(ErrorKind::Stopped));
+        }
+        match self.cached_slot() {
+            // SAFETY: as in `push_inner`, with nothing to hold.
+            Some(slot) => unsafe { self.push_direct_to(&*slot, lines, max_len, write) },
+            None => self.push_direct_uncached(lines, max_len, write),
+        }
+    }
+
+    /// [`Queue::push_direct`] when the slot is not the cached one (a first
+    /// call, another queue, one buffer, a thread's teardown).
+    #[cold]
+    #[inline(never)]
+    fn push_direct_uncached<W>(&self, lines: usize, max_len: usize, write: W) -> Result<(), Error>
+    where
+        W: FnOnce(&mut [u8]) -> usize,
+    {
+        let (slot, _access) = self.owned_slot();
+        // SAFETY: as in `push_inner`.
+        unsafe { self.push_direct_to(&*slot, lines, max_len, write) }
+    }
+
+    /// This thread's slot of this queue if it is the one in the one-entry
+    /// cache `LAST` (see [`Queue::owned_slot`]): the owner's access needs
+    /// nothing held.
+    #[inline(always)]
+    fn cached_slot(&self) -> Option<*const Slot> {
+        let (for_core, slot) = LAST.with(std::cell::Cell::get);
+        // `LAST` is never set to a one-buffer queue's core.
+        (for_core == Arc::as_ptr(&self.core)).then_some(slot)
+    }
+
+    /// This thread's slot of this queue, and what gives the owner's access
+    /// to it until dropped: the one-buffer mutex held, or nothing for a slot
+    /// this thread claimed (found in the one-entry cache `LAST`, else in
+    /// `SLOTS`), or a slot claimed for one call during the thread's teardown.
+    #[inline(always)]
+    fn owned_slot(&self) -> (*const Slot, Access<'_>) {
+        if let Some((mutex, slot)) = &self.single {
             // In one-buffer mode the slot is claimed by the queue and written
             // only under `mutex`: holding it is the owner's access.
-            _owner = Some(lock(mutex));
-            &**slot
-        } else {
-            let core = &self.core;
-            let cached = SLOTS.try_with(|slots| {
-                let found = slots
-                    .borrow()
-                    .iter()
-                    .find(|owned| Arc::ptr_eq(&owned.core, core))
-                    .map(|owned| &*owned.slot as *const Slot);
-                found.unwrap_or_else(|| self.register(slots))
-            });
-            match cached {
-                // A slot this thread claimed, kept alive by its entry in
-                // `SLOTS`, which is only removed when the thread exits or
-                // when its queue is dropped (not this one: we borrow it).
-                Ok(slot) => slot,
-                // The thread's locals are being torn down: claim a slot for
-                // this one call (given back when `_for_this_call` drops).
-                Err(_) => {
-                    let owned = _for_this_call.insert(Owned {
-                        core: core.clone(),
-                        slot: core.claim(),
-                    });
-                    &*owned.slot
-                }
+            return (&**slot, Access::Locked(lock(mutex)));
+        }
+        if let Some(slot) = self.cached_slot() {
+            // `LAST` names a slot this thread claimed for this queue, kept
+            // alive (with its core, so the address cannot be reused) by its
+            // entry in `SLOTS`; whoever removes that entry clears `LAST`
+            // first (`Owned::drop`).
+            return (slot, Access::Claimed);
+        }
+        self.registered_slot()
+    }
+
+    /// [`Queue::owned_slot`] when the one-entry cache misses: this thread's
+    /// entry in `SLOTS`, registered if need be, then cached.
+    #[cold]
+    #[inline(never)]
+    fn registered_slot(&self) -> (*const Slot, Access<'_>) {
+        let core = &self.core;
+        let cached = SLOTS.try_with(|slots| {
+            let found = slots
+                .borrow()
+                .iter()
+                .find(|owned| Arc::ptr_eq(&owned.core, core))
+                .map(|owned| &*owned.slot as *const Slot);
+            let slot = found.unwrap_or_else(|| self.register(slots));
+            LAST.with(|last| last.set((Arc::as_ptr(core), slot)));
+            slot
+        });
+        match cached {
+            // A slot this thread claimed, kept alive by its entry in `SLOTS`,
+            // which is only removed when the thread exits or when its queue
+            // is dropped (not this one: we borrow it).
+            Ok(slot) => (slot, Access::Claimed),
+            // The thread's locals are being torn down: claim a slot for
+            // this one call (given back when the `Owned` drops).
+            Err(_) => {
+                let owned = Owned {
+                    core: core.clone(),
+                    slot: core.claim(),
+                };
+                (&*owned.slot, Access::ForThisCall(owned))
             }
-        };
-        // SAFETY: `slot` points to a slot that outlives this call (the
-        // queue's own, an entry of `SLOTS`, or `_for_this_call`), and this
-        // thread has the owner's access to it: the one-buffer mutex, or the
-        // slot's claim (see above).
-        unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, write) }
+        }
     }
 
     /// Claims a slot for this thread and caches it.
@@ -348,6 +433,38 @@ impl Queue {
     fn wake_processor(&self) {
         self.sleeping.store(false, Relaxed);
         self.wake.notify_one();
+    }
+
+    /// [`Queue::push_to`] for [`Queue::push_direct`].
+    ///
+    /// # Safety
+    /// The caller has the owner's access to `slot`.
+    #[inline]
+    unsafe fn push_direct_to<W>(
+        &self,
+        slot: &Slot,
+        lines: usize,
+        max_len: usize,
+        write: W,
+    ) -> Result<(), Error>
+    where
+        W: FnOnce(&mut [u8]) -> usize,
+    {
+        // SAFETY: the caller has the owner's access.
+        if unsafe { slot.room() } < lines && !unsafe { self.lease_more(slot, lines) } {
+            return Err(Error::from(ErrorKind::QueueFull));
+        }
+        // SAFETY: the caller has the owner's access.
+        let pushed =
+            unsafe { slot.push_direct(lines, max_len, true, write, |len| self.fresh_chunk(len)) };
+        if pushed == Err(Refused::Closed) {
+            return Err(Error::from(ErrorKind::Stopped));
+        }
+        // After the publish: as in `push_to`.
+        if self.sleeping.load(Relaxed) {
+            self.wake_processor();
+        }
+        Ok(())
     }
 
     /// An empty chunk of at least `len` bytes: a written one from the pool,

@@ -51,6 +51,9 @@ use std::sync::{Arc, Mutex};
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
+/// The starting capacity of a slot's scratch buffer.
+const SCRATCH: usize = 1024;
+
 /// Set in a slot's `state` by a stop: the owner's next publish fails.
 pub(crate) const CLOSED: u64 = 1 << 63;
 /// The bytes part of a slot's `state`.
@@ -156,6 +159,23 @@ impl Chunk {
         }
     }
 
+    /// The bytes `at..at + len`, for the owner to write in place.
+    ///
+    /// # Safety
+    /// Nobody reads or writes `at..at + len` while the slice lives (it is
+    /// above the published length, and only the owner writes there), and the
+    /// range is inside the chunk.
+    #[cfg(not(all(test, statsd_loom)))]
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn unpublished(&self, at: usize, len: usize) -> &mut [u8] {
+        debug_assert!(at + len <= self.bytes.len());
+        // SAFETY: `Cell<u8>` is a `std::cell::UnsafeCell<u8>`, which has the
+        // layout of `u8` and permits writes through a shared reference; the
+        // range is in bounds and nobody else touches it (promised above).
+        unsafe { std::slice::from_raw_parts_mut((self.bytes.as_ptr() as *mut u8).add(at), len) }
+    }
+
     /// Appends `from..to` to `out`.
     ///
     /// # Safety
@@ -206,8 +226,11 @@ struct Chunks {
     taken: u64,
 }
 
-/// One producer's buffer (see the module docs).
+/// One producer's buffer (see the module docs), on cache lines of its own:
+/// the owner writes `state` and `accepted` on every call, and a neighbour's
+/// owner must not pull those lines away from it.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct Slot {
     state: AtomicU64,
     chunks: Mutex<Chunks>,
@@ -263,7 +286,10 @@ impl Slot {
                 chunk,
                 published: 0,
                 room: 0,
-                scratch: Vec::new(),
+                // Room for any usual line from the start: the plain lines
+                // never come here (`push_direct`), so the first tagged line
+                // of a warm thread must not be the one that allocates.
+                scratch: Vec::with_capacity(SCRATCH),
             }),
             claimed: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
@@ -312,17 +338,88 @@ impl Slot {
         owner.scratch.clear();
         write(&mut owner.scratch)?;
         let len = owner.scratch.len();
+        self.make_room(owner, lines, len, fresh);
+        let at = bytes_of(owner.published);
+        // SAFETY: `at..at + len` is above what this owner published
+        // in its chunk, so the processor does not read it, and only
+        // the owner writes; `make_room` left the room.
+        unsafe { owner.chunk.write(at, &owner.scratch) };
+        Ok(self.publish(owner, lines, len, check_closed))
+    }
+
+    /// Writes `lines` lines of at most `max_len` bytes in place with
+    /// `write` (which returns how many bytes it wrote) and publishes them,
+    /// or refuses. The fast path: no scratch buffer, no copy, no error.
+    ///
+    /// # Safety
+    /// The caller has the owner's access (see the module docs).
+    #[inline]
+    pub(crate) unsafe fn push_direct(
+        &self,
+        lines: usize,
+        max_len: usize,
+        check_closed: bool,
+        write: impl FnOnce(&mut [u8]) -> usize,
+        fresh: impl FnOnce(usize) -> Arc<Chunk>,
+    ) -> Result<(), Refused> {
+        // SAFETY: the caller has the owner's access, so nothing else touches
+        // `owner` during this call.
+        unsafe {
+            self.owner.with_mut(|owner| {
+                let owner = &mut *owner;
+                if owner.room < lines {
+                    return Err(Refused::NoRoom);
+                }
+                self.make_room(owner, lines, max_len, fresh);
+                let at = bytes_of(owner.published);
+                #[cfg(not(all(test, statsd_loom)))]
+                // SAFETY: `at..at + max_len` is above what this owner
+                // published in its chunk (so the processor does not read
+                // it), only the owner writes there, and `make_room` left
+                // that much room.
+                let len = write(owner.chunk.unpublished(at, max_len));
+                #[cfg(all(test, statsd_loom))]
+                let len = {
+                    // loom tracks each byte's cell: write through them.
+                    let mut line = vec![0; max_len];
+                    let len = write(&mut line);
+                    owner.chunk.write(at, &line[..len]);
+                    len
+                };
+                debug_assert!(len <= max_len);
+                self.publish(owner, lines, len, check_closed)
+            })
+        }
+    }
+
+    /// Seals the current chunk if `len` more bytes or `lines` more lines do
+    /// not fit in it.
+    #[inline(always)]
+    fn make_room(
+        &self,
+        owner: &mut Owner,
+        lines: usize,
+        len: usize,
+        fresh: impl FnOnce(usize) -> Arc<Chunk>,
+    ) {
         let at = bytes_of(owner.published);
         if at + len > owner.chunk.capacity()
             || lines_of(owner.published) + lines >= (LINES >> 32) as usize
         {
             self.seal(owner, fresh(len));
         }
-        let at = bytes_of(owner.published);
-        // SAFETY: `at..at + len` is above what this owner published
-        // in its chunk, so the processor does not read it, and only
-        // the owner writes; the capacity was checked just above.
-        unsafe { owner.chunk.write(at, &owner.scratch) };
+    }
+
+    /// Publishes `lines` lines of `len` bytes written above the published
+    /// length, or refuses them (a stop closed the slot).
+    #[inline(always)]
+    fn publish(
+        &self,
+        owner: &mut Owner,
+        lines: usize,
+        len: usize,
+        check_closed: bool,
+    ) -> Result<(), Refused> {
         let next = owner.published + ((lines as u64) << 32) + len as u64;
         let mut expected = owner.published;
         loop {
@@ -335,7 +432,7 @@ impl Slot {
             {
                 Ok(_) => break,
                 Err(actual) if actual & CLOSED != 0 && check_closed => {
-                    return Ok(Err(Refused::Closed));
+                    return Err(Refused::Closed);
                 }
                 // Only `CLOSED` can differ from what the owner expects.
                 Err(actual) => expected = actual,
@@ -345,7 +442,7 @@ impl Slot {
         owner.room -= lines;
         self.accepted
             .store(self.accepted.load(Relaxed) + lines as u64, Relaxed);
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// Adds leased room (owner's access).

@@ -37,6 +37,91 @@ pub(crate) struct LineFormat {
     origin: Box<[u8]>,
     /// The connector-wide `|card:` value (protocol v1.6), if any.
     cardinality: Option<Cardinality>,
+    /// What surrounds the name and value of a line without per-call tags,
+    /// rate or extras, by type: the fast path copies these whole.
+    frames: [Frame; 6],
+}
+
+/// The fixed parts of a plain line of one type (see [`LineFormat::write_int`]):
+/// `head`, the name, `middle`, the value, `tail`.
+#[derive(Debug, Clone, Default)]
+struct Frame {
+    /// The prefix and the type prefix.
+    head: Padded,
+    /// The Influx or Graphite global tags, and the `:` before the value.
+    middle: Padded,
+    /// `|` and the type code, the DogStatsD global tags, the origin fields
+    /// and the cardinality, and the newline.
+    tail: Padded,
+}
+
+impl Frame {
+    /// What writing a line with this frame may touch: each part at its
+    /// padded length (the blocks of the last may reach past the line's end).
+    #[inline]
+    fn room(&self, name: &str) -> usize {
+        self.head.bytes.len()
+            + name.len()
+            + self.middle.bytes.len()
+            + MAX_INT_LENGTH
+            + self.tail.bytes.len()
+    }
+}
+
+/// The longest integer `itoa` writes (`-9223372036854775808`).
+const MAX_INT_LENGTH: usize = 20;
+
+/// The block the fast path copies frames in, and so the slack it needs
+/// beyond a line: a frame is stored padded to whole blocks, and copying whole
+/// blocks (two 16-byte moves, no branch on the length) may write up to a
+/// block past the end of the line, into room the next line overwrites.
+pub(crate) const FRAME_BLOCK: usize = 32;
+
+/// A frame part: its bytes, padded with zeros to whole [`FRAME_BLOCK`]s.
+#[derive(Debug, Clone, Default)]
+struct Padded {
+    bytes: Box<[u8]>,
+    len: usize,
+}
+
+impl Padded {
+    fn new(part: &[u8]) -> Padded {
+        let mut bytes = part.to_vec();
+        bytes.resize(part.len().div_ceil(FRAME_BLOCK).max(1) * FRAME_BLOCK, 0);
+        Padded {
+            bytes: bytes.into_boxed_slice(),
+            len: part.len(),
+        }
+    }
+
+    /// Copies whole blocks to `dst`; returns the part's length.
+    ///
+    /// # Safety
+    /// `dst` is valid for writes of `self.bytes.len()` bytes.
+    #[inline(always)]
+    unsafe fn copy_to(&self, dst: *mut u8) -> usize {
+        type Block = [u8; FRAME_BLOCK];
+        // SAFETY: `bytes` holds at least one block (see `new`), and the
+        // caller promises room for every block.
+        unsafe {
+            dst.cast::<Block>()
+                .write_unaligned(self.bytes.as_ptr().cast::<Block>().read_unaligned());
+        }
+        if self.bytes.len() == FRAME_BLOCK {
+            // A frame of up to one block: the usual case.
+            return self.len;
+        }
+        for (i, block) in self.bytes.chunks_exact(FRAME_BLOCK).enumerate().skip(1) {
+            // SAFETY: the caller promises room for every block; a block is
+            // read whole from `bytes`, whose length is a multiple of it.
+            unsafe {
+                dst.add(i * FRAME_BLOCK)
+                    .cast::<[u8; FRAME_BLOCK]>()
+                    .write_unaligned(block.as_ptr().cast::<[u8; FRAME_BLOCK]>().read_unaligned());
+            }
+        }
+        self.len
+    }
 }
 
 /// What one call adds to its line beyond the statsd fields (DogStatsD only).
@@ -49,6 +134,12 @@ pub(crate) struct Extras {
 }
 
 impl Extras {
+    /// Whether there is nothing extra.
+    #[inline]
+    pub(crate) fn is_none(self) -> bool {
+        self.timestamp.is_none() && self.cardinality.is_none()
+    }
+
     /// Nothing extra.
     pub(crate) const NONE: Extras = Extras {
         timestamp: None,
@@ -77,7 +168,90 @@ impl LineFormat {
             max_line,
             origin: Box::default(),
             cardinality: None,
+            frames: Default::default(),
         }
+        .with_frames()
+    }
+
+    /// Renders the frames of plain lines by writing one of each type with
+    /// the general writer around an empty name and value, so that the two
+    /// paths cannot disagree.
+    fn with_frames(mut self) -> LineFormat {
+        let frames = MetricType::ALL.map(|kind| {
+            let mut line = Vec::new();
+            // Nothing here can fail: a text value, no rate, no call tags,
+            // and the length limit is not checked by `write_fields`.
+            self.write_fields(&mut line, "", Value::Text(""), kind, 1.0, &[], Extras::NONE);
+            let head = self.name_overhead(kind);
+            let colon = head + memchr::memchr(b':', &line[head..]).expect("a line has a `:`");
+            Frame {
+                head: Padded::new(&line[..head]),
+                middle: Padded::new(&line[head..=colon]),
+                tail: Padded::new(&line[colon + 1..]),
+            }
+        });
+        self.frames = frames;
+        self
+    }
+
+    /// The longest plain line [`LineFormat::write_int`] writes for `name`,
+    /// if the length limit allows a line that long: the room to give it.
+    #[inline]
+    pub(crate) fn int_bound(&self, name: &str, kind: MetricType) -> Option<usize> {
+        let frame = &self.frames[kind.index()];
+        let line = frame.head.len + name.len() + frame.middle.len + MAX_INT_LENGTH + frame.tail.len;
+        (line <= self.max_line).then(|| frame.room(name))
+    }
+
+    /// Writes a plain line (no per-call tags, rate or extras) of an integer
+    /// value at the start of `out`, which holds at least
+    /// [`int_bound`](Self::int_bound) bytes; returns its length. The same
+    /// bytes as [`LineFormat::write`] (a unit test compares them).
+    #[inline]
+    pub(crate) fn write_int(
+        &self,
+        out: &mut [u8],
+        name: &str,
+        value: i64,
+        kind: MetricType,
+    ) -> usize {
+        let frame = &self.frames[kind.index()];
+        // One check for the whole line, so that the copies need none: the
+        // room covers the line and the padding of every frame's blocks.
+        assert!(
+            frame.room(name) <= out.len(),
+            "the room given is `int_bound`"
+        );
+        let start = out.as_mut_ptr();
+        // SAFETY: each write below starts where the previous part ended and
+        // covers at most its part's padded length (the digits at most
+        // `MAX_INT_LENGTH`), so everything lands inside the `room` bytes
+        // checked above; `out` is a `&mut`, so overlaps nothing we read.
+        unsafe {
+            let mut at = start.add(frame.head.copy_to(start));
+            copy_short(name.as_bytes(), at);
+            at = at.add(name.len());
+            at = at.add(frame.middle.copy_to(at));
+            let end = write_value_and_tail(at, value, &frame.tail);
+            end.offset_from(start) as usize
+        }
+    }
+
+    /// The plain integer line of `name`, prepared once (see [`PreparedInt`]),
+    /// if the length limit allows any value on it.
+    pub(crate) fn prepare_int(&self, name: &str, kind: MetricType) -> Option<PreparedInt> {
+        self.int_bound(name, kind)?;
+        let frame = &self.frames[kind.index()];
+        let head = [
+            &frame.head.bytes[..frame.head.len],
+            name.as_bytes(),
+            &frame.middle.bytes[..frame.middle.len],
+        ]
+        .concat();
+        Some(PreparedInt {
+            head: Padded::new(&head),
+            tail: frame.tail.clone(),
+        })
     }
 
     /// Adds the DogStatsD origin fields written on every line: the
@@ -100,7 +274,7 @@ impl LineFormat {
         }
         self.origin = origin.into_boxed_slice();
         self.cardinality = cardinality;
-        self
+        self.with_frames()
     }
 
     /// The fields an event or service check line ends with (origin and
@@ -170,6 +344,23 @@ impl LineFormat {
             return Err(Error::from(ErrorKind::InvalidSampleRate(sample_rate)));
         }
         let start = buf.len();
+        self.write_fields(buf, name, value, kind, sample_rate, tags, extras);
+        self.check_length(buf, start)
+    }
+
+    /// Appends the fields of one line and its newline, unchecked.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn write_fields(
+        &self,
+        buf: &mut Vec<u8>,
+        name: &str,
+        value: Value<'_>,
+        kind: MetricType,
+        sample_rate: f64,
+        tags: &[(&str, &str)],
+        extras: Extras,
+    ) {
         buf.reserve(self.prefix.len() + name.len() + 32);
         buf.extend_from_slice(&self.prefix);
         if self.type_prefixes {
@@ -200,7 +391,6 @@ impl LineFormat {
             write_extras(buf, extras, self.cardinality);
         }
         buf.push(b'\n');
-        self.check_length(buf, start)
     }
 
     /// Appends one line of packed values (`name:v1:v2:…|type…`, DogStatsD
@@ -336,6 +526,101 @@ impl LineFormat {
     }
 }
 
+/// A plain integer line (no per-call tags, rate or extras) whose name and
+/// everything before the value are written once: a counter handle's. A
+/// call then writes two padded blocks and the digits.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedInt {
+    /// The prefix, the type prefix, the name, the Influx or Graphite tags
+    /// and the `:`.
+    head: Padded,
+    /// Everything after the value (the frame's tail).
+    tail: Padded,
+}
+
+impl PreparedInt {
+    /// The room [`PreparedInt::write`] needs.
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        self.head.bytes.len() + MAX_INT_LENGTH + self.tail.bytes.len()
+    }
+
+    /// Writes the line with `value` at the start of `out`, which holds at
+    /// least [`room`](Self::room) bytes; returns its length.
+    #[inline]
+    pub(crate) fn write(&self, out: &mut [u8], value: i64) -> usize {
+        assert!(self.room() <= out.len(), "the room given is `room()`");
+        let start = out.as_mut_ptr();
+        // SAFETY: the head's blocks, then at most `MAX_INT_LENGTH` digits,
+        // then the tail's blocks: inside the `room()` bytes checked above.
+        unsafe {
+            let at = start.add(self.head.copy_to(start));
+            write_value_and_tail(at, value, &self.tail).offset_from(start) as usize
+        }
+    }
+}
+
+/// Writes `value` and the padded `tail` at `at`; returns where the line
+/// ends (the blocks of the tail may reach further).
+///
+/// # Safety
+/// `at` is valid for writes of `MAX_INT_LENGTH + tail.bytes.len()` bytes.
+#[inline(always)]
+unsafe fn write_value_and_tail(mut at: *mut u8, value: i64, tail: &Padded) -> *mut u8 {
+    // SAFETY: at most `MAX_INT_LENGTH` digits, then the tail's blocks, as
+    // the caller promises room for.
+    unsafe {
+        if (0..10).contains(&value) {
+            // The commonest value (`incr`) by far: no formatter.
+            *at = b'0' + value as u8;
+            at = at.add(1);
+        } else {
+            let mut digits = itoa::Buffer::new();
+            let digits = digits.format(value).as_bytes();
+            copy_short(digits, at);
+            at = at.add(digits.len());
+        }
+        at.add(tail.copy_to(at))
+    }
+}
+
+/// Copies `src` to `dst` without a call to `memcpy` for the short pieces
+/// a line is made of (a call costs more than the copy): two overlapping
+/// loads and stores of 8, 4 or 1 bytes; `memcpy` above 16 bytes.
+///
+/// # Safety
+/// `dst` is valid for `src.len()` bytes of writes and does not overlap `src`.
+#[inline(always)]
+unsafe fn copy_short(src: &[u8], dst: *mut u8) {
+    let len = src.len();
+    let from = src.as_ptr();
+    // SAFETY (every arm): each read is inside `src` and each write inside
+    // `dst..dst + len`, which the caller promises; the unaligned reads and
+    // writes have no alignment requirement.
+    unsafe {
+        if len >= 8 {
+            if len > 16 {
+                std::ptr::copy_nonoverlapping(from, dst, len);
+                return;
+            }
+            let first = from.cast::<u64>().read_unaligned();
+            let last = from.add(len - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(first);
+            dst.add(len - 8).cast::<u64>().write_unaligned(last);
+        } else if len >= 4 {
+            let first = from.cast::<u32>().read_unaligned();
+            let last = from.add(len - 4).cast::<u32>().read_unaligned();
+            dst.cast::<u32>().write_unaligned(first);
+            dst.add(len - 4).cast::<u32>().write_unaligned(last);
+        } else if len > 0 {
+            // 1 to 3 bytes: the first, the middle one and the last.
+            *dst = *from;
+            *dst.add(len / 2) = *from.add(len / 2);
+            *dst.add(len - 1) = *from.add(len - 1);
+        }
+    }
+}
+
 #[cold]
 fn not_finite(f: f64) -> Error {
     Error::from(ErrorKind::InvalidValue {
@@ -454,6 +739,78 @@ fn write_millis(buf: &mut Vec<u8>, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every configuration the frames depend on: prefix, type prefixes,
+    /// the three tag dialects with and without global tags, origin fields
+    /// and cardinality, and a frame longer than one block.
+    fn formats() -> Vec<LineFormat> {
+        let mut formats = Vec::new();
+        let long_tag = ("deployment".to_owned(), "x".repeat(40));
+        for prefix in [None, Some("app.web")] {
+            for type_prefixes in [false, true] {
+                for tag_format in [TagFormat::DogStatsd, TagFormat::Influx, TagFormat::Graphite] {
+                    for tags in [
+                        vec![],
+                        vec![("env".to_owned(), "prod".to_owned())],
+                        vec![long_tag.clone()],
+                    ] {
+                        let format =
+                            LineFormat::new(prefix, type_prefixes, tag_format, &tags, 8192);
+                        formats.push(format.clone());
+                        formats.push(format.with_origin(
+                            Some(
+                                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                            ),
+                            Some("it-false,cn-web"),
+                            Some(Cardinality::High),
+                        ));
+                    }
+                }
+            }
+        }
+        formats
+    }
+
+    #[test]
+    fn the_fast_integer_lines_are_the_general_writers_bytes() {
+        let values = [0, 1, 9, 10, -1, -9, 12_345, i64::MAX, i64::MIN];
+        for format in formats() {
+            for kind in MetricType::ALL {
+                for name in ["a", "bench.requests", &"n".repeat(40)] {
+                    let prepared = format.prepare_int(name, kind).expect("short enough");
+                    for value in values {
+                        let mut expected = Vec::new();
+                        format
+                            .write(&mut expected, name, Value::Int(value), kind, 1.0, &[])
+                            .unwrap();
+                        // Garbage around the line: the fast writers must
+                        // neither read it nor leave any inside the line.
+                        let room = format.int_bound(name, kind).unwrap();
+                        let mut out = vec![b'#'; room];
+                        let len = format.write_int(&mut out, name, value, kind);
+                        assert_eq!(out[..len], expected[..], "{format:?} {kind:?} {value}");
+                        let mut out = vec![b'#'; prepared.room()];
+                        let len = prepared.write(&mut out, value);
+                        assert_eq!(out[..len], expected[..], "{format:?} {kind:?} {value}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_stays_out_of_lines_near_the_length_limit() {
+        let format = LineFormat::new(None, false, TagFormat::DogStatsd, &[], 40);
+        // 30 + `:` + 20 digits + `|c\n` could exceed 40: the general path
+        // (which measures) takes it.
+        assert!(format
+            .int_bound(&"n".repeat(30), MetricType::Counter)
+            .is_none());
+        assert!(format
+            .prepare_int(&"n".repeat(30), MetricType::Counter)
+            .is_none());
+        assert!(format.int_bound("short", MetricType::Counter).is_some());
+    }
 
     fn line(format: &LineFormat, name: &str, value: Value<'_>, kind: MetricType) -> String {
         line_with(format, name, value, kind, 1.0, &[])

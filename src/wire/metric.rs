@@ -55,6 +55,29 @@ pub enum MetricType {
 }
 
 impl MetricType {
+    /// Every type, in the order of [`MetricType::index`].
+    pub(crate) const ALL: [MetricType; 6] = [
+        MetricType::Counter,
+        MetricType::Gauge,
+        MetricType::Timing,
+        MetricType::Set,
+        MetricType::Histogram,
+        MetricType::Distribution,
+    ];
+
+    /// The position of this type in [`MetricType::ALL`], for tables by type.
+    #[inline]
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            MetricType::Counter => 0,
+            MetricType::Gauge => 1,
+            MetricType::Timing => 2,
+            MetricType::Set => 3,
+            MetricType::Histogram => 4,
+            MetricType::Distribution => 5,
+        }
+    }
+
     /// The type code as written on the wire.
     ///
     /// ```
