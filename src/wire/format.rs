@@ -44,7 +44,7 @@ pub(crate) struct LineFormat {
 
 /// The fixed parts of a plain line of one type (see [`LineFormat::write_int`]):
 /// `head`, the name, `middle`, the value, `tail`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Frame {
     /// The prefix and the type prefix.
     head: Padded,
@@ -53,18 +53,29 @@ struct Frame {
     /// `|` and the type code, the DogStatsD global tags, the origin fields
     /// and the cardinality, and the newline.
     tail: Padded,
+    /// The longest line without its name.
+    longest: usize,
+    /// [`Frame::room`] without the name.
+    room: usize,
 }
 
 impl Frame {
+    fn new(head: &[u8], middle: &[u8], tail: &[u8]) -> Frame {
+        let (head, middle, tail) = (Padded::new(head), Padded::new(middle), Padded::new(tail));
+        Frame {
+            longest: head.len + middle.len + MAX_INT_LENGTH + tail.len,
+            room: head.bytes.len() + middle.bytes.len() + MAX_INT_LENGTH + tail.bytes.len(),
+            head,
+            middle,
+            tail,
+        }
+    }
+
     /// What writing a line with this frame may touch: each part at its
     /// padded length (the blocks of the last may reach past the line's end).
-    #[inline]
+    #[inline(always)]
     fn room(&self, name: &str) -> usize {
-        self.head.bytes.len()
-            + name.len()
-            + self.middle.bytes.len()
-            + MAX_INT_LENGTH
-            + self.tail.bytes.len()
+        self.room + name.len()
     }
 }
 
@@ -168,7 +179,7 @@ impl LineFormat {
             max_line,
             origin: Box::default(),
             cardinality: None,
-            frames: Default::default(),
+            frames: std::array::from_fn(|_| Frame::new(b"", b"", b"")),
         }
         .with_frames()
     }
@@ -184,11 +195,7 @@ impl LineFormat {
             self.write_fields(&mut line, "", Value::Text(""), kind, 1.0, &[], Extras::NONE);
             let head = self.name_overhead(kind);
             let colon = head + memchr::memchr(b':', &line[head..]).expect("a line has a `:`");
-            Frame {
-                head: Padded::new(&line[..head]),
-                middle: Padded::new(&line[head..=colon]),
-                tail: Padded::new(&line[colon + 1..]),
-            }
+            Frame::new(&line[..head], &line[head..=colon], &line[colon + 1..])
         });
         self.frames = frames;
         self
@@ -199,15 +206,14 @@ impl LineFormat {
     #[inline]
     pub(crate) fn int_bound(&self, name: &str, kind: MetricType) -> Option<usize> {
         let frame = &self.frames[kind.index()];
-        let line = frame.head.len + name.len() + frame.middle.len + MAX_INT_LENGTH + frame.tail.len;
-        (line <= self.max_line).then(|| frame.room(name))
+        (frame.longest + name.len() <= self.max_line).then(|| frame.room(name))
     }
 
     /// Writes a plain line (no per-call tags, rate or extras) of an integer
     /// value at the start of `out`, which holds at least
     /// [`int_bound`](Self::int_bound) bytes; returns its length. The same
     /// bytes as [`LineFormat::write`] (a unit test compares them).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write_int(
         &self,
         out: &mut [u8],

@@ -1173,6 +1173,7 @@ fn emit_cost(server: &Server, options: &Options) {
         .build()
         .unwrap();
     let nop = StatsdClient::from_sink("", NopMetricSink);
+    let handle = running.counter(NAME).unwrap();
 
     type Case<'a> = (&'a str, usize, Box<dyn Fn() -> bool + Sync + 'a>);
     let cases: Vec<Case> = vec![
@@ -1185,6 +1186,16 @@ fn emit_cost(server: &Server, options: &Options) {
             "statsd-connector incr, processor running (TCP)",
             2,
             Box::new(|| running.incr(NAME).is_ok()),
+        ),
+        (
+            "statsd-connector Counter handle incr, processor running (TCP)",
+            1,
+            Box::new(|| handle.incr().is_ok()),
+        ),
+        (
+            "statsd-connector Counter handle incr, processor running (TCP)",
+            2,
+            Box::new(|| handle.incr().is_ok()),
         ),
         (
             "statsd-connector incr, no processor (queue only)",
