@@ -1019,6 +1019,14 @@ const LATENCY_CLIENTS: [&str; 3] = [
     "cadence QueuingMetricSink(TCP sink), unbounded",
 ];
 
+/// The name of the latency table's row `which` (the clients, then the floor).
+fn latency_row_name(which: usize) -> &'static str {
+    LATENCY_CLIENTS
+        .get(which)
+        .copied()
+        .unwrap_or("empty call (the clock's floor)")
+}
+
 /// One client of the latency section, against a fresh black hole.
 fn black_hole_run(which: usize, calls: usize, clock: Clock) -> Latencies {
     let address = black_hole();
@@ -1075,6 +1083,13 @@ fn latency(options: &Options) {
         for which in 0..LATENCY_CLIENTS.len() {
             results.push((clock, which, black_hole_run(which, calls, clock)));
         }
+        // The floor: as many empty calls, timed the same way. What this
+        // row shows beyond the overhead (a timer tick, an interrupt, a
+        // hypervisor's pause charged to the thread) is the machine's, and
+        // lands on every client's row too.
+        let mut floor = timed_calls(calls, clock, || true);
+        floor.note = "no client: the clock's own floor".into();
+        results.push((clock, LATENCY_CLIENTS.len(), floor));
     }
     println!("\n## Latency under trouble: the server accepts and never reads; {calls} calls from one thread\n");
     println!(
@@ -1089,7 +1104,7 @@ fn latency(options: &Options) {
         let p = &l.percentiles;
         println!(
             "| {} | {} | {} | {} | {:?} | {:?} | {:?} | {:?} | {:?} | {} | {} KiB |",
-            LATENCY_CLIENTS[*which],
+            latency_row_name(*which),
             if *clock == Clock::Wall {
                 "wall"
             } else {
@@ -1109,7 +1124,7 @@ fn latency(options: &Options) {
     println!();
     for (clock, which, l) in &results {
         if *clock == Clock::Wall {
-            println!("- {}: {}", LATENCY_CLIENTS[*which], l.note);
+            println!("- {}: {}", latency_row_name(*which), l.note);
         }
     }
 }
