@@ -3,11 +3,19 @@
 //!
 //! Why not a channel of `String`s: that costs an allocation and a synchronised
 //! hand-off per metric, which caps a client near a few million metrics a second.
-//! Here a caller formats its line into a scratch buffer of its own, copies it
-//! into the chunk of its thread's [`Slot`] and publishes it with one
+//! Here a caller writes its line into the chunk of its thread's [`Slot`],
+//! above what the slot has published, and publishes it with one
 //! compare-exchange on a word of that slot; no lock, and no cache line shared
 //! with another emitting thread. The processor takes the published prefix of
 //! every slot, copying it into buffers of its own that it writes whole.
+//!
+//! Two ways in: [`Queue::push_direct`] for a line whose length is bounded
+//! up front and whose formatting cannot fail (the plain integer line of
+//! every `incr`, `count` and counter handle), written in place; and
+//! [`Queue::push`] for the rest (tags, rates, floats, DogStatsD fields),
+//! formatted into the slot's scratch buffer, which can measure and refuse a
+//! line that is too long, then copied. Both publish the same way, so one
+//! thread's lines keep their order whichever way each came.
 //!
 //! Why per thread: each thread that emits is given a slot of the queue (found
 //! through a thread-local cache, registered once in a small registry). A
@@ -669,6 +677,24 @@ mod tests {
         })
     }
 
+    /// [`push_line`] by the in-place path (`push_direct`).
+    fn push_line_direct(queue: &Queue, line: &[u8]) -> Result<(), Error> {
+        queue.push_direct(1, line.len(), |out| {
+            out[..line.len()].copy_from_slice(line);
+            line.len()
+        })
+    }
+
+    /// Odd lines by the scratch path, even ones in place: the two paths
+    /// share one slot and must keep one order.
+    fn push_either(queue: &Queue, i: usize, line: &[u8]) -> Result<(), Error> {
+        if i % 2 == 0 {
+            push_line_direct(queue, line)
+        } else {
+            push_line(queue, line)
+        }
+    }
+
     #[test]
     fn a_single_thread_can_use_the_whole_bound() {
         let queue = Queue::new(8, 4);
@@ -796,7 +822,7 @@ mod tests {
                     std::thread::spawn(move || {
                         for i in 0..500 {
                             let line = format!("w{wave}t{t}:{i}|c\n");
-                            push_line(&queue, line.as_bytes()).unwrap();
+                            push_either(&queue, i, line.as_bytes()).unwrap();
                         }
                     })
                 })
@@ -832,8 +858,8 @@ mod tests {
                     let queue = queue.clone();
                     std::thread::spawn(move || {
                         let mut accepted = 0u64;
-                        for _ in 0..2000 {
-                            match push_line(&queue, b"a:1|c\n") {
+                        for i in 0..2000 {
+                            match push_either(&queue, i, b"a:1|c\n") {
                                 Ok(()) => accepted += 1,
                                 Err(e) => assert!(matches!(e.kind(), ErrorKind::Stopped)),
                             }

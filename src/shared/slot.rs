@@ -623,6 +623,27 @@ mod loom_model {
         pushed.unwrap()
     }
 
+    /// Publishes `line` as one line in place, as `Queue::push_direct_to`
+    /// does (the fast path: written above the published length, no scratch).
+    ///
+    /// # Safety
+    /// The caller has the owner's access.
+    unsafe fn publish_direct(slot: &Slot, line: &[u8]) -> Result<(), Refused> {
+        // SAFETY: promised by the caller.
+        unsafe {
+            slot.push_direct(
+                1,
+                line.len(),
+                true,
+                |out| {
+                    out[..line.len()].copy_from_slice(line);
+                    line.len()
+                },
+                |len| Arc::new(Chunk::new(len.max(3))),
+            )
+        }
+    }
+
     /// What `Queue::take` does with the pieces: copies them, in order.
     fn take_into(slot: &Slot, out: &mut Vec<u8>) -> usize {
         slot.take(
@@ -645,9 +666,18 @@ mod loom_model {
             let caller = {
                 let (slot, sleeping, woken) = (slot.clone(), sleeping.clone(), woken.clone());
                 thread::spawn(move || {
-                    for line in [b"a\n", b"b\n"] {
-                        // SAFETY: this thread is the slot's only owner.
-                        unsafe { publish(&slot, line, true) }.unwrap();
+                    for (i, line) in [b"a\n", b"b\n"].into_iter().enumerate() {
+                        // SAFETY: this thread is the slot's only owner. One
+                        // line by each path: through the scratch buffer,
+                        // then in place.
+                        unsafe {
+                            if i == 0 {
+                                publish(&slot, line, true)
+                            } else {
+                                publish_direct(&slot, line)
+                            }
+                        }
+                        .unwrap();
                         if sleeping.load(Relaxed) {
                             sleeping.store(false, Relaxed);
                             woken.store(true, Relaxed);
@@ -687,7 +717,7 @@ mod loom_model {
                     // SAFETY: this thread claimed the slot (above, for it).
                     unsafe {
                         publish(&slot, b"a\n", true).unwrap();
-                        publish(&slot, b"b\n", true).unwrap();
+                        publish_direct(&slot, b"b\n").unwrap();
                     }
                     // The thread's exit: what `Owned::drop` does.
                     slot.claimed.store(false, Release);
@@ -727,7 +757,7 @@ mod loom_model {
                 let slot = slot.clone();
                 thread::spawn(move || {
                     // SAFETY: this thread is the slot's only owner.
-                    unsafe { [publish(&slot, b"a\n", true), publish(&slot, b"b\n", true)] }
+                    unsafe { [publish(&slot, b"a\n", true), publish_direct(&slot, b"b\n")] }
                 })
             };
             let cleared = slot.clear(true, drop);
