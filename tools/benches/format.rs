@@ -1,7 +1,8 @@
 //! The cost of turning a call into a queued line, without the network: a
 //! connector that is never started (nothing takes the queue, so the caller
 //! never meets the processor), its queue emptied between samples (untimed).
-//! What is measured is validate + format + the uncontended shard lock.
+//! What is measured is validate + format + the publish into the thread's
+//! slot of the queue.
 //!
 //! Beside it, floors that show how much of that is overhead: the same line
 //! written by hand into a `Vec` (the least any formatter can do), the same under
@@ -138,7 +139,25 @@ fn format_and_queue(c: &mut Criterion) {
     group.bench_function("incr_sampled_0.5", |b| {
         b.iter_custom(|iters| timed(rt, &plain, iters, |s| s.sampled(0.5).incr(NAME)))
     });
+    // The in-place path's other shapes: a counter handle (its line
+    // prepared once), a name past one SSE2 block, a name the fast check
+    // does not know (the tables decide), and frames around the name
+    // (prefix, global tag).
+    let handle = plain.counter(NAME).unwrap();
+    group.bench_function("counter_handle_incr", |b| {
+        b.iter_custom(|iters| timed(rt, &plain, iters, |_| handle.incr()))
+    });
+    let long_name = "service.frontend.requests.completed.ok";
+    group.bench_function("incr_38_byte_name", |b| {
+        b.iter_custom(|iters| timed(rt, &plain, iters, |s| s.incr(long_name)))
+    });
+    group.bench_function("incr_name_outside_the_fast_check", |b| {
+        b.iter_custom(|iters| timed(rt, &plain, iters, |s| s.incr("bench.requests!")))
+    });
     let dressed = unstarted(Some("app.web"), true);
+    group.bench_function("incr_prefix_global_tag", |b| {
+        b.iter_custom(|iters| timed(rt, &dressed, iters, |s| s.incr(NAME)))
+    });
     group.bench_function("incr_prefix_global_tag_2_tags", |b| {
         b.iter_custom(|iters| timed(rt, &dressed, iters, |s| s.with_tags(&TAGS).incr(NAME)))
     });
