@@ -421,11 +421,29 @@ impl Queue {
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
         // SAFETY: the caller has the owner's access.
+        unsafe { self.room_for(slot, lines) }?;
+        // SAFETY: the caller has the owner's access.
+        let pushed = unsafe { slot.push(lines, CHECK_CLOSED, write, |len| self.fresh_chunk(len)) }?;
+        self.published(pushed)
+    }
+
+    /// Makes sure `slot` has leased room for `lines` more lines, or says the
+    /// queue is full.
+    ///
+    /// # Safety
+    /// The caller has the owner's access to `slot`.
+    #[inline(always)]
+    unsafe fn room_for(&self, slot: &Slot, lines: usize) -> Result<(), Error> {
+        // SAFETY: the caller has the owner's access.
         if unsafe { slot.room() } < lines && !unsafe { self.lease_more(slot, lines) } {
             return Err(Error::from(ErrorKind::QueueFull));
         }
-        // SAFETY: the caller has the owner's access.
-        let pushed = unsafe { slot.push(lines, CHECK_CLOSED, write, |len| self.fresh_chunk(len)) }?;
+        Ok(())
+    }
+
+    /// What a publish means to the caller; wakes the processor if it sleeps.
+    #[inline(always)]
+    fn published(&self, pushed: Result<(), Refused>) -> Result<(), Error> {
         if pushed == Err(Refused::Closed) {
             return Err(Error::from(ErrorKind::Stopped));
         }
@@ -459,20 +477,11 @@ impl Queue {
         W: FnOnce(&mut [u8]) -> usize,
     {
         // SAFETY: the caller has the owner's access.
-        if unsafe { slot.room() } < lines && !unsafe { self.lease_more(slot, lines) } {
-            return Err(Error::from(ErrorKind::QueueFull));
-        }
+        unsafe { self.room_for(slot, lines) }?;
         // SAFETY: the caller has the owner's access.
         let pushed =
             unsafe { slot.push_direct(lines, max_len, true, write, |len| self.fresh_chunk(len)) };
-        if pushed == Err(Refused::Closed) {
-            return Err(Error::from(ErrorKind::Stopped));
-        }
-        // After the publish: as in `push_to`.
-        if self.sleeping.load(Relaxed) {
-            self.wake_processor();
-        }
-        Ok(())
+        self.published(pushed)
     }
 
     /// An empty chunk of at least `len` bytes: a written one from the pool,

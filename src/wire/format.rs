@@ -60,6 +60,17 @@ struct Frame {
 }
 
 impl Frame {
+    /// A frame the fast path never uses: every line is too long for it.
+    fn unusable() -> Frame {
+        Frame {
+            head: Padded::default(),
+            middle: Padded::default(),
+            tail: Padded::default(),
+            longest: usize::MAX / 2,
+            room: 0,
+        }
+    }
+
     fn new(head: &[u8], middle: &[u8], tail: &[u8]) -> Frame {
         let (head, middle, tail) = (Padded::new(head), Padded::new(middle), Padded::new(tail));
         Frame {
@@ -179,7 +190,7 @@ impl LineFormat {
             max_line,
             origin: Box::default(),
             cardinality: None,
-            frames: std::array::from_fn(|_| Frame::new(b"", b"", b"")),
+            frames: std::array::from_fn(|_| Frame::unusable()),
         }
         .with_frames()
     }
@@ -190,9 +201,15 @@ impl LineFormat {
     fn with_frames(mut self) -> LineFormat {
         let frames = MetricType::ALL.map(|kind| {
             let mut line = Vec::new();
-            // Nothing here can fail: a text value, no rate, no call tags,
-            // and the length limit is not checked by `write_fields`.
-            self.write_fields(&mut line, "", Value::Text(""), kind, 1.0, &[], Extras::NONE);
+            if self
+                .write(&mut line, "", Value::Text(""), kind, 1.0, &[])
+                .is_err()
+            {
+                // The fixed parts alone pass the length limit (long
+                // global tags): no line of this type fits, and the general
+                // writer says so.
+                return Frame::unusable();
+            }
             let head = self.name_overhead(kind);
             let colon = head + memchr::memchr(b':', &line[head..]).expect("a line has a `:`");
             Frame::new(&line[..head], &line[head..=colon], &line[colon + 1..])
@@ -350,23 +367,6 @@ impl LineFormat {
             return Err(Error::from(ErrorKind::InvalidSampleRate(sample_rate)));
         }
         let start = buf.len();
-        self.write_fields(buf, name, value, kind, sample_rate, tags, extras);
-        self.check_length(buf, start)
-    }
-
-    /// Appends the fields of one line and its newline, unchecked.
-    #[inline]
-    #[allow(clippy::too_many_arguments)]
-    fn write_fields(
-        &self,
-        buf: &mut Vec<u8>,
-        name: &str,
-        value: Value<'_>,
-        kind: MetricType,
-        sample_rate: f64,
-        tags: &[(&str, &str)],
-        extras: Extras,
-    ) {
         buf.reserve(self.prefix.len() + name.len() + 32);
         buf.extend_from_slice(&self.prefix);
         if self.type_prefixes {
@@ -397,6 +397,7 @@ impl LineFormat {
             write_extras(buf, extras, self.cardinality);
         }
         buf.push(b'\n');
+        self.check_length(buf, start)
     }
 
     /// Appends one line of packed values (`name:v1:v2:…|type…`, DogStatsD
