@@ -64,7 +64,10 @@
     clippy::must_use_candidate,
     clippy::missing_errors_doc,
     clippy::missing_panics_doc,
-    clippy::return_self_not_must_use
+    clippy::return_self_not_must_use,
+    // Every `unsafe` block says why it is sound, for a reviewer to check
+    // against the loom model of the queue (`shared/slot.rs`).
+    clippy::undocumented_unsafe_blocks
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -601,7 +601,7 @@ unsafe fn write_value_and_tail(mut at: *mut u8, value: i64, tail: &Padded) -> *m
 unsafe fn copy_short(src: &[u8], dst: *mut u8) {
     let len = src.len();
     let from = src.as_ptr();
-    // SAFETY (every arm): each read is inside `src` and each write inside
+    // SAFETY: in every arm, each read is inside `src` and each write inside
     // `dst..dst + len`, which the caller promises; the unaligned reads and
     // writes have no alignment requirement.
     unsafe {

@@ -187,7 +187,7 @@ fn plain(bytes: &[u8]) -> bool {
         u64::from_le_bytes(word)
     }
     let len = bytes.len();
-    // SAFETY (the whole block): SSE2 is part of x86-64, which the target
+    // SAFETY: for the whole block, SSE2 is part of x86-64, which the target
     // enables; the two loads read 16 bytes inside `bytes` (see each).
     unsafe {
         let block = match len {

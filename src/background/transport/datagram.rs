@@ -188,6 +188,7 @@ fn send_many(
     // SAFETY: iovec and mmsghdr are plain C structs for which all-zero bytes is
     // a valid (empty) value.
     let mut iovecs: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut messages: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
     for (i, &(start, end)) in ranges[..count].iter().enumerate() {
         iovecs[i] = libc::iovec {
