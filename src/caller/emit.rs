@@ -91,7 +91,9 @@ pub(crate) fn emit(
     if let (Value::Int(n), Sampling::Every, [], None) = (value, sampling, tags, &shared.aggregator)
     {
         // The commonest call by far (`incr`, `count`): only the name to
-        // check, and the line formatted in place.
+        // check, and the line formatted in place (a `Counter` handle has its
+        // own, `emit_prepared`). Every other call takes the general path
+        // below, which measures what it wrote.
         let checked = validate::name(name, shared.format.name_overhead(kind));
         if let Err(error) = checked {
             return Err(rejected(shared, error));
@@ -250,16 +252,6 @@ fn push_line_with(
     tags: &[(&str, &str)],
     extras: Extras,
 ) -> Result<(), Error> {
-    if let Value::Int(n) = value {
-        if tags.is_empty() && sample_rate == 1.0 && extras.is_none() {
-            // The plain integer line (every `incr`, `count`, counter
-            // handle): formatted in place, its length bounded up front.
-            if let Some(bound) = shared.format.int_bound(name, kind) {
-                return shared
-                    .push_direct(1, bound, |out| shared.format.write_int(out, name, n, kind));
-            }
-        }
-    }
     // A negative absolute gauge is two lines, pushed at once so that both
     // travel in the same write or datagram.
     let lines = LineFormat::lines_for(kind, value);

@@ -156,12 +156,6 @@ pub(crate) struct Extras {
 }
 
 impl Extras {
-    /// Whether there is nothing extra.
-    #[inline]
-    pub(crate) fn is_none(self) -> bool {
-        self.timestamp.is_none() && self.cardinality.is_none()
-    }
-
     /// Nothing extra.
     pub(crate) const NONE: Extras = Extras {
         timestamp: None,
