@@ -189,11 +189,13 @@ fn is_gauge_reset_pair(first: &[u8], second: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn batch_of(lines: &[&str]) -> Batch {
-        let queue = Queue::new(1000, 1);
+    /// A batch holding `lines` (each a whole line), taken from a queue as
+    /// the processor takes them; for this module's tests and the transports'.
+    pub(crate) fn batch_of(lines: &[&str]) -> Batch {
+        let queue = Queue::new(10_000, 1);
         for line in lines {
             queue
                 .push(1, |buf| {

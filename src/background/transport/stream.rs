@@ -377,7 +377,6 @@ impl_stream!(tokio::net::UnixStream);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::queue::Queue;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
@@ -461,19 +460,12 @@ mod tests {
         }
     }
 
+    /// [`batch::tests::batch_of`](crate::background::batch::tests::batch_of),
+    /// with a ledger that has counted its lines as taken.
     fn batch_of(lines: &[&str]) -> (Batch, Ledger) {
-        let queue = Queue::new(10_000, 1);
-        for line in lines {
-            queue
-                .push(1, |buf| {
-                    buf.extend_from_slice(line.as_bytes());
-                    Ok(())
-                })
-                .unwrap();
-        }
-        let mut batch = Batch::default();
+        let batch = crate::background::batch::tests::batch_of(lines);
         let ledger = Ledger::default();
-        ledger.taken(batch.refill(&queue) as u64);
+        ledger.taken(batch.lines() as u64);
         (batch, ledger)
     }
 
