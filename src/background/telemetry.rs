@@ -44,7 +44,7 @@ use tokio::time::{Duration, Instant};
 use crate::config::Protocol;
 use crate::shared::ledger::Stats;
 use crate::shared::Shared;
-use crate::wire::format::LineFormat;
+use crate::wire::format::{LineFormat, MetricLine};
 use crate::wire::metric::{MetricType, Value};
 
 /// The name every telemetry metric starts with.
@@ -143,7 +143,9 @@ fn push(shared: &Shared, name: &mut String, suffix: &str, value: Value<'_>, kind
     name.push('.');
     name.push_str(suffix);
     let _ = shared.push(1, |buf| {
-        shared.format.write(buf, name, value, kind, 1.0, &[])
+        shared
+            .format
+            .write(buf, &MetricLine::new(name, value, kind))
     });
 }
 
@@ -171,7 +173,7 @@ fn report_datadog(shared: &Shared, format: &LineFormat, now: &Stats, last: &Stat
             name.push_str(suffix);
             let value = Value::Int(i64::try_from(change).unwrap_or(i64::MAX));
             let _ = shared.push(1, |buf| {
-                format.write(buf, &name, value, MetricType::Counter, 1.0, &[])
+                format.write(buf, &MetricLine::new(&name, value, MetricType::Counter))
             });
         }
     }

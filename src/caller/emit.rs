@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
 use crate::shared::Shared;
-use crate::wire::format::{Extras, LineFormat, PreparedInt};
+use crate::wire::format::{Extras, LineFormat, MetricLine, PreparedInt};
 use crate::wire::metric::{Cardinality, MetricType, Value};
 use crate::wire::validate;
 
@@ -118,7 +118,12 @@ pub(crate) fn emit(
             }
         }
     }
-    push_line(shared, name, value, kind, rate, tags)
+    let metric = MetricLine {
+        sample_rate: rate,
+        tags,
+        ..MetricLine::new(name, value, kind)
+    };
+    push_line(shared, &metric)
 }
 
 /// The DogStatsD fields a scope adds to its calls.
@@ -158,7 +163,13 @@ pub(crate) fn emit_with(
     // A timestamp is the call's own time, not the flush's, and aggregation
     // keeps only the connector's cardinality: either way, straight to the
     // queue, never through the aggregation tables.
-    push_line_with(shared, name, value, kind, rate, tags, extras)
+    let metric = MetricLine {
+        sample_rate: rate,
+        tags,
+        extras,
+        ..MetricLine::new(name, value, kind)
+    };
+    push_line(shared, &metric)
 }
 
 /// Checks a call's DogStatsD fields and turns them into what the formatter
@@ -207,7 +218,7 @@ pub(crate) fn emit_checked(
     if !shared.config.enabled {
         return Ok(());
     }
-    push_line(shared, name, value, kind, 1.0, &[])
+    push_line(shared, &MetricLine::new(name, value, kind))
 }
 
 /// Queues a prepared integer line (a [`Counter`](crate::Counter) handle's
@@ -227,39 +238,13 @@ pub(crate) fn rejected(shared: &Shared, error: Error) -> Error {
     error
 }
 
-/// Formats one metric into the queue.
+/// Formats one metric (with its extras) into the queue.
 #[inline]
-fn push_line(
-    shared: &Shared,
-    name: &str,
-    value: Value<'_>,
-    kind: MetricType,
-    sample_rate: f64,
-    tags: &[(&str, &str)],
-) -> Result<(), Error> {
-    push_line_with(shared, name, value, kind, sample_rate, tags, Extras::NONE)
-}
-
-/// Formats one metric, with its extras, into the queue.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-fn push_line_with(
-    shared: &Shared,
-    name: &str,
-    value: Value<'_>,
-    kind: MetricType,
-    sample_rate: f64,
-    tags: &[(&str, &str)],
-    extras: Extras,
-) -> Result<(), Error> {
+fn push_line(shared: &Shared, metric: &MetricLine<'_>) -> Result<(), Error> {
     // A negative absolute gauge is two lines, pushed at once so that both
     // travel in the same write or datagram.
-    let lines = LineFormat::lines_for(kind, value);
-    let pushed = shared.push(lines, |buf| {
-        shared
-            .format
-            .write_metric_with(buf, name, value, kind, sample_rate, tags, extras)
-    });
+    let lines = LineFormat::lines_for(metric.kind, metric.value);
+    let pushed = shared.push(lines, |buf| shared.format.write_metric(buf, metric));
     match pushed {
         Err(error) if matches!(error.kind(), ErrorKind::LineTooLong { .. }) => {
             Err(rejected(shared, error))

@@ -492,7 +492,7 @@ impl CounterCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::format::LineFormat;
+    use crate::wire::format::{LineFormat, MetricLine};
     use crate::wire::metric::TagFormat;
 
     fn flushed(aggregator: &Aggregator) -> Vec<String> {
@@ -503,9 +503,13 @@ mod tests {
         let format = LineFormat::new(None, false, TagFormat::DogStatsd, &[], max_line);
         let mut buf = Vec::new();
         aggregator.flush(|name, tags, kind, aggregate| match aggregate {
-            Aggregate::One(value) => format
-                .write_metric(&mut buf, name, value, kind, 1.0, tags)
-                .unwrap(),
+            Aggregate::One(value) => {
+                let metric = MetricLine {
+                    tags,
+                    ..MetricLine::new(name, value, kind)
+                };
+                format.write_metric(&mut buf, &metric).unwrap();
+            }
             Aggregate::Packed { values, rate } => {
                 let mut rest = values;
                 while !rest.is_empty() {

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
-use crate::wire::format::LineFormat;
+use crate::wire::format::{LineFormat, MetricLine};
 use aggregate::{Aggregate, Aggregator};
 use ledger::{Ledger, Stats};
 use queue::Queue;
@@ -262,9 +262,11 @@ impl Shared {
                     let lines = LineFormat::lines_for(kind, value);
                     // Names and tags were validated when they were first
                     // emitted; a full queue counts the drop.
-                    let _ = self.enqueue(lines, |buf| {
-                        self.format.write_metric(buf, name, value, kind, 1.0, tags)
-                    });
+                    let metric = MetricLine {
+                        tags,
+                        ..MetricLine::new(name, value, kind)
+                    };
+                    let _ = self.enqueue(lines, |buf| self.format.write_metric(buf, &metric));
                 }
                 Aggregate::Packed { values, rate } => {
                     // As many values per line as fit; each line is pushed on

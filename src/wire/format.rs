@@ -163,6 +163,34 @@ impl Extras {
     };
 }
 
+/// One metric as its line carries it, checked by the caller: what
+/// [`LineFormat::write`] and [`LineFormat::write_metric`] write.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetricLine<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) value: Value<'a>,
+    pub(crate) kind: MetricType,
+    /// 1 writes no `|@rate`.
+    pub(crate) sample_rate: f64,
+    /// The call's own tags (the global ones are the format's).
+    pub(crate) tags: &'a [(&'a str, &'a str)],
+    pub(crate) extras: Extras,
+}
+
+impl<'a> MetricLine<'a> {
+    /// `name:value|kind`: no rate, no tags of its own, nothing extra.
+    pub(crate) fn new(name: &'a str, value: Value<'a>, kind: MetricType) -> MetricLine<'a> {
+        MetricLine {
+            name,
+            value,
+            kind,
+            sample_rate: 1.0,
+            tags: &[],
+            extras: Extras::NONE,
+        }
+    }
+}
+
 impl LineFormat {
     /// Builds the format; `prefix` and `global_tags` must already be validated.
     pub(crate) fn new(
@@ -196,7 +224,7 @@ impl LineFormat {
         let frames = MetricType::ALL.map(|kind| {
             let mut line = Vec::new();
             if self
-                .write(&mut line, "", Value::Text(""), kind, 1.0, &[])
+                .write(&mut line, &MetricLine::new("", Value::Text(""), kind))
                 .is_err()
             {
                 // The fixed parts alone pass the length limit (long
@@ -325,33 +353,17 @@ impl LineFormat {
     }
 
     /// Appends one line to `buf`. On error (the line would exceed the length
-    /// limit) `buf` is left as it was.
+    /// limit, a float is not finite) `buf` is left as it was.
     #[inline]
-    pub(crate) fn write(
-        &self,
-        buf: &mut Vec<u8>,
-        name: &str,
-        value: Value<'_>,
-        kind: MetricType,
-        sample_rate: f64,
-        tags: &[(&str, &str)],
-    ) -> Result<(), Error> {
-        self.write_with(buf, name, value, kind, sample_rate, tags, Extras::NONE)
-    }
-
-    /// [`LineFormat::write`] with a call's DogStatsD extras.
-    #[inline]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write_with(
-        &self,
-        buf: &mut Vec<u8>,
-        name: &str,
-        value: Value<'_>,
-        kind: MetricType,
-        sample_rate: f64,
-        tags: &[(&str, &str)],
-        extras: Extras,
-    ) -> Result<(), Error> {
+    pub(crate) fn write(&self, buf: &mut Vec<u8>, metric: &MetricLine<'_>) -> Result<(), Error> {
+        let MetricLine {
+            name,
+            value,
+            kind,
+            sample_rate,
+            tags,
+            extras,
+        } = *metric;
         if let Value::Float(f) | Value::Delta(f) = value {
             if !f.is_finite() {
                 return Err(not_finite(f));
@@ -413,7 +425,12 @@ impl LineFormat {
         // Everything after the values, measured once: the line is then
         // filled up to the limit without writing anything twice.
         let start = buf.len();
-        self.write(buf, name, Value::Float(first), kind, sample_rate, tags)?;
+        let metric = MetricLine {
+            sample_rate,
+            tags,
+            ..MetricLine::new(name, Value::Float(first), kind)
+        };
+        self.write(buf, &metric)?;
         let written = buf.len() - start;
         let mut tail = Vec::with_capacity(written);
         let value_end = start + memchr::memchr(b'|', &buf[start..]).unwrap_or(written);
@@ -457,34 +474,18 @@ impl LineFormat {
     pub(crate) fn write_metric(
         &self,
         buf: &mut Vec<u8>,
-        name: &str,
-        value: Value<'_>,
-        kind: MetricType,
-        sample_rate: f64,
-        tags: &[(&str, &str)],
+        metric: &MetricLine<'_>,
     ) -> Result<(), Error> {
-        self.write_metric_with(buf, name, value, kind, sample_rate, tags, Extras::NONE)
-    }
-
-    /// [`LineFormat::write_metric`] with a call's DogStatsD extras.
-    #[inline]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write_metric_with(
-        &self,
-        buf: &mut Vec<u8>,
-        name: &str,
-        value: Value<'_>,
-        kind: MetricType,
-        sample_rate: f64,
-        tags: &[(&str, &str)],
-        extras: Extras,
-    ) -> Result<(), Error> {
-        if LineFormat::lines_for(kind, value) == 1 {
-            return self.write_with(buf, name, value, kind, sample_rate, tags, extras);
+        if LineFormat::lines_for(metric.kind, metric.value) == 1 {
+            return self.write(buf, metric);
         }
         let start = buf.len();
-        self.write_with(buf, name, Value::Int(0), kind, sample_rate, tags, extras)?;
-        self.write_with(buf, name, value, kind, sample_rate, tags, extras)
+        let reset = MetricLine {
+            value: Value::Int(0),
+            ..*metric
+        };
+        self.write(buf, &reset)?;
+        self.write(buf, metric)
             .inspect_err(|_| buf.truncate(start))?;
         self.check_length(buf, start)
     }
@@ -782,7 +783,10 @@ mod tests {
                     for value in values {
                         let mut expected = Vec::new();
                         format
-                            .write(&mut expected, name, Value::Int(value), kind, 1.0, &[])
+                            .write(
+                                &mut expected,
+                                &MetricLine::new(name, Value::Int(value), kind),
+                            )
                             .unwrap();
                         // Garbage around the line: the fast writers must
                         // neither read it nor leave any inside the line.
@@ -826,9 +830,12 @@ mod tests {
         tags: &[(&str, &str)],
     ) -> String {
         let mut buf = Vec::new();
-        format
-            .write(&mut buf, name, value, kind, rate, tags)
-            .unwrap();
+        let metric = MetricLine {
+            sample_rate: rate,
+            tags,
+            ..MetricLine::new(name, value, kind)
+        };
+        format.write(&mut buf, &metric).unwrap();
         String::from_utf8(buf).unwrap()
     }
 
@@ -985,15 +992,17 @@ mod tests {
         ] {
             for kind in [MetricType::Gauge, MetricType::Histogram] {
                 let err = f
-                    .write_metric(&mut buf, "g", value, kind, 1.0, &[])
+                    .write_metric(&mut buf, &MetricLine::new("g", value, kind))
                     .unwrap_err();
                 assert!(err.is_invalid_input(), "{value:?}");
             }
         }
         for rate in [f64::NAN, 0.0, -1.0, 5e-324] {
-            assert!(f
-                .write(&mut buf, "c", Value::Int(1), MetricType::Counter, rate, &[])
-                .is_err());
+            let metric = MetricLine {
+                sample_rate: rate,
+                ..MetricLine::new("c", Value::Int(1), MetricType::Counter)
+            };
+            assert!(f.write(&mut buf, &metric).is_err());
         }
         assert_eq!(buf, b"before\n");
     }
@@ -1005,11 +1014,7 @@ mod tests {
         let err = f
             .write(
                 &mut buf,
-                "a-rather-long-name",
-                Value::Int(1),
-                MetricType::Counter,
-                1.0,
-                &[],
+                &MetricLine::new("a-rather-long-name", Value::Int(1), MetricType::Counter),
             )
             .unwrap_err();
         assert!(matches!(

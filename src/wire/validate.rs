@@ -693,7 +693,7 @@ mod tests {
             v in interesting_string(),
             member in interesting_string(),
         ) {
-            use crate::wire::format::LineFormat;
+            use crate::wire::format::{LineFormat, MetricLine};
             use crate::wire::line::Line;
             let clean = |t: &str| !t.chars().any(|c| c.is_control() || refused_char(c));
             for format in [TagFormat::DogStatsd, TagFormat::Influx, TagFormat::Graphite] {
@@ -706,7 +706,11 @@ mod tests {
                 if !ok {
                     continue;
                 }
-                fmt.write(&mut buf, &n, Value::Text(&member), MetricType::Set, 1.0, &tags).unwrap();
+                let metric = MetricLine {
+                    tags: &tags,
+                    ..MetricLine::new(&n, Value::Text(&member), MetricType::Set)
+                };
+                fmt.write(&mut buf, &metric).unwrap();
                 let text = std::str::from_utf8(&buf).unwrap();
                 proptest::prop_assert!(clean(text.trim_end_matches('\n')), "{:?}", text);
                 let line = Line::parse(text).unwrap();
