@@ -1205,11 +1205,7 @@ fn floor_format(name: &str, value: i64) -> bool {
     if name.bytes().any(|b| FLOOR_REFUSED[usize::from(b)]) {
         return false;
     }
-    FLOOR.with(|buffer| {
-        let mut buffer = buffer.borrow_mut();
-        if buffer.len() > 1 << 20 {
-            buffer.clear();
-        }
+    floor_buffer(|buffer| {
         buffer.extend_from_slice(name.as_bytes());
         buffer.push(b':');
         buffer.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
@@ -1218,16 +1214,22 @@ fn floor_format(name: &str, value: i64) -> bool {
     true
 }
 
-/// The floor of any queue: the finished line appended to a thread-local `Vec`.
+/// Runs `write` on this thread's floor buffer, emptied past 1 MiB.
 #[inline]
-fn floor_append(line: &[u8]) -> bool {
+fn floor_buffer(write: impl FnOnce(&mut Vec<u8>)) {
     FLOOR.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
         if buffer.len() > 1 << 20 {
             buffer.clear();
         }
-        buffer.extend_from_slice(line);
+        write(&mut buffer);
     });
+}
+
+/// The floor of any queue: the finished line appended to a thread-local `Vec`.
+#[inline]
+fn floor_append(line: &[u8]) -> bool {
+    floor_buffer(|buffer| buffer.extend_from_slice(line));
     true
 }
 
