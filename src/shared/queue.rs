@@ -480,7 +480,7 @@ impl Queue {
         unsafe { self.room_for(slot, lines) }?;
         // SAFETY: the caller has the owner's access.
         let pushed =
-            unsafe { slot.push_direct(lines, max_len, true, write, |len| self.fresh_chunk(len)) };
+            unsafe { slot.push_direct(lines, max_len, write, |len| self.fresh_chunk(len)) };
         self.published(pushed)
     }
 

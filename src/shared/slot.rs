@@ -349,7 +349,8 @@ impl Slot {
 
     /// Writes `lines` lines of at most `max_len` bytes in place with
     /// `write` (which returns how many bytes it wrote) and publishes them,
-    /// or refuses. The fast path: no scratch buffer, no copy, no error.
+    /// or refuses (no room, or closed: only callers' lines come this way).
+    /// The fast path: no scratch buffer, no copy, no error.
     ///
     /// # Safety
     /// The caller has the owner's access (see the module docs).
@@ -358,7 +359,6 @@ impl Slot {
         &self,
         lines: usize,
         max_len: usize,
-        check_closed: bool,
         write: impl FnOnce(&mut [u8]) -> usize,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
     ) -> Result<(), Refused> {
@@ -387,7 +387,7 @@ impl Slot {
                     len
                 };
                 debug_assert!(len <= max_len);
-                self.publish(owner, lines, len, check_closed)
+                self.publish(owner, lines, len, true)
             })
         }
     }
@@ -634,7 +634,6 @@ mod loom_model {
             slot.push_direct(
                 1,
                 line.len(),
-                true,
                 |out| {
                     out[..line.len()].copy_from_slice(line);
                     line.len()
