@@ -28,7 +28,7 @@
 //!   `timer` ([`Timer`], [`TimerGuard`]), `blocking`.
 //! - `wire/` — pure code, no I/O: `metric` ([`MetricType`], [`TagFormat`],
 //!   [`Cardinality`]), `validate` (refuse what would break a line), `format`
-//!   (write one line into a byte buffer with `itoa`/`ryu`, no allocation),
+//!   (write one line into a byte buffer with `itoa`/`zmij`, no allocation),
 //!   `line` ([`Line`], reading a metric line back), `event` and
 //!   `service_check` ([`Event`], [`ServiceCheck`]: checked and written),
 //!   `dogstatsd_parse` and `datagram` ([`Datagram`]: reading any line back),
