@@ -75,8 +75,9 @@ fn check(
 }
 
 /// Validates, samples and queues one metric (or folds it into the
-/// aggregation tables).
-#[inline]
+/// aggregation tables). Inlined whole into each verb: what is left here is
+/// the fast branch (the rest is `emit_general`).
+#[inline(always)]
 pub(crate) fn emit(
     shared: &Shared,
     name: &str,
@@ -102,6 +103,20 @@ pub(crate) fn emit(
             return shared.push_direct(1, bound, |out| shared.format.write_int(out, name, n, kind));
         }
     }
+    emit_general(shared, name, value, kind, sampling, tags)
+}
+
+/// [`emit`] for every call but the plain integer line: out of line, so that
+/// the fast branch above stays small enough to inline into each call site.
+#[inline(never)]
+fn emit_general(
+    shared: &Shared,
+    name: &str,
+    value: Value<'_>,
+    kind: MetricType,
+    sampling: Sampling,
+    tags: &[(&str, &str)],
+) -> Result<(), Error> {
     let rate = sampling.rate();
     check(shared, name, value, kind, rate, tags)?;
     if sampling.drops_this_call() {

@@ -291,6 +291,26 @@ impl Queue {
         if CHECK_CLOSED && self.core.closed.load(Relaxed) {
             return Err(Error::from(ErrorKind::Stopped));
         }
+        match self.cached_slot() {
+            // SAFETY: `cached_slot` names a slot this thread claimed, kept
+            // alive by its entry in `SLOTS` (see `owned_slot`): the owner's
+            // access with nothing to hold.
+            Some(slot) => unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, write) },
+            None => self.push_uncached::<CHECK_CLOSED, F>(lines, write),
+        }
+    }
+
+    /// [`Queue::push_inner`] when the slot is not the cached one.
+    #[cold]
+    #[inline(never)]
+    fn push_uncached<const CHECK_CLOSED: bool, F>(
+        &self,
+        lines: usize,
+        write: F,
+    ) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    {
         let (slot, _access) = self.owned_slot();
         // SAFETY: `owned_slot` gives a slot that outlives `_access`, and the
         // owner's access to it while `_access` lives.
@@ -310,7 +330,7 @@ impl Queue {
             return Err(Error::from(ErrorKind::Stopped));
         }
         match self.cached_slot() {
-            // SAFETY: as in `push_inner`, with nothing to hold.
+            // SAFETY: as in `push_inner`.
             Some(slot) => unsafe { self.push_direct_to(&*slot, lines, max_len, write) },
             None => self.push_direct_uncached(lines, max_len, write),
         }
@@ -325,7 +345,7 @@ impl Queue {
         W: FnOnce(&mut [u8]) -> usize,
     {
         let (slot, _access) = self.owned_slot();
-        // SAFETY: as in `push_inner`.
+        // SAFETY: as in `push_uncached`.
         unsafe { self.push_direct_to(&*slot, lines, max_len, write) }
     }
 

@@ -322,7 +322,22 @@ pub(crate) fn tags(tags: &[(&str, &str)], format: TagFormat) -> Result<(), Error
 }
 
 /// Checks a tag key and value for the dialect; an empty value means a bare key.
+#[inline]
 pub(crate) fn tag(key: &str, value: &str, format: TagFormat) -> Result<(), Error> {
+    // The common case, decided for every dialect at once: a short tag of
+    // plain bytes (allowed by every table). An empty value is written at most
+    // as `true`, hence the 4. Anything else, the exact check decides.
+    let short = !key.is_empty() && key.len() + value.len().max(4) <= MAX_NAME_LENGTH;
+    if short && plain(key.as_bytes()) && plain(value.as_bytes()) {
+        return Ok(());
+    }
+    tag_checked(key, value, format)
+}
+
+/// [`tag`] for every tag, with the reason when it is refused.
+#[cold]
+#[inline(never)]
+fn tag_checked(key: &str, value: &str, format: TagFormat) -> Result<(), Error> {
     let value_table = match format {
         TagFormat::DogStatsd => &DOGSTATSD_TAG_RESERVED,
         TagFormat::Influx | TagFormat::Graphite => &RESERVED,
