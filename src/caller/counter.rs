@@ -50,8 +50,11 @@ impl Counter {
     /// A handle for `name`, which the caller has checked.
     pub(crate) fn new(handle: Arc<Handle>, name: &str) -> Counter {
         let cell = (handle.shared.aggregator.as_ref()).map(|a| a.counter_cell(name));
+        // A disabled connector's handle takes the general path, which says
+        // `Ok` at once: the prepared path has no check for it.
         let line = match cell {
             Some(_) => None,
+            None if !handle.shared.config.enabled => None,
             None => (handle.shared.format)
                 .prepare_int(name, MetricType::Counter)
                 .map(Arc::new),

@@ -237,12 +237,10 @@ pub(crate) fn emit_checked(
 }
 
 /// Queues a prepared integer line (a [`Counter`](crate::Counter) handle's
-/// name, checked and written once) with `value`.
+/// name, checked and written once) with `value`. A disabled connector's
+/// handle has no prepared line, so there is no check for it here.
 #[inline]
 pub(crate) fn emit_prepared(shared: &Shared, line: &PreparedInt, value: i64) -> Result<(), Error> {
-    if !shared.config.enabled {
-        return Ok(());
-    }
     shared.push_direct(1, line.room(), |out| line.write(out, value))
 }
 

@@ -326,9 +326,8 @@ impl Queue {
     where
         W: FnOnce(&mut [u8]) -> usize,
     {
-        if self.core.closed.load(Relaxed) {
-            return Err(Error::from(ErrorKind::Stopped));
-        }
+        // No look at `closed` first: a closed slot refuses the publish (its
+        // `state` has `CLOSED`), which is the check that counts.
         match self.cached_slot() {
             // SAFETY: as in `push_inner`.
             Some(slot) => unsafe { self.push_direct_to(&*slot, lines, max_len, write) },

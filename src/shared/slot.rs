@@ -114,6 +114,12 @@ unsafe impl Sync for Chunk {}
 
 impl Chunk {
     pub(crate) fn new(capacity: usize) -> Chunk {
+        // Lines are counted in 31 bits of `state`, bytes in 32: a chunk this
+        // small can never hold more lines than they count (see `make_room`).
+        assert!(
+            capacity < (LINES >> 32) as usize,
+            "a chunk of {capacity} bytes"
+        );
         #[cfg(all(test, statsd_loom))]
         return Chunk {
             bytes: (0..capacity).map(|_| Cell::new(0)).collect(),
@@ -392,8 +398,8 @@ impl Slot {
         }
     }
 
-    /// Seals the current chunk if `len` more bytes or `lines` more lines do
-    /// not fit in it.
+    /// Seals the current chunk if `len` more bytes (making `lines` lines)
+    /// do not fit in it.
     #[inline(always)]
     fn make_room(
         &self,
@@ -402,10 +408,12 @@ impl Slot {
         len: usize,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
     ) {
+        // No count of lines to check: each line ends in a newline, so a
+        // chunk holds fewer lines than bytes, and fewer bytes than `state`'s
+        // lines part can count (`Chunk::new`).
+        debug_assert!(len >= lines, "{lines} lines in {len} bytes");
         let at = bytes_of(owner.published);
-        if at + len > owner.chunk.capacity()
-            || lines_of(owner.published) + lines >= (LINES >> 32) as usize
-        {
+        if at + len > owner.chunk.capacity() {
             self.seal(owner, fresh(len));
         }
     }

@@ -293,9 +293,11 @@ impl LineFormat {
             &frame.middle.bytes[..frame.middle.len],
         ]
         .concat();
+        let (head, tail) = (Padded::new(&head), frame.tail.clone());
         Some(PreparedInt {
-            head: Padded::new(&head),
-            tail: frame.tail.clone(),
+            room: head.bytes.len() + MAX_INT_LENGTH + tail.bytes.len(),
+            head,
+            tail,
         })
     }
 
@@ -538,13 +540,15 @@ pub(crate) struct PreparedInt {
     head: Padded,
     /// Everything after the value (the frame's tail).
     tail: Padded,
+    /// The room a line takes at most, blocks included.
+    room: usize,
 }
 
 impl PreparedInt {
     /// The room [`PreparedInt::write`] needs.
     #[inline]
     pub(crate) fn room(&self) -> usize {
-        self.head.bytes.len() + MAX_INT_LENGTH + self.tail.bytes.len()
+        self.room
     }
 
     /// Writes the line with `value` at the start of `out`, which holds at

@@ -639,6 +639,9 @@ async fn assert_disabled(statsd: &Connector) {
     statsd.sampled(0.5).incr("x").unwrap();
     statsd.inject_metric("x", "1", "c").unwrap();
     statsd.send_line("x:1|c").unwrap();
+    let handle = statsd.counter("x").unwrap();
+    handle.incr().unwrap();
+    handle.add(-5).unwrap();
     // Even what an enabled connector refuses.
     statsd.incr("bad:name").unwrap();
     statsd.gauge("x", f64::NAN).unwrap();
