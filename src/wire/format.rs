@@ -763,19 +763,26 @@ fn write_millis(buf: &mut Vec<u8>, d: Duration) {
         }
     }
     if fraction != 0 {
-        // The fraction's significant digits, without trailing zeros, padded
-        // on the left with zeros: 1 is `000001`, 530 000 is `53`.
-        let mut width = 6;
-        let mut rest = fraction;
-        while rest % 10 == 0 {
-            rest /= 10;
-            width -= 1;
-        }
-        let mut digits = itoa::Buffer::new();
-        // A leading 1 keeps the zeros; it is cut off below.
-        let digits = digits.format(rest + 10u32.pow(width)).as_bytes();
+        // The six digits of the fraction at once (no chain of divisions),
+        // one per byte of a word, the first in the lowest byte; the highest
+        // byte that is not zero is the last digit written, so trailing zeros
+        // are dropped: 530 000 is `53`, 1 is `000001`.
+        let (high, low) = (fraction / 1000, fraction % 1000);
+        let digits = [
+            high / 100,
+            high / 10 % 10,
+            high % 10,
+            low / 100,
+            low / 10 % 10,
+            low % 10,
+        ];
+        let word = (digits.iter().enumerate())
+            .fold(0u64, |word, (i, &digit)| word | u64::from(digit) << (8 * i));
+        let used = 8 - (word.leading_zeros() / 8) as usize;
+        // No byte is above 9, so adding `'0'` to each cannot carry.
+        let text = (word + 0x3030_3030_3030_3030).to_le_bytes();
         buf.push(b'.');
-        put(buf, &digits[1..]);
+        put(buf, &text[..used]);
     }
 }
 
