@@ -17,6 +17,7 @@
 //! elsewhere on the machine hurts every client alike.
 
 use std::collections::BTreeMap;
+use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -31,6 +32,10 @@ use statsd_connector_testkit::socket::set_receive_buffer;
 
 const NAME: &str = "bench.requests";
 const LINE: &[u8] = b"bench.requests:1|c\n";
+/// The general path's names and tags (the emit table's second part).
+const GAUGE: &str = "bench.gauge";
+const TIMING: &str = "bench.timing";
+const TAGS: [(&str, &str); 2] = [("region", "eu-west-1"), ("host", "web-1")];
 
 // ------------------------------------------------------------------ options
 
@@ -1281,12 +1286,42 @@ fn emit_cost(server: &Server, options: &Options) {
         4 => emit_threads(threads, calls, &|| floor_format(NAME, 1)),
         _ => emit_threads(threads, calls, &|| floor_append(LINE)),
     };
+    // The general path (a float, a duration, per-call tags), one thread,
+    // each beside cadence's call for the same line.
+    let general = [
+        ("gauge 21.53", "gauge 21.53"),
+        ("timing 1.53 ms", "time 1.53 ms"),
+        ("incr with 2 tags", "count 1 with 2 tags"),
+    ];
+    let elapsed = Duration::from_micros(1530);
+    let run_general = |row: usize| match row {
+        0 => emit_threads(1, calls, &|| running.gauge(GAUGE, black_box(21.53)).is_ok()),
+        1 => emit_threads(1, calls, &|| nop.gauge(GAUGE, black_box(21.53)).is_ok()),
+        2 => emit_threads(1, calls, &|| {
+            running.timing(TIMING, black_box(elapsed)).is_ok()
+        }),
+        3 => emit_threads(1, calls, &|| nop.time(TIMING, black_box(elapsed)).is_ok()),
+        4 => emit_threads(1, calls, &|| running.with_tags(&TAGS).incr(NAME).is_ok()),
+        _ => emit_threads(1, calls, &|| {
+            let [(k1, v1), (k2, v2)] = TAGS;
+            nop.count_with_tags(NAME, 1)
+                .with_tag(k1, v1)
+                .with_tag(k2, v2)
+                .try_send()
+                .is_ok()
+        }),
+    };
     let mut measured: Vec<Vec<Cost>> = vec![Vec::new(); cases.len()];
+    let mut measured_general: Vec<Vec<Cost>> = vec![Vec::new(); general.len() * 2];
     for _ in 0..options.rounds {
         for (i, (_, threads)) in cases.iter().enumerate() {
             settle(&running);
             runtime.block_on(idle.stop_with_timeout(Duration::ZERO));
             measured[i].push(run(i / 2, *threads));
+        }
+        for (row, costs) in measured_general.iter_mut().enumerate() {
+            settle(&running);
+            costs.push(run_general(row));
         }
     }
     settle(&running);
@@ -1319,6 +1354,24 @@ fn emit_cost(server: &Server, options: &Options) {
         "\n(no call was refused; the server counted {counted} of the {} lines the running connector sent)",
         stats.sent
     );
+
+    println!("\n## The general path, 1 thread: statsd-connector (processor running, TCP) and cadence (NopMetricSink)\n");
+    println!("| call | statsd-connector wall ns/call | thread-CPU | cadence wall ns/call | thread-CPU | cadence / statsd-connector (wall) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let chosen: Vec<Cost> = measured_general
+        .into_iter()
+        .map(|m| median(m, |c| c.total_rate))
+        .collect();
+    for ((ours, theirs), pair) in general.iter().zip(chosen.chunks(2)) {
+        println!(
+            "| {ours} / {theirs} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}x |",
+            pair[0].wall_ns,
+            pair[0].cpu_ns,
+            pair[1].wall_ns,
+            pair[1].cpu_ns,
+            pair[1].wall_ns / pair[0].wall_ns
+        );
+    }
 }
 
 // ------------------------------------------------------------ aggregation
