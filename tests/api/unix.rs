@@ -120,3 +120,52 @@ async fn unix_datagrams_pack_whole_lines_up_to_8_kib() {
     assert!(datagrams <= 11, "{datagrams} datagrams for 5000 lines");
     assert_eq!(statsd.stats().datagrams, datagrams);
 }
+
+/// A server that never reads until the stop has returned (its buffers fill):
+/// whatever the stop's deadline, short or long, it then gets every line the
+/// connector counted sent, and the accounting identity holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_reads_only_after_the_stop_gets_what_was_not_counted_lost() {
+    for deadline in [Duration::from_millis(300), Duration::from_secs(3)] {
+        let path = socket_path(&format!("late-reader-{}", deadline.as_millis()));
+        let listener = UnixListener::bind(&path).unwrap();
+        let statsd = Connector::builder()
+            .host(format!("unix://{}", path.display()))
+            .build()
+            .unwrap();
+        statsd.start().await.unwrap();
+        let (mut stream, _) = timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        // Far more than the socket's buffers hold.
+        for i in 0..200_000 {
+            let _ = statsd.count("late.hits", i % 7);
+        }
+        let report = statsd.stop_with_timeout(deadline).await;
+        let stats = statsd.stats();
+        let mut received = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => received += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64,
+                Ok(Err(error)) => panic!("read failed: {error}"),
+                Err(_) => panic!("the connection was left open after the stop"),
+            }
+        }
+        // A Unix stream keeps what was written in the server's queue: all
+        // of it arrives, though the stop could only count it possibly lost
+        // (not read, so not acknowledged, when the deadline came).
+        assert_eq!(
+            received, stats.sent,
+            "deadline {deadline:?}: {stats:?}, {report:?}"
+        );
+        assert!(stats.possibly_lost <= stats.sent, "{stats:?}");
+        assert_eq!(
+            stats.accepted,
+            stats.sent + stats.undelivered + stats.in_queue,
+            "{stats:?}"
+        );
+    }
+}
