@@ -198,7 +198,7 @@ pub(crate) mod tests {
         let queue = Queue::new(10_000, 1);
         for line in lines {
             queue
-                .push(1, |buf| {
+                .push(1, crate::shared::ledger::Tally::OTHER, |buf| {
                     buf.extend_from_slice(line.as_bytes());
                     Ok(())
                 })

@@ -28,7 +28,8 @@
 //!
 //! | name | value |
 //! |---|---|
-//! | `datadog.dogstatsd.client.metrics` | metric lines accepted |
+//! | `datadog.dogstatsd.client.metrics` | metric lines accepted (the application's and the aggregates', not these) |
+//! | `datadog.dogstatsd.client.metrics_by_type` | the same by type, tagged `metrics_type:<count\|gauge\|timing\|set\|histogram\|distribution>` |
 //! | `datadog.dogstatsd.client.events` | events accepted |
 //! | `datadog.dogstatsd.client.service_checks` | service checks accepted |
 //! | `datadog.dogstatsd.client.metric_dropped_on_receive` | lines dropped: queue full, or the connector stopped |
@@ -36,13 +37,15 @@
 //! | `datadog.dogstatsd.client.packets_sent` | datagrams sent (datagram transports) |
 //! | `datadog.dogstatsd.client.packets_dropped_writer` | lines that may have been lost by a failed connection (lines, not packets: the connector counts lines) |
 //!
-//! (All counters, the change since the last report. The by-type breakdown
-//! and the aggregation context counts of datadog-go are not kept.)
+//! (All counters, the change since the last report. datadog-go counts its
+//! metrics before aggregation and sampling; these are the lines queued, so
+//! with aggregation on a flushed aggregate counts once. The aggregation
+//! context counts of datadog-go are not kept.)
 
 use tokio::time::{Duration, Instant};
 
 use crate::config::Protocol;
-use crate::shared::ledger::Stats;
+use crate::shared::ledger::{Stats, Tally};
 use crate::shared::Shared;
 use crate::wire::format::{LineFormat, MetricLine};
 use crate::wire::metric::{MetricType, Value};
@@ -59,6 +62,8 @@ pub(crate) struct Telemetry {
     interval: Duration,
     next: Instant,
     last: Stats,
+    /// The lines accepted by tally at the last report.
+    last_by_tally: [u64; Tally::COUNT],
     /// For a DogStatsD server: the format of Datadog-named reports (no
     /// prefix; the global tags and the client tags).
     datadog: Option<LineFormat>,
@@ -95,6 +100,7 @@ impl Telemetry {
             interval,
             next: now + interval,
             last: Stats::default(),
+            last_by_tally: [0; Tally::COUNT],
             datadog,
         }
     }
@@ -113,7 +119,14 @@ impl Telemetry {
         let now = shared.stats();
         let last = std::mem::replace(&mut self.last, now);
         if let Some(format) = &self.datadog {
-            return report_datadog(shared, format, &now, &last);
+            let by_tally = shared.accepted_by_tally();
+            let last_by_tally = std::mem::replace(&mut self.last_by_tally, by_tally);
+            let mut changes = [0; Tally::COUNT];
+            for (change, (now, last)) in changes.iter_mut().zip(by_tally.iter().zip(last_by_tally))
+            {
+                *change = now - last;
+            }
+            return report_datadog(shared, format, &now, &last, &changes);
         }
         let changes = [
             ("sent", now.sent - last.sent),
@@ -142,18 +155,27 @@ fn push(shared: &Shared, name: &mut String, suffix: &str, value: Value<'_>, kind
     name.push_str(TELEMETRY_PREFIX);
     name.push('.');
     name.push_str(suffix);
-    let _ = shared.push(1, |buf| {
+    // Counted with events and service checks, not as the application's
+    // metrics.
+    let _ = shared.push(1, Tally::OTHER, |buf| {
         shared
             .format
             .write(buf, &MetricLine::new(name, value, kind))
     });
 }
 
-/// The report in the names of Datadog's clients (see the module docs).
-fn report_datadog(shared: &Shared, format: &LineFormat, now: &Stats, last: &Stats) {
-    let items = |stats: &Stats| stats.accepted - stats.events - stats.service_checks;
+/// The report in the names of Datadog's clients (see the module docs);
+/// `by_tally`: the lines accepted since the last report, by tally.
+fn report_datadog(
+    shared: &Shared,
+    format: &LineFormat,
+    now: &Stats,
+    last: &Stats,
+    by_tally: &[u64; Tally::COUNT],
+) {
+    let by_type = MetricType::ALL.map(|kind| (kind, by_tally[Tally::of(kind).index()]));
     let changes = [
-        ("metrics", items(now) - items(last)),
+        ("metrics", by_type.iter().map(|(_, n)| n).sum()),
         ("events", now.events - last.events),
         ("service_checks", now.service_checks - last.service_checks),
         ("metric_dropped_on_receive", now.dropped - last.dropped),
@@ -171,10 +193,45 @@ fn report_datadog(shared: &Shared, format: &LineFormat, now: &Stats, last: &Stat
             name.push_str(DATADOG_PREFIX);
             name.push('.');
             name.push_str(suffix);
-            let value = Value::Int(i64::try_from(change).unwrap_or(i64::MAX));
-            let _ = shared.push(1, |buf| {
-                format.write(buf, &MetricLine::new(&name, value, MetricType::Counter))
-            });
+            push_datadog(shared, format, &name, change, &[]);
         }
+    }
+    let by_type_name = format!("{DATADOG_PREFIX}.metrics_by_type");
+    for (kind, change) in by_type {
+        if change > 0 {
+            let tags = [("metrics_type", datadog_type_name(kind))];
+            push_datadog(shared, format, &by_type_name, change, &tags);
+        }
+    }
+}
+
+/// Queues one of Datadog's client counters (a full queue drops it and
+/// counts it like any other line).
+fn push_datadog(
+    shared: &Shared,
+    format: &LineFormat,
+    name: &str,
+    change: u64,
+    tags: &[(&str, &str)],
+) {
+    let value = Value::Int(i64::try_from(change).unwrap_or(i64::MAX));
+    let _ = shared.push(1, Tally::OTHER, |buf| {
+        let metric = MetricLine {
+            tags,
+            ..MetricLine::new(name, value, MetricType::Counter)
+        };
+        format.write(buf, &metric)
+    });
+}
+
+/// The `metrics_type` tag value Datadog's clients give a type.
+fn datadog_type_name(kind: MetricType) -> &'static str {
+    match kind {
+        MetricType::Counter => "count",
+        MetricType::Gauge => "gauge",
+        MetricType::Timing => "timing",
+        MetricType::Set => "set",
+        MetricType::Histogram => "histogram",
+        MetricType::Distribution => "distribution",
     }
 }

@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Reason};
+use crate::shared::ledger::Tally;
 use crate::shared::Shared;
 use crate::wire::dogstatsd_parse::{parse_event, parse_service_check};
 use crate::wire::event::{check_event, check_tags, invalid, write_event, Event};
@@ -77,7 +78,7 @@ fn queue(
         return Err(rejected(shared, error));
     }
     // Checked: only a full queue can refuse it now (dropped and counted).
-    shared.push(1, |buf| {
+    shared.push(1, Tally::OTHER, |buf| {
         write(buf, &global, max_line)?;
         if !trailer.is_empty() {
             buf.pop(); // the newline, written again after the trailer

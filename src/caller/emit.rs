@@ -17,6 +17,7 @@ use std::time::SystemTime;
 
 use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
+use crate::shared::ledger::Tally;
 use crate::shared::Shared;
 use crate::wire::format::{Extras, LineFormat, MetricLine, PreparedInt};
 use crate::wire::metric::{Cardinality, MetricType, Value};
@@ -100,7 +101,8 @@ pub(crate) fn emit(
             return Err(rejected(shared, error));
         }
         if let Some(bound) = shared.format.int_bound(name, kind) {
-            return shared.push_direct(1, bound, |out| shared.format.write_int(out, name, n, kind));
+            let write = |out: &mut [u8]| shared.format.write_int(out, name, n, kind);
+            return shared.push_direct(1, Tally::of(kind), bound, write);
         }
     }
     emit_general(shared, name, value, kind, sampling, tags)
@@ -241,7 +243,8 @@ pub(crate) fn emit_checked(
 /// handle has no prepared line, so there is no check for it here.
 #[inline]
 pub(crate) fn emit_prepared(shared: &Shared, line: &PreparedInt, value: i64) -> Result<(), Error> {
-    shared.push_direct(1, line.room(), |out| line.write(out, value))
+    let write = |out: &mut [u8]| line.write(out, value);
+    shared.push_direct(1, Tally::of(MetricType::Counter), line.room(), write)
 }
 
 /// Counts a refused call and passes its error on.
@@ -257,7 +260,8 @@ fn push_line(shared: &Shared, metric: &MetricLine<'_>) -> Result<(), Error> {
     // A negative absolute gauge is two lines, pushed at once so that both
     // travel in the same write or datagram.
     let lines = LineFormat::lines_for(metric.kind, metric.value);
-    let pushed = shared.push(lines, |buf| shared.format.write_metric(buf, metric));
+    let tally = Tally::of(metric.kind);
+    let pushed = shared.push(lines, tally, |buf| shared.format.write_metric(buf, metric));
     match pushed {
         Err(error) if matches!(error.kind(), ErrorKind::LineTooLong { .. }) => {
             Err(rejected(shared, error))

@@ -21,6 +21,35 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::wire::metric::MetricType;
+
+/// What a queued line counts as in the breakdown of accepted lines by type
+/// (DogStatsD telemetry's `metrics_by_type`): its metric type, or other (an
+/// event, a service check). Each slot keeps one count per tally, so the
+/// breakdown costs the hot path nothing: the owner adds to the tally's count
+/// instead of to a total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tally(usize);
+
+impl Tally {
+    /// How many tallies there are.
+    pub(crate) const COUNT: usize = MetricType::ALL.len() + 1;
+    /// An event or a service check.
+    pub(crate) const OTHER: Tally = Tally(MetricType::ALL.len());
+
+    /// The tally of a metric line of `kind`.
+    #[inline(always)]
+    pub(crate) const fn of(kind: MetricType) -> Tally {
+        Tally(kind.index())
+    }
+
+    /// The position of this tally in a table of [`Tally::COUNT`].
+    #[inline(always)]
+    pub(crate) const fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// A snapshot of the connector's counters, all in lines (metrics): a negative
 /// absolute gauge is written as two lines (`0|g` then the value) and counts two.
 ///

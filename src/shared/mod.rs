@@ -36,7 +36,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::wire::format::{LineFormat, MetricLine};
 use aggregate::{Aggregate, Aggregator};
-use ledger::{Ledger, Stats};
+use ledger::{Ledger, Stats, Tally};
 use queue::Queue;
 use state::State;
 use stop::{StopRequest, StopSignal};
@@ -129,21 +129,27 @@ impl Shared {
     /// load under the shard lock (see `Queue::close_and_clear`), after
     /// validation, so that an invalid call is still rejected as invalid.
     #[inline]
-    pub(crate) fn push<F>(&self, lines: usize, write: F) -> Result<(), Error>
+    pub(crate) fn push<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        self.counted(lines, self.queue.push(lines, write))
+        self.counted(lines, self.queue.push(lines, tally, write))
     }
 
     /// [`Shared::push`] for `lines` lines of at most `max_len` bytes that
     /// `write` formats in place and cannot fail to (`Queue::push_direct`).
     #[inline]
-    pub(crate) fn push_direct<W>(&self, lines: usize, max_len: usize, write: W) -> Result<(), Error>
+    pub(crate) fn push_direct<W>(
+        &self,
+        lines: usize,
+        tally: Tally,
+        max_len: usize,
+        write: W,
+    ) -> Result<(), Error>
     where
         W: FnOnce(&mut [u8]) -> usize,
     {
-        self.counted(lines, self.queue.push_direct(lines, max_len, write))
+        self.counted(lines, self.queue.push_direct(lines, tally, max_len, write))
     }
 
     /// The stopped check of [`Shared::push`], for what bypasses the queue
@@ -160,11 +166,11 @@ impl Shared {
     /// [`Shared::push`] without the stopped check: the processor's own lines
     /// (aggregates, telemetry) and the last flush of a stop.
     #[inline]
-    fn enqueue<F>(&self, lines: usize, write: F) -> Result<(), Error>
+    fn enqueue<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        self.counted(lines, self.queue.push_always(lines, write))
+        self.counted(lines, self.queue.push_always(lines, tally, write))
     }
 
     /// Counts what a push refused: a full queue or a stopped connector is a
@@ -254,6 +260,11 @@ impl Shared {
         self.ledger.snapshot(self.queue.counts())
     }
 
+    /// Lines ever accepted, by tally (see [`Tally`]).
+    pub(crate) fn accepted_by_tally(&self) -> [u64; Tally::COUNT] {
+        self.queue.accepted_by_tally()
+    }
+
     /// Moves everything aggregated into the queue as lines.
     pub(crate) fn flush_aggregates(&self) {
         if let Some(aggregator) = &self.aggregator {
@@ -266,7 +277,9 @@ impl Shared {
                         tags,
                         ..MetricLine::new(name, value, kind)
                     };
-                    let _ = self.enqueue(lines, |buf| self.format.write_metric(buf, &metric));
+                    let tally = Tally::of(kind);
+                    let _ =
+                        self.enqueue(lines, tally, |buf| self.format.write_metric(buf, &metric));
                 }
                 Aggregate::Packed { values, rate } => {
                     // As many values per line as fit; each line is pushed on
@@ -274,7 +287,7 @@ impl Shared {
                     let mut rest = values;
                     while !rest.is_empty() {
                         let mut written = 0;
-                        let pushed = self.enqueue(1, |buf| {
+                        let pushed = self.enqueue(1, Tally::of(kind), |buf| {
                             written = self
                                 .format
                                 .write_packed(buf, name, kind, rest, rate, tags)?;

@@ -51,6 +51,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use crate::error::{Error, ErrorKind};
+use crate::shared::ledger::Tally;
 use crate::shared::lock;
 use crate::shared::slot::{copy_out, Chunk, Refused, Slot};
 
@@ -266,25 +267,30 @@ impl Queue {
     ///
     /// `write` must append whole lines or, on error, leave the buffer as it was.
     #[inline]
-    pub(crate) fn push<F>(&self, lines: usize, write: F) -> Result<(), Error>
+    pub(crate) fn push<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        self.push_inner::<true, F>(lines, write)
+        self.push_inner::<true, F>(lines, tally, write)
     }
 
     /// [`Queue::push`] even when the queue is closed: the processor's own
     /// lines (aggregates, telemetry) during a stop.
     #[inline]
-    pub(crate) fn push_always<F>(&self, lines: usize, write: F) -> Result<(), Error>
+    pub(crate) fn push_always<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        self.push_inner::<false, F>(lines, write)
+        self.push_inner::<false, F>(lines, tally, write)
     }
 
     #[inline]
-    fn push_inner<const CHECK_CLOSED: bool, F>(&self, lines: usize, write: F) -> Result<(), Error>
+    fn push_inner<const CHECK_CLOSED: bool, F>(
+        &self,
+        lines: usize,
+        tally: Tally,
+        write: F,
+    ) -> Result<(), Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
@@ -295,8 +301,8 @@ impl Queue {
             // SAFETY: `cached_slot` names a slot this thread claimed, kept
             // alive by its entry in `SLOTS` (see `owned_slot`): the owner's
             // access with nothing to hold.
-            Some(slot) => unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, write) },
-            None => self.push_uncached::<CHECK_CLOSED, F>(lines, write),
+            Some(slot) => unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, tally, write) },
+            None => self.push_uncached::<CHECK_CLOSED, F>(lines, tally, write),
         }
     }
 
@@ -306,6 +312,7 @@ impl Queue {
     fn push_uncached<const CHECK_CLOSED: bool, F>(
         &self,
         lines: usize,
+        tally: Tally,
         write: F,
     ) -> Result<(), Error>
     where
@@ -314,7 +321,7 @@ impl Queue {
         let (slot, _access) = self.owned_slot();
         // SAFETY: `owned_slot` gives a slot that outlives `_access`, and the
         // owner's access to it while `_access` lives.
-        unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, write) }
+        unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, tally, write) }
     }
 
     /// Appends `lines` lines of at most `max_len` bytes, which `write`
@@ -322,7 +329,13 @@ impl Queue {
     /// [`Queue::push`] does. For lines that cannot fail to format (checked
     /// before, bounded in length): no scratch buffer and no copy.
     #[inline]
-    pub(crate) fn push_direct<W>(&self, lines: usize, max_len: usize, write: W) -> Result<(), Error>
+    pub(crate) fn push_direct<W>(
+        &self,
+        lines: usize,
+        tally: Tally,
+        max_len: usize,
+        write: W,
+    ) -> Result<(), Error>
     where
         W: FnOnce(&mut [u8]) -> usize,
     {
@@ -330,8 +343,8 @@ impl Queue {
         // `state` has `CLOSED`), which is the check that counts.
         match self.cached_slot() {
             // SAFETY: as in `push_inner`.
-            Some(slot) => unsafe { self.push_direct_to(&*slot, lines, max_len, write) },
-            None => self.push_direct_uncached(lines, max_len, write),
+            Some(slot) => unsafe { self.push_direct_to(&*slot, lines, tally, max_len, write) },
+            None => self.push_direct_uncached(lines, tally, max_len, write),
         }
     }
 
@@ -339,13 +352,19 @@ impl Queue {
     /// call, another queue, one buffer, a thread's teardown).
     #[cold]
     #[inline(never)]
-    fn push_direct_uncached<W>(&self, lines: usize, max_len: usize, write: W) -> Result<(), Error>
+    fn push_direct_uncached<W>(
+        &self,
+        lines: usize,
+        tally: Tally,
+        max_len: usize,
+        write: W,
+    ) -> Result<(), Error>
     where
         W: FnOnce(&mut [u8]) -> usize,
     {
         let (slot, _access) = self.owned_slot();
         // SAFETY: as in `push_uncached`.
-        unsafe { self.push_direct_to(&*slot, lines, max_len, write) }
+        unsafe { self.push_direct_to(&*slot, lines, tally, max_len, write) }
     }
 
     /// This thread's slot of this queue if it is the one in the one-entry
@@ -434,6 +453,7 @@ impl Queue {
         &self,
         slot: &Slot,
         lines: usize,
+        tally: Tally,
         write: F,
     ) -> Result<(), Error>
     where
@@ -441,8 +461,9 @@ impl Queue {
     {
         // SAFETY: the caller has the owner's access.
         unsafe { self.room_for(slot, lines) }?;
+        let fresh = |len| self.fresh_chunk(len);
         // SAFETY: the caller has the owner's access.
-        let pushed = unsafe { slot.push(lines, CHECK_CLOSED, write, |len| self.fresh_chunk(len)) }?;
+        let pushed = unsafe { slot.push(lines, tally, CHECK_CLOSED, write, fresh) }?;
         self.published(pushed)
     }
 
@@ -489,6 +510,7 @@ impl Queue {
         &self,
         slot: &Slot,
         lines: usize,
+        tally: Tally,
         max_len: usize,
         write: W,
     ) -> Result<(), Error>
@@ -497,9 +519,9 @@ impl Queue {
     {
         // SAFETY: the caller has the owner's access.
         unsafe { self.room_for(slot, lines) }?;
+        let fresh = |len| self.fresh_chunk(len);
         // SAFETY: the caller has the owner's access.
-        let pushed =
-            unsafe { slot.push_direct(lines, max_len, write, |len| self.fresh_chunk(len)) };
+        let pushed = unsafe { slot.push_direct(lines, tally, max_len, write, fresh) };
         self.published(pushed)
     }
 
@@ -653,6 +675,18 @@ impl Queue {
         cleared
     }
 
+    /// Lines ever accepted, by tally.
+    pub(crate) fn accepted_by_tally(&self) -> [u64; Tally::COUNT] {
+        lock(&self.core.slots)
+            .iter()
+            .fold([0; Tally::COUNT], |mut sum, slot| {
+                for (sum, count) in sum.iter_mut().zip(slot.accepted_by_tally()) {
+                    *sum += count;
+                }
+                sum
+            })
+    }
+
     /// `(lines ever accepted, lines in the queue now)`.
     pub(crate) fn counts(&self) -> (u64, u64) {
         lock(&self.core.slots)
@@ -699,7 +733,7 @@ mod tests {
     use super::*;
 
     fn push_line(queue: &Queue, line: &[u8]) -> Result<(), Error> {
-        queue.push(1, |buf| {
+        queue.push(1, Tally::OTHER, |buf| {
             buf.extend_from_slice(line);
             Ok(())
         })
@@ -707,10 +741,34 @@ mod tests {
 
     /// [`push_line`] by the in-place path (`push_direct`).
     fn push_line_direct(queue: &Queue, line: &[u8]) -> Result<(), Error> {
-        queue.push_direct(1, line.len(), |out| {
+        queue.push_direct(1, Tally::OTHER, line.len(), |out| {
             out[..line.len()].copy_from_slice(line);
             line.len()
         })
+    }
+
+    #[test]
+    fn lines_are_counted_by_tally_and_the_tallies_add_up_to_accepted() {
+        let queue = Queue::new(100, 4);
+        let counter = Tally::of(crate::wire::metric::MetricType::Counter);
+        let gauge = Tally::of(crate::wire::metric::MetricType::Gauge);
+        let write = |buf: &mut Vec<u8>| {
+            buf.extend_from_slice(b"g:0|g\ng:-1|g\n");
+            Ok(())
+        };
+        queue.push(2, gauge, write).unwrap();
+        queue
+            .push_direct(1, counter, 4, |out| {
+                out[..4].copy_from_slice(b"c:1\n");
+                4
+            })
+            .unwrap();
+        push_line(&queue, b"_e{1,1}:a|b\n").unwrap();
+        let by_tally = queue.accepted_by_tally();
+        assert_eq!(by_tally[counter.index()], 1);
+        assert_eq!(by_tally[gauge.index()], 2);
+        assert_eq!(by_tally[Tally::OTHER.index()], 1);
+        assert_eq!(by_tally.iter().sum::<u64>(), queue.counts().0);
     }
 
     /// Odd lines by the scratch path, even ones in place: the two paths
@@ -804,7 +862,7 @@ mod tests {
     #[test]
     fn a_failed_write_leaves_nothing_behind() {
         let queue = Queue::new(4, 1);
-        let err = queue.push(1, |_| Err(Error::from(ErrorKind::QueueFull)));
+        let err = queue.push(1, Tally::OTHER, |_| Err(Error::from(ErrorKind::QueueFull)));
         assert!(err.is_err());
         assert_eq!(queue.counts(), (0, 0));
     }

@@ -51,6 +51,8 @@ use std::sync::{Arc, Mutex};
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
+use crate::shared::ledger::Tally;
+
 /// The starting capacity of a slot's scratch buffer.
 const SCRATCH: usize = 1024;
 
@@ -243,9 +245,9 @@ pub(crate) struct Slot {
     owner: Cell<Owner>,
     /// Whether a thread owns this slot (per-thread mode).
     pub(crate) claimed: AtomicBool,
-    /// Lines ever published here (the `queued` statistic); written by the
-    /// owner only.
-    accepted: AtomicU64,
+    /// Lines ever published here, by tally (summed: the `accepted`
+    /// statistic); written by the owner only.
+    accepted: [AtomicU64; Tally::COUNT],
 }
 
 // SAFETY: `owner` is touched only through the `unsafe` owner methods, whose
@@ -298,7 +300,7 @@ impl Slot {
                 scratch: Vec::with_capacity(SCRATCH),
             }),
             claimed: AtomicBool::new(false),
-            accepted: AtomicU64::new(0),
+            accepted: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -315,6 +317,7 @@ impl Slot {
     pub(crate) unsafe fn push<E>(
         &self,
         lines: usize,
+        tally: Tally,
         check_closed: bool,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
@@ -322,8 +325,9 @@ impl Slot {
         // SAFETY: the caller has the owner's access, so nothing else touches
         // `owner` during this call.
         unsafe {
-            self.owner
-                .with_mut(|owner| self.push_owned(&mut *owner, lines, check_closed, write, fresh))
+            self.owner.with_mut(|owner| {
+                self.push_owned(&mut *owner, lines, tally, check_closed, write, fresh)
+            })
         }
     }
 
@@ -334,6 +338,7 @@ impl Slot {
         &self,
         owner: &mut Owner,
         lines: usize,
+        tally: Tally,
         check_closed: bool,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
@@ -350,7 +355,7 @@ impl Slot {
         // in its chunk, so the processor does not read it, and only
         // the owner writes; `make_room` left the room.
         unsafe { owner.chunk.write(at, &owner.scratch) };
-        Ok(self.publish(owner, lines, len, check_closed))
+        Ok(self.publish(owner, lines, tally, len, check_closed))
     }
 
     /// Writes `lines` lines of at most `max_len` bytes in place with
@@ -364,6 +369,7 @@ impl Slot {
     pub(crate) unsafe fn push_direct(
         &self,
         lines: usize,
+        tally: Tally,
         max_len: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
@@ -393,7 +399,7 @@ impl Slot {
                     len
                 };
                 debug_assert!(len <= max_len);
-                self.publish(owner, lines, len, true)
+                self.publish(owner, lines, tally, len, true)
             })
         }
     }
@@ -425,6 +431,7 @@ impl Slot {
         &self,
         owner: &mut Owner,
         lines: usize,
+        tally: Tally,
         len: usize,
         check_closed: bool,
     ) -> Result<(), Refused> {
@@ -448,8 +455,8 @@ impl Slot {
         }
         owner.published = next;
         owner.room -= lines;
-        self.accepted
-            .store(self.accepted.load(Relaxed) + lines as u64, Relaxed);
+        let accepted = &self.accepted[tally.index()];
+        accepted.store(accepted.load(Relaxed) + lines as u64, Relaxed);
         Ok(())
     }
 
@@ -560,10 +567,13 @@ impl Slot {
     /// `(lines ever published, lines not taken)`.
     pub(crate) fn counts(&self) -> (u64, usize) {
         let chunks = lock(&self.chunks);
-        (
-            self.accepted.load(Relaxed),
-            Self::held(&chunks, self.state.load(Acquire)),
-        )
+        let accepted = self.accepted.iter().map(|count| count.load(Relaxed)).sum();
+        (accepted, Self::held(&chunks, self.state.load(Acquire)))
+    }
+
+    /// Lines ever published here, by tally.
+    pub(crate) fn accepted_by_tally(&self) -> [u64; Tally::COUNT] {
+        std::array::from_fn(|i| self.accepted[i].load(Relaxed))
     }
 
     /// Lines not taken, if the lock is free this instant.
@@ -620,6 +630,7 @@ mod loom_model {
         let pushed = unsafe {
             slot.push(
                 1,
+                Tally::OTHER,
                 check_closed,
                 |buf: &mut Vec<u8>| {
                     buf.extend_from_slice(line);
@@ -641,6 +652,7 @@ mod loom_model {
         unsafe {
             slot.push_direct(
                 1,
+                Tally::OTHER,
                 line.len(),
                 |out| {
                     out[..line.len()].copy_from_slice(line);

@@ -99,6 +99,10 @@ async fn a_dogstatsd_server_gets_the_datadog_client_telemetry_names() {
     for _ in 0..10 {
         statsd.incr("hits").unwrap();
     }
+    statsd.gauge("load", 0.5).unwrap();
+    // Two lines (`0|g`, then the value): counted as two gauges.
+    statsd.gauge("level", -2.0).unwrap();
+    statsd.timing("took", Duration::from_millis(3)).unwrap();
     statsd
         .event(&statsd_connector::Event::new("Deploy", "done"))
         .unwrap();
@@ -109,10 +113,19 @@ async fn a_dogstatsd_server_gets_the_datadog_client_telemetry_names() {
         "|c|#env:prod,client:rust,client_version:{},client_transport:tcp",
         env!("CARGO_PKG_VERSION")
     );
-    for (name, value) in [("metrics", 10), ("events", 1)] {
+    for (name, value) in [("metrics", 14), ("events", 1)] {
         let expected = format!("datadog.dogstatsd.client.{name}:{value}{tags}");
         assert!(lines.contains(&expected), "{expected} not in {lines:?}");
     }
+    // The breakdown by type, tagged as datadog-go tags it; a type with
+    // nothing to report is not sent.
+    for (kind, value) in [("count", 10), ("gauge", 3), ("timing", 1)] {
+        let expected =
+            format!("datadog.dogstatsd.client.metrics_by_type:{value}{tags},metrics_type:{kind}");
+        assert!(lines.contains(&expected), "{expected} not in {lines:?}");
+    }
+    let by_type = lines.iter().filter(|l| l.contains(".metrics_by_type:"));
+    assert_eq!(by_type.count(), 3, "{lines:?}");
     // (bytes_sent is in the report only when something was written before
     // the stop's report: timing, not asserted.)
     assert!(
