@@ -302,26 +302,24 @@ impl Queue {
             // alive by its entry in `SLOTS` (see `owned_slot`): the owner's
             // access with nothing to hold.
             Some(slot) => unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, tally, write) },
-            None => self.push_uncached::<CHECK_CLOSED, F>(lines, tally, write),
+            // SAFETY: `uncached` gives the owner's access for the call.
+            None => self.uncached(|slot| unsafe {
+                self.push_to::<CHECK_CLOSED, F>(slot, lines, tally, write)
+            }),
         }
     }
 
-    /// [`Queue::push_inner`] when the slot is not the cached one.
+    /// Runs `push` on this thread's slot when it is not the cached one (a
+    /// first call, another queue, one buffer, a thread's teardown), with the
+    /// owner's access to it for the whole call. Out of line: the closure
+    /// costs nothing on the cached path.
     #[cold]
     #[inline(never)]
-    fn push_uncached<const CHECK_CLOSED: bool, F>(
-        &self,
-        lines: usize,
-        tally: Tally,
-        write: F,
-    ) -> Result<(), Error>
-    where
-        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
-    {
+    fn uncached<R>(&self, push: impl FnOnce(&Slot) -> R) -> R {
         let (slot, _access) = self.owned_slot();
         // SAFETY: `owned_slot` gives a slot that outlives `_access`, and the
-        // owner's access to it while `_access` lives.
-        unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, tally, write) }
+        // owner's access to it while `_access` lives, which covers the call.
+        push(unsafe { &*slot })
     }
 
     /// Appends `lines` lines of at most `max_len` bytes, which `write`
@@ -344,27 +342,11 @@ impl Queue {
         match self.cached_slot() {
             // SAFETY: as in `push_inner`.
             Some(slot) => unsafe { self.push_direct_to(&*slot, lines, tally, max_len, write) },
-            None => self.push_direct_uncached(lines, tally, max_len, write),
+            // SAFETY: `uncached` gives the owner's access for the call.
+            None => self.uncached(|slot| unsafe {
+                self.push_direct_to(slot, lines, tally, max_len, write)
+            }),
         }
-    }
-
-    /// [`Queue::push_direct`] when the slot is not the cached one (a first
-    /// call, another queue, one buffer, a thread's teardown).
-    #[cold]
-    #[inline(never)]
-    fn push_direct_uncached<W>(
-        &self,
-        lines: usize,
-        tally: Tally,
-        max_len: usize,
-        write: W,
-    ) -> Result<(), Error>
-    where
-        W: FnOnce(&mut [u8]) -> usize,
-    {
-        let (slot, _access) = self.owned_slot();
-        // SAFETY: as in `push_uncached`.
-        unsafe { self.push_direct_to(&*slot, lines, tally, max_len, write) }
     }
 
     /// This thread's slot of this queue if it is the one in the one-entry
