@@ -55,23 +55,19 @@ impl Sampling {
     }
 }
 
-/// Validates a call (name, value, rate, tags); a refusal is counted.
+/// Validates a call's line (name, value, rate, tags); a refusal is counted.
 #[inline]
-fn check(
-    shared: &Shared,
-    name: &str,
-    value: Value<'_>,
-    kind: MetricType,
-    rate: f64,
-    tags: &[(&str, &str)],
-) -> Result<(), Error> {
+fn check(shared: &Shared, metric: &MetricLine<'_>) -> Result<(), Error> {
+    let MetricLine {
+        name, value, kind, ..
+    } = *metric;
     let checked = validate::name(name, shared.format.name_overhead(kind))
         .and_then(|()| validate::value(value, kind))
-        .and_then(|()| match rate {
+        .and_then(|()| match metric.sample_rate {
             1.0 => Ok(()),
             rate => validate::sample_rate(rate),
         })
-        .and_then(|()| validate::tags(tags, shared.format.tag_format()));
+        .and_then(|()| validate::tags(metric.tags, shared.format.tag_format()));
     checked.map_err(|error| rejected(shared, error))
 }
 
@@ -120,7 +116,12 @@ fn emit_general(
     tags: &[(&str, &str)],
 ) -> Result<(), Error> {
     let rate = sampling.rate();
-    check(shared, name, value, kind, rate, tags)?;
+    let metric = MetricLine {
+        sample_rate: rate,
+        tags,
+        ..MetricLine::new(name, value, kind)
+    };
+    check(shared, &metric)?;
     if sampling.drops_this_call() {
         return Ok(());
     }
@@ -135,11 +136,6 @@ fn emit_general(
             }
         }
     }
-    let metric = MetricLine {
-        sample_rate: rate,
-        tags,
-        ..MetricLine::new(name, value, kind)
-    };
     push_line(shared, &metric)
 }
 
@@ -172,20 +168,19 @@ pub(crate) fn emit_with(
         Ok(extras) => extras,
         Err(error) => return Err(rejected(shared, error)),
     };
-    let rate = sampling.rate();
-    check(shared, name, value, kind, rate, tags)?;
+    let metric = MetricLine {
+        sample_rate: sampling.rate(),
+        tags,
+        extras,
+        ..MetricLine::new(name, value, kind)
+    };
+    check(shared, &metric)?;
     if sampling.drops_this_call() {
         return Ok(());
     }
     // A timestamp is the call's own time, not the flush's, and aggregation
     // keeps only the connector's cardinality: either way, straight to the
     // queue, never through the aggregation tables.
-    let metric = MetricLine {
-        sample_rate: rate,
-        tags,
-        extras,
-        ..MetricLine::new(name, value, kind)
-    };
     push_line(shared, &metric)
 }
 
