@@ -124,19 +124,7 @@ fn first_forbidden(text: &str, table: &[u8; 256]) -> Option<Forbidden> {
     if plain(text.as_bytes()) {
         return None;
     }
-    // Eight bytes at a time, with no branch inside: the hot names are
-    // short, and a per-byte loop costs more in its own bookkeeping than in
-    // the lookups.
-    let bytes = text.as_bytes();
-    let mut blocks = bytes.chunks_exact(8);
-    let mut any = 0;
-    for block in blocks.by_ref() {
-        any |= block.iter().fold(0, |any, &b| any | table[usize::from(b)]);
-    }
-    any |= blocks
-        .remainder()
-        .iter()
-        .fold(0, |any, &b| any | table[usize::from(b)]);
+    let any = text.bytes().fold(0, |any, b| any | table[usize::from(b)]);
     if any == 0 {
         return None;
     }
