@@ -25,7 +25,7 @@ use crate::wire::metric::MetricType;
 
 /// What a queued line counts as in the breakdown of accepted lines by type
 /// (DogStatsD telemetry's `metrics_by_type`): its metric type, or other (an
-/// event, a service check). Each slot keeps one count per tally, so the
+/// event, a service check, a telemetry line). Each slot keeps one count per tally, so the
 /// breakdown costs the hot path nothing: the owner adds to the tally's count
 /// instead of to a total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub(crate) struct Tally(usize);
 impl Tally {
     /// How many tallies there are.
     pub(crate) const COUNT: usize = MetricType::ALL.len() + 1;
-    /// An event or a service check.
+    /// An event, a service check, or one of the telemetry's own lines.
     pub(crate) const OTHER: Tally = Tally(MetricType::ALL.len());
 
     /// The tally of a metric line of `kind`.

@@ -567,7 +567,7 @@ impl Slot {
     /// `(lines ever published, lines not taken)`.
     pub(crate) fn counts(&self) -> (u64, usize) {
         let chunks = lock(&self.chunks);
-        let accepted = self.accepted.iter().map(|count| count.load(Relaxed)).sum();
+        let accepted = self.accepted_by_tally().iter().sum();
         (accepted, Self::held(&chunks, self.state.load(Acquire)))
     }
 
