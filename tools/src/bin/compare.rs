@@ -1244,6 +1244,14 @@ fn settle(statsd: &Connector) {
     }
 }
 
+/// Each case's median round, by total calls per second.
+fn median_costs(measured: Vec<Vec<Cost>>) -> Vec<Cost> {
+    measured
+        .into_iter()
+        .map(|rounds| median(rounds, |c| c.total_rate))
+        .collect()
+}
+
 fn emit_cost(server: &Server, options: &Options) {
     let calls = options.emit_calls;
     server.reset();
@@ -1336,10 +1344,7 @@ fn emit_cost(server: &Server, options: &Options) {
     );
     println!("| client | threads | wall ns/call (per thread) | thread-CPU ns/call | total calls/s | total vs 1 thread |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let chosen: Vec<Cost> = measured
-        .into_iter()
-        .map(|m| median(m, |c| c.total_rate))
-        .collect();
+    let chosen = median_costs(measured);
     for (i, ((label, threads), cost)) in cases.iter().zip(&chosen).enumerate() {
         let single = if *threads == 1 { cost } else { &chosen[i - 1] };
         println!(
@@ -1358,10 +1363,7 @@ fn emit_cost(server: &Server, options: &Options) {
     println!("\n## The general path, 1 thread: statsd-connector (processor running, TCP) and cadence (NopMetricSink)\n");
     println!("| call | statsd-connector wall ns/call | thread-CPU | cadence wall ns/call | thread-CPU | cadence / statsd-connector (wall) |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let chosen: Vec<Cost> = measured_general
-        .into_iter()
-        .map(|m| median(m, |c| c.total_rate))
-        .collect();
+    let chosen = median_costs(measured_general);
     for ((ours, theirs), pair) in general.iter().zip(chosen.chunks(2)) {
         println!(
             "| {ours} / {theirs} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}x |",
