@@ -303,7 +303,7 @@ impl Queue {
             // access with nothing to hold.
             Some(slot) => unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, tally, write) },
             // SAFETY: `uncached` gives the owner's access for the call.
-            None => self.uncached(|slot| unsafe {
+            None => self.uncached(move |slot| unsafe {
                 self.push_to::<CHECK_CLOSED, F>(slot, lines, tally, write)
             }),
         }
@@ -343,7 +343,7 @@ impl Queue {
             // SAFETY: as in `push_inner`.
             Some(slot) => unsafe { self.push_direct_to(&*slot, lines, tally, max_len, write) },
             // SAFETY: `uncached` gives the owner's access for the call.
-            None => self.uncached(|slot| unsafe {
+            None => self.uncached(move |slot| unsafe {
                 self.push_direct_to(slot, lines, tally, max_len, write)
             }),
         }

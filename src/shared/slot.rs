@@ -436,28 +436,41 @@ impl Slot {
         check_closed: bool,
     ) -> Result<(), Refused> {
         let next = owner.published + ((lines as u64) << 32) + len as u64;
-        let mut expected = owner.published;
-        loop {
-            // Release: the bytes written above are visible to whoever
-            // reads `next` with Acquire. Acquire: see the module docs
-            // (the wake protocol).
-            match self
-                .state
-                .compare_exchange(expected, next | (expected & CLOSED), AcqRel, Acquire)
-            {
-                Ok(_) => break,
-                Err(actual) if actual & CLOSED != 0 && check_closed => {
-                    return Err(Refused::Closed);
-                }
-                // Only `CLOSED` can differ from what the owner expects.
-                Err(actual) => expected = actual,
+        // Release: the bytes written above are visible to whoever reads
+        // `next` with Acquire. Acquire: see the module docs (the wake
+        // protocol). The owner's `published` never has `CLOSED`, so the
+        // usual first try needs no mask.
+        if let Err(actual) = self
+            .state
+            .compare_exchange(owner.published, next, AcqRel, Acquire)
+        {
+            // Only `CLOSED` can differ from what the owner expects: a stop
+            // set it. Refuse, or (the processor's own lines) keep it set.
+            debug_assert_eq!(actual, owner.published | CLOSED);
+            if check_closed {
+                return Err(Refused::Closed);
             }
+            self.publish_closed(actual, next);
         }
         owner.published = next;
         owner.room -= lines;
         let accepted = &self.accepted[tally.index()];
         accepted.store(accepted.load(Relaxed) + lines as u64, Relaxed);
         Ok(())
+    }
+
+    /// The compare-exchange of [`Slot::publish`] in a closed slot (the
+    /// processor's own lines during a stop): publishes `next`, keeping
+    /// `CLOSED` as it is (a start may clear it meanwhile).
+    #[cold]
+    fn publish_closed(&self, mut expected: u64, next: u64) {
+        while let Err(actual) =
+            self.state
+                .compare_exchange(expected, next | (expected & CLOSED), AcqRel, Acquire)
+        {
+            // Only `CLOSED` can differ from what the owner expects.
+            expected = actual;
+        }
     }
 
     /// Adds leased room (owner's access).
