@@ -80,6 +80,13 @@ pub(crate) const FIRST_CHUNK: usize = 4 * 1024;
 /// Written chunks kept for reuse, and as many of the processor's buffers.
 const POOLED_CHUNKS: usize = 16;
 
+/// About how many bytes one [`Queue::take`] copies out of one slot. A
+/// backlog (a slow or absent server) is handed over this much at a time,
+/// so the processor's buffers and the callers' chunks keep coming back
+/// through the pools instead of being freed and allocated again (a take of
+/// tens of megabytes cost fresh pages on both sides).
+const TAKE_BUDGET: usize = POOLED_CHUNKS / 2 * CHUNK;
+
 /// What a thread's cached slot keeps alive: the registry and pool it returns
 /// its lease to when it exits.
 #[derive(Debug)]
@@ -562,9 +569,11 @@ impl Queue {
         }
     }
 
-    /// Moves every slot's published lines into `out`, copied into buffers of
-    /// the processor's (`written` ones first, once written). Returns the
-    /// number of lines taken, which go back to the pool.
+    /// Moves the published lines of every slot (up to [`TAKE_BUDGET`] from
+    /// each) into `out`, copied into buffers of the processor's (`written`
+    /// ones first, once written). Returns the number of lines taken, which
+    /// go back to the pool; 0 only when every slot is empty (the processor
+    /// sleeps on that, see the wake protocol in `slot`).
     pub(crate) fn take(&self, out: &mut Vec<ShardBuffer>, written: &mut Vec<Vec<u8>>) -> usize {
         let mut buffers = lock(&self.pool_of_buffers);
         for mut buffer in written.drain(..) {
@@ -582,6 +591,7 @@ impl Queue {
         slots.extend(lock(&self.core.slots).iter().cloned());
         for slot in slots.iter() {
             taken += slot.take(
+                TAKE_BUDGET,
                 |chunk, from, to, lines| {
                     let len = to - from;
                     let full = filling
@@ -791,6 +801,39 @@ mod tests {
             .map(|i| format!("n:{:05}|c\n", i % 100_000))
             .collect();
         assert_eq!(text, expected.as_bytes());
+        assert_eq!(queue.counts(), (lines as u64, 0));
+    }
+
+    /// A backlog of several budgets comes out a bounded piece at a time
+    /// (whole chunks), in order, and every take but the last leaves the
+    /// rest for the next.
+    #[test]
+    fn a_backlog_is_taken_a_budget_at_a_time_in_order() {
+        let queue = Queue::new(10_000_000, 4);
+        let line = |i: usize| format!("backlog:{i:010}|c\n");
+        let lines = 3 * TAKE_BUDGET / line(0).len();
+        for i in 0..lines {
+            push_line(&queue, line(i).as_bytes()).unwrap();
+        }
+        let (mut out, mut spares) = (Vec::new(), Vec::new());
+        let (mut text, mut takes) = (Vec::new(), 0);
+        loop {
+            let taken = queue.take(&mut out, &mut spares);
+            if taken == 0 {
+                break;
+            }
+            takes += 1;
+            let bytes: usize = out.iter().map(|b| b.bytes.len()).sum();
+            assert!(bytes <= TAKE_BUDGET + CHUNK, "{bytes} bytes in one take");
+            assert_eq!(out.iter().map(|b| b.lines).sum::<usize>(), taken);
+            for buffer in out.drain(..) {
+                text.extend_from_slice(&buffer.bytes);
+                spares.push(buffer.bytes);
+            }
+        }
+        assert!(takes >= 3, "{takes} takes");
+        let expected: String = (0..lines).map(line).collect();
+        assert!(text == expected.as_bytes(), "lines lost or out of order");
         assert_eq!(queue.counts(), (lines as u64, 0));
     }
 

@@ -524,11 +524,15 @@ impl Slot {
         }
     }
 
-    /// Takes every published line: calls `out` with each piece (a chunk, the
-    /// byte range, the lines in it), oldest first; returns the lines taken.
-    /// `recycle` receives the sealed chunks, which nobody else holds.
+    /// Takes the published lines, oldest first: calls `out` with each piece
+    /// (a chunk, the byte range, the lines in it); returns the lines taken.
+    /// Whole sealed chunks are taken until `budget` bytes are reached, and
+    /// the current chunk only once no sealed one is left waiting, so a
+    /// backlog is handed over a bounded piece at a time. `recycle` receives
+    /// the sealed chunks taken, which nobody else holds.
     pub(crate) fn take(
         &self,
+        budget: usize,
         mut out: impl FnMut(&Chunk, usize, usize, usize),
         mut recycle: impl FnMut(Arc<Chunk>),
     ) -> usize {
@@ -537,14 +541,30 @@ impl Slot {
         let state = self.state.fetch_add(0, AcqRel) & !CLOSED;
         let mut taken = 0;
         let mut from = chunks.taken;
-        for (chunk, end) in chunks.sealed.drain(..) {
-            let lines = lines_of(end) - lines_of(from);
+        let (mut bytes, mut whole) = (0, 0);
+        for (chunk, end) in &chunks.sealed {
+            if bytes >= budget {
+                break;
+            }
+            let lines = lines_of(*end) - lines_of(from);
             if lines > 0 {
-                out(&chunk, bytes_of(from), bytes_of(end), lines);
+                out(chunk, bytes_of(from), bytes_of(*end), lines);
             }
             taken += lines;
+            bytes += bytes_of(*end) - bytes_of(from);
             from = 0;
+            whole += 1;
+        }
+        for (chunk, _) in chunks.sealed.drain(..whole) {
             recycle(chunk);
+        }
+        if !chunks.sealed.is_empty() {
+            // The budget is spent; the next take starts at the next sealed
+            // chunk, untouched (or where this one started, if it took none).
+            if whole > 0 {
+                chunks.taken = 0;
+            }
+            return taken;
         }
         let lines = lines_of(state) - lines_of(from);
         if lines > 0 {
@@ -568,7 +588,7 @@ impl Slot {
             self.state.fetch_or(CLOSED, AcqRel);
             drop(chunks);
         }
-        self.take(|_, _, _, _| {}, recycle)
+        self.take(usize::MAX, |_, _, _, _| {}, recycle)
     }
 
     /// Lets the owner publish again (a start).
@@ -679,6 +699,7 @@ mod loom_model {
     /// What `Queue::take` does with the pieces: copies them, in order.
     fn take_into(slot: &Slot, out: &mut Vec<u8>) -> usize {
         slot.take(
+            usize::MAX,
             // SAFETY: `take` passes a range it read as published.
             |chunk, from, to, _| unsafe { copy_out(chunk, from, to, out) },
             drop,
