@@ -26,6 +26,9 @@ pub(crate) struct Batch {
     chunks: VecDeque<ShardBuffer>,
     /// Bytes of `chunks[0]` already written.
     offset: usize,
+    /// Lines of `chunks[0]` already written whole (the newlines before
+    /// `offset`).
+    front_written: usize,
     /// Whole lines not yet written (a line partly written counts as not written).
     lines: usize,
     /// Empty buffers, kept with their capacity for the next take.
@@ -72,12 +75,23 @@ impl Batch {
             };
             let available = front.bytes.len() - self.offset;
             let step = written.min(available);
-            completed +=
-                memchr::memchr_iter(b'\n', &front.bytes[self.offset..self.offset + step]).count();
             written -= step;
             if step == available {
+                // The buffer holds `lines` whole lines: the rest of them end
+                // here, no need to count newlines.
+                debug_assert_eq!(
+                    memchr::memchr_iter(b'\n', &front.bytes).count(),
+                    front.lines,
+                    "a buffer's line count"
+                );
+                completed += front.lines - self.front_written;
                 self.recycle_front();
             } else {
+                let ended =
+                    memchr::memchr_iter(b'\n', &front.bytes[self.offset..self.offset + step])
+                        .count();
+                completed += ended;
+                self.front_written += ended;
                 self.offset += step;
             }
         }
@@ -137,6 +151,7 @@ impl Batch {
             }
         }
         self.offset = 0;
+        self.front_written = 0;
     }
 }
 
