@@ -698,8 +698,13 @@ mod loom_model {
 
     /// What `Queue::take` does with the pieces: copies them, in order.
     fn take_into(slot: &Slot, out: &mut Vec<u8>) -> usize {
+        take_some(slot, usize::MAX, out)
+    }
+
+    /// [`take_into`] with a budget of `budget` bytes.
+    fn take_some(slot: &Slot, budget: usize, out: &mut Vec<u8>) -> usize {
         slot.take(
-            usize::MAX,
+            budget,
             // SAFETY: `take` passes a range it read as published.
             |chunk, from, to, _| unsafe { copy_out(chunk, from, to, out) },
             drop,
@@ -751,6 +756,41 @@ mod loom_model {
             take_into(&slot, &mut got);
             assert_eq!(got, b"a\nb\n");
             assert_eq!(slot.counts(), (2, 0));
+        });
+    }
+
+    /// Takes of one byte's budget (one sealed chunk at a time) race a
+    /// caller that publishes three lines, sealing a chunk for each: the
+    /// pieces come out whole, once each, in order, and what a take left
+    /// behind is found by the next.
+    #[test]
+    fn loom_takes_on_a_budget_hand_over_a_backlog_in_order() {
+        loom::model(|| {
+            let slot = slot();
+            let caller = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    // SAFETY: this thread is the slot's only owner.
+                    unsafe {
+                        publish(&slot, b"a\n", true).unwrap();
+                        publish_direct(&slot, b"b\n").unwrap();
+                        publish(&slot, b"c\n", true).unwrap();
+                    }
+                })
+            };
+            let mut got = Vec::new();
+            let mut taken = take_some(&slot, 1, &mut got);
+            caller.join().unwrap();
+            loop {
+                let more = take_some(&slot, 1, &mut got);
+                if more == 0 {
+                    break;
+                }
+                taken += more;
+            }
+            assert_eq!(got, b"a\nb\nc\n");
+            assert_eq!(taken, 3);
+            assert_eq!(slot.counts(), (3, 0));
         });
     }
 
