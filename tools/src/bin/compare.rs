@@ -344,19 +344,29 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn thread_cpu() -> Duration {
     #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec through a valid pointer.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
+    return cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID);
     #[cfg(not(unix))]
-    {
-        Duration::ZERO
-    }
+    Duration::ZERO
+}
+
+/// CPU time of every thread of this process (callers, the processor, the
+/// in-process server).
+fn process_cpu() -> Duration {
+    #[cfg(unix)]
+    return cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    #[cfg(not(unix))]
+    Duration::ZERO
+}
+
+#[cfg(unix)]
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// `(VmRSS, VmHWM)` in KiB.
@@ -1141,6 +1151,10 @@ struct Cost {
     wall_ns: f64,
     cpu_ns: f64,
     total_rate: f64,
+    /// The whole process's CPU time over the run's wall time: the callers,
+    /// the processor and the in-process server together (2.0 is every core
+    /// of this machine).
+    cores_busy: f64,
 }
 
 /// Runs `calls` calls on each of `threads` threads started together.
@@ -1148,6 +1162,7 @@ struct Cost {
 /// would in an application, and no row pays for an indirect call.
 fn emit_threads<F: Fn() -> bool + Sync>(threads: usize, calls: u64, call: &F) -> Cost {
     let barrier = Barrier::new(threads);
+    let (started, process_started) = (Instant::now(), process_cpu());
     let results: Vec<(Duration, Duration, u64)> = thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -1166,6 +1181,8 @@ fn emit_threads<F: Fn() -> bool + Sync>(threads: usize, calls: u64, call: &F) ->
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let cores_busy =
+        (process_cpu() - process_started).as_secs_f64() / started.elapsed().as_secs_f64();
     assert!(
         results.iter().all(|r| r.2 == 0),
         "calls failed during an emit-cost run"
@@ -1176,6 +1193,7 @@ fn emit_threads<F: Fn() -> bool + Sync>(threads: usize, calls: u64, call: &F) ->
         wall_ns: wall.as_secs_f64() * 1e9 / calls as f64,
         cpu_ns: cpu * 1e9 / calls as f64,
         total_rate: (threads as u64 * calls) as f64 / wall.as_secs_f64(),
+        cores_busy,
     }
 }
 
@@ -1342,19 +1360,24 @@ fn emit_cost(server: &Server, options: &Options) {
         "\n## Emit cost: {calls} calls per thread (median of {} rounds)\n",
         options.rounds
     );
-    println!("| client | threads | wall ns/call (per thread) | thread-CPU ns/call | total calls/s | total vs 1 thread |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| client | threads | wall ns/call (per thread) | thread-CPU ns/call | total calls/s | total vs 1 thread | cores busy (process CPU / wall) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let chosen = median_costs(measured);
     for (i, ((label, threads), cost)) in cases.iter().zip(&chosen).enumerate() {
         let single = if *threads == 1 { cost } else { &chosen[i - 1] };
         println!(
-            "| {label} | {threads} | {:.1} | {:.1} | {} | {:.2}x |",
+            "| {label} | {threads} | {:.1} | {:.1} | {} | {:.2}x | {:.2} |",
             cost.wall_ns,
             cost.cpu_ns,
             mega(cost.total_rate),
-            cost.total_rate / single.total_rate
+            cost.total_rate / single.total_rate,
+            cost.cores_busy
         );
     }
+    println!(
+        "\n(cores busy: this machine has {}; a row near that is bound by the machine, not by the call)",
+        thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!(
         "\n(no call was refused; the server counted {counted} of the {} lines the running connector sent)",
         stats.sent
