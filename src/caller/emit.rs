@@ -97,7 +97,7 @@ pub(crate) fn emit(
             return Err(rejected(shared, error));
         }
         if let Some(bound) = shared.format.int_bound(name, kind) {
-            let write = |out: &mut [u8]| shared.format.write_int(out, name, n, kind);
+            let write = move |out: &mut [u8]| shared.format.write_int(out, name, n, kind);
             return shared.push_direct(1, Tally::of(kind), bound, write);
         }
     }
@@ -238,7 +238,7 @@ pub(crate) fn emit_checked(
 /// handle has no prepared line, so there is no check for it here.
 #[inline]
 pub(crate) fn emit_prepared(shared: &Shared, line: &PreparedInt, value: i64) -> Result<(), Error> {
-    let write = |out: &mut [u8]| line.write(out, value);
+    let write = move |out: &mut [u8]| line.write(out, value);
     shared.push_direct(1, Tally::of(MetricType::Counter), line.room(), write)
 }
 
