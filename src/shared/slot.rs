@@ -696,6 +696,15 @@ mod loom_model {
         }
     }
 
+    /// Runs `publish` on a thread of its own, as the slot's owner.
+    fn owner_thread<T: Send + 'static>(
+        slot: &Arc<Slot>,
+        publish: impl FnOnce(&Slot) -> T + Send + 'static,
+    ) -> thread::JoinHandle<T> {
+        let slot = slot.clone();
+        thread::spawn(move || publish(&slot))
+    }
+
     /// What `Queue::take` does with the pieces: copies them, in order.
     fn take_into(slot: &Slot, out: &mut Vec<u8>) -> usize {
         take_some(slot, usize::MAX, out)
@@ -767,17 +776,12 @@ mod loom_model {
     fn loom_takes_on_a_budget_hand_over_a_backlog_in_order() {
         loom::model(|| {
             let slot = slot();
-            let caller = {
-                let slot = slot.clone();
-                thread::spawn(move || {
-                    // SAFETY: this thread is the slot's only owner.
-                    unsafe {
-                        publish(&slot, b"a\n", true).unwrap();
-                        publish_direct(&slot, b"b\n").unwrap();
-                        publish(&slot, b"c\n", true).unwrap();
-                    }
-                })
-            };
+            // SAFETY: the caller thread is the slot's only owner.
+            let caller = owner_thread(&slot, |slot| unsafe {
+                publish(slot, b"a\n", true).unwrap();
+                publish_direct(slot, b"b\n").unwrap();
+                publish(slot, b"c\n", true).unwrap();
+            });
             let mut got = Vec::new();
             let mut taken = take_some(&slot, 1, &mut got);
             caller.join().unwrap();
@@ -846,13 +850,10 @@ mod loom_model {
     fn loom_a_stop_leaves_no_line_behind() {
         loom::model(|| {
             let slot = slot();
-            let caller = {
-                let slot = slot.clone();
-                thread::spawn(move || {
-                    // SAFETY: this thread is the slot's only owner.
-                    unsafe { [publish(&slot, b"a\n", true), publish_direct(&slot, b"b\n")] }
-                })
-            };
+            // SAFETY: the caller thread is the slot's only owner.
+            let caller = owner_thread(&slot, |slot| unsafe {
+                [publish(slot, b"a\n", true), publish_direct(slot, b"b\n")]
+            });
             let cleared = slot.clear(true, drop);
             let results = caller.join().unwrap();
             let accepted = results.iter().filter(|r| r.is_ok()).count();
