@@ -21,7 +21,7 @@ use crate::wire::service_check::{check_service_check, write_service_check, Servi
 
 use super::emit::rejected;
 
-/// Validates and queues one event (see [`Connector::event`]).
+/// Validates and queues one event (see [`Connector::event`](crate::Connector::event)).
 pub(crate) fn event(shared: &Shared, event: &Event<'_>) -> Result<(), Error> {
     if !shared.config.enabled {
         return Ok(());
@@ -36,7 +36,7 @@ pub(crate) fn event(shared: &Shared, event: &Event<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Validates and queues one service check (see [`Connector::service_check`]).
+/// Validates and queues one service check (see [`Connector::service_check`](crate::Connector::service_check)).
 pub(crate) fn service_check(shared: &Shared, check: &ServiceCheck<'_>) -> Result<(), Error> {
     if !shared.config.enabled {
         return Ok(());
@@ -104,9 +104,9 @@ fn global_tags(shared: &Shared) -> Result<Cow<'_, [u8]>, Error> {
     Ok(Cow::Owned(render_tags(TagFormat::DogStatsd, tags)))
 }
 
-/// For [`Connector::send_line`]: an event (`_e{`) or service check (`_sc|`)
-/// line is read, checked and sent as [`Connector::event`] or
-/// [`Connector::service_check`] would send it (with the global tags, escapes
+/// For [`Connector::send_line`](crate::Connector::send_line): an event (`_e{`) or service check (`_sc|`)
+/// line is read, checked and sent as [`Connector::event`](crate::Connector::event) or
+/// [`Connector::service_check`](crate::Connector::service_check) would send it (with the global tags, escapes
 /// written the same way); `None` for any other line, which is a metric's.
 ///
 /// A line with a field this crate does not write (an unknown one, or a value

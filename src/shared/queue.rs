@@ -7,7 +7,8 @@
 //! above what the slot has published, and publishes it with one
 //! compare-exchange on a word of that slot; no lock, and no cache line shared
 //! with another emitting thread. The processor takes the published prefix of
-//! every slot, copying it into buffers of its own that it writes whole.
+//! every slot (at most [`TAKE_BUDGET`] of each at a time), copying it into
+//! buffers of its own that it writes whole.
 //!
 //! Two ways in: [`Queue::push_direct`] for a line whose length is bounded
 //! up front and whose formatting cannot fail (the plain integer line of
