@@ -121,11 +121,7 @@ impl Telemetry {
         if let Some(format) = &self.datadog {
             let by_tally = shared.accepted_by_tally();
             let last_by_tally = std::mem::replace(&mut self.last_by_tally, by_tally);
-            let mut changes = [0; Tally::COUNT];
-            for (change, (now, last)) in changes.iter_mut().zip(by_tally.iter().zip(last_by_tally))
-            {
-                *change = now - last;
-            }
+            let changes = std::array::from_fn(|i| by_tally[i] - last_by_tally[i]);
             return report_datadog(shared, format, &now, &last, &changes);
         }
         let changes = [

@@ -25,9 +25,9 @@ use crate::wire::metric::MetricType;
 
 /// What a queued line counts as in the breakdown of accepted lines by type
 /// (DogStatsD telemetry's `metrics_by_type`): its metric type, or other (an
-/// event, a service check, a telemetry line). Each slot keeps one count per tally, so the
-/// breakdown costs the hot path nothing: the owner adds to the tally's count
-/// instead of to a total.
+/// event, a service check, a telemetry line). Each slot keeps one count per
+/// tally, so the breakdown costs the hot path nothing: the owner adds to the
+/// tally's count instead of to a total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Tally(usize);
 
