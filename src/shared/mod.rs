@@ -17,6 +17,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod ledger;
+mod loom;
 pub(crate) mod queue;
 pub(crate) mod random;
 pub(crate) mod slot;

@@ -54,12 +54,8 @@ use tokio::sync::Notify;
 use crate::error::{Error, ErrorKind};
 use crate::shared::ledger::Tally;
 use crate::shared::lock;
-use crate::shared::slot::{copy_out, Chunk, Refused, Slot};
-
-#[cfg(all(test, statsd_loom))]
-use loom::sync::Arc as SlotArc;
-#[cfg(not(all(test, statsd_loom)))]
-use std::sync::Arc as SlotArc;
+use crate::shared::loom::Arc as SlotArc;
+use crate::shared::slot::{Chunk, Refused, Slot, SlotOwner};
 use std::sync::Arc;
 
 /// Lines taken from the queue by one [`Queue::take`], in a buffer of the
@@ -203,8 +199,10 @@ impl Drop for Owned {
             }
         });
         // SAFETY: this thread claimed the slot (`claimed`), so it has the
-        // owner's access until the Release store below gives it up.
-        let room = unsafe { self.slot.give_back_room() };
+        // owner's access until the Release store below gives it up, and it
+        // is not in a push (a thread's teardown or a register, never inside
+        // a push's writer), so no other `SlotOwner` of it lives.
+        let room = unsafe { self.slot.owner() }.give_back_room();
         if room > 0 {
             self.core.pool.fetch_add(room, Relaxed);
         }
@@ -305,29 +303,27 @@ impl Queue {
         if CHECK_CLOSED && self.core.closed.load(Relaxed) {
             return Err(Error::from(ErrorKind::Stopped));
         }
-        match self.cached_slot() {
-            // SAFETY: `cached_slot` names a slot this thread claimed, kept
-            // alive by its entry in `SLOTS` (see `owned_slot`): the owner's
-            // access with nothing to hold.
-            Some(slot) => unsafe { self.push_to::<CHECK_CLOSED, F>(&*slot, lines, tally, write) },
-            // SAFETY: `uncached` gives the owner's access for the call.
-            None => self.uncached(move |slot| unsafe {
-                self.push_to::<CHECK_CLOSED, F>(slot, lines, tally, write)
-            }),
+        match self.cached_owner() {
+            Some(mut owner) => self.push_to::<CHECK_CLOSED, F>(&mut owner, lines, tally, write),
+            None => self
+                .uncached(move |owner| self.push_to::<CHECK_CLOSED, F>(owner, lines, tally, write)),
         }
     }
 
-    /// Runs `push` on this thread's slot when it is not the cached one (a
-    /// first call, another queue, one buffer, a thread's teardown), with the
-    /// owner's access to it for the whole call. Out of line: the closure
-    /// costs nothing on the cached path.
+    /// Runs `push` with the owner's access to this thread's slot when it is
+    /// not the cached one (a first call, another queue, one buffer, a
+    /// thread's teardown). Out of line: the closure costs nothing on the
+    /// cached path.
     #[cold]
     #[inline(never)]
-    fn uncached<R>(&self, push: impl FnOnce(&Slot) -> R) -> R {
+    fn uncached<R>(&self, push: impl FnOnce(&mut SlotOwner<'_>) -> R) -> R {
         let (slot, _access) = self.owned_slot();
         // SAFETY: `owned_slot` gives a slot that outlives `_access`, and the
-        // owner's access to it while `_access` lives, which covers the call.
-        push(unsafe { &*slot })
+        // owner's access to it while `_access` lives, which covers the call;
+        // no push is running on this thread (pushes do not nest), so this is
+        // the slot's only `SlotOwner`.
+        let mut owner = unsafe { (*slot).owner() };
+        push(&mut owner)
     }
 
     /// Appends `lines` lines of at most `max_len` bytes, which `write`
@@ -347,24 +343,32 @@ impl Queue {
     {
         // No look at `closed` first: a closed slot refuses the publish (its
         // `state` has `CLOSED`), which is the check that counts.
-        match self.cached_slot() {
-            // SAFETY: as in `push_inner`.
-            Some(slot) => unsafe { self.push_direct_to(&*slot, lines, tally, max_len, write) },
-            // SAFETY: `uncached` gives the owner's access for the call.
-            None => self.uncached(move |slot| unsafe {
-                self.push_direct_to(slot, lines, tally, max_len, write)
-            }),
+        match self.cached_owner() {
+            Some(mut owner) => self.push_direct_to(&mut owner, lines, tally, max_len, write),
+            None => {
+                self.uncached(move |owner| self.push_direct_to(owner, lines, tally, max_len, write))
+            }
         }
     }
 
-    /// This thread's slot of this queue if it is the one in the one-entry
-    /// cache `LAST` (see [`Queue::owned_slot`]): the owner's access needs
-    /// nothing held.
+    /// The owner's access to this thread's slot of this queue, if it is the
+    /// one in the one-entry cache `LAST` (see [`Queue::owned_slot`]).
     #[inline(always)]
-    fn cached_slot(&self) -> Option<*const Slot> {
+    fn cached_owner(&self) -> Option<SlotOwner<'_>> {
         let (for_core, slot) = LAST.with(std::cell::Cell::get);
         // `LAST` is never set to a one-buffer queue's core.
-        (for_core == Arc::as_ptr(&self.core)).then_some(slot)
+        if for_core != Arc::as_ptr(&self.core) {
+            return None;
+        }
+        // SAFETY: `LAST` names a slot this thread claimed for this queue,
+        // kept alive (with its core, so the address cannot be reused) by its
+        // entry in `SLOTS`, which goes only when the thread exits or when
+        // this queue is dropped (it is borrowed for the result's life), and
+        // whoever removes it clears `LAST` first (`Owned::drop`). The claim
+        // is this thread's, so it has the owner's access, and no push is
+        // running on this thread (pushes do not nest): this is the slot's
+        // only `SlotOwner`.
+        Some(unsafe { (*slot).owner() })
     }
 
     /// This thread's slot of this queue, and what gives the owner's access
@@ -378,18 +382,11 @@ impl Queue {
             // only under `mutex`: holding it is the owner's access.
             return (&**slot, Access::Locked(lock(mutex)));
         }
-        if let Some(slot) = self.cached_slot() {
-            // `LAST` names a slot this thread claimed for this queue, kept
-            // alive (with its core, so the address cannot be reused) by its
-            // entry in `SLOTS`; whoever removes that entry clears `LAST`
-            // first (`Owned::drop`).
-            return (slot, Access::Claimed);
-        }
         self.registered_slot()
     }
 
-    /// [`Queue::owned_slot`] when the one-entry cache misses: this thread's
-    /// entry in `SLOTS`, registered if need be, then cached.
+    /// [`Queue::owned_slot`] for a thread that claims slots: its entry in
+    /// `SLOTS`, registered if need be, then cached in `LAST`.
     #[cold]
     #[inline(never)]
     fn registered_slot(&self) -> (*const Slot, Access<'_>) {
@@ -436,12 +433,11 @@ impl Queue {
         pointer
     }
 
-    /// # Safety
-    /// The caller has the owner's access to `slot`.
+    /// Publishes through the scratch buffer (see [`Queue::push`]).
     #[inline]
-    unsafe fn push_to<const CHECK_CLOSED: bool, F>(
+    fn push_to<const CHECK_CLOSED: bool, F>(
         &self,
-        slot: &Slot,
+        owner: &mut SlotOwner<'_>,
         lines: usize,
         tally: Tally,
         write: F,
@@ -449,23 +445,17 @@ impl Queue {
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        // SAFETY: the caller has the owner's access.
-        unsafe { self.room_for(slot, lines) }?;
+        self.room_for(owner, lines)?;
         let fresh = |len| self.fresh_chunk(len);
-        // SAFETY: the caller has the owner's access.
-        let pushed = unsafe { slot.push(lines, tally, CHECK_CLOSED, write, fresh) }?;
+        let pushed = owner.push(lines, tally, CHECK_CLOSED, write, fresh)?;
         self.published(pushed)
     }
 
-    /// Makes sure `slot` has leased room for `lines` more lines, or says the
-    /// queue is full.
-    ///
-    /// # Safety
-    /// The caller has the owner's access to `slot`.
+    /// Makes sure the slot has leased room for `lines` more lines, or says
+    /// the queue is full.
     #[inline(always)]
-    unsafe fn room_for(&self, slot: &Slot, lines: usize) -> Result<(), Error> {
-        // SAFETY: the caller has the owner's access.
-        if unsafe { slot.room() } < lines && !unsafe { self.lease_more(slot, lines) } {
+    fn room_for(&self, owner: &mut SlotOwner<'_>, lines: usize) -> Result<(), Error> {
+        if owner.room() < lines && !self.lease_more(owner, lines) {
             return Err(Error::from(ErrorKind::QueueFull));
         }
         Ok(())
@@ -491,14 +481,11 @@ impl Queue {
         self.wake.notify_one();
     }
 
-    /// [`Queue::push_to`] for [`Queue::push_direct`].
-    ///
-    /// # Safety
-    /// The caller has the owner's access to `slot`.
+    /// Publishes in place (see [`Queue::push_direct`]).
     #[inline]
-    unsafe fn push_direct_to<W>(
+    fn push_direct_to<W>(
         &self,
-        slot: &Slot,
+        owner: &mut SlotOwner<'_>,
         lines: usize,
         tally: Tally,
         max_len: usize,
@@ -507,11 +494,9 @@ impl Queue {
     where
         W: FnOnce(&mut [u8]) -> usize,
     {
-        // SAFETY: the caller has the owner's access.
-        unsafe { self.room_for(slot, lines) }?;
+        self.room_for(owner, lines)?;
         let fresh = |len| self.fresh_chunk(len);
-        // SAFETY: the caller has the owner's access.
-        let pushed = unsafe { slot.push_direct(lines, tally, max_len, write, fresh) };
+        let pushed = owner.push_direct(lines, tally, max_len, write, fresh);
         self.published(pushed)
     }
 
@@ -531,13 +516,9 @@ impl Queue {
     /// that leaves less than half the bound in the pool wakes the processor:
     /// it may be letting a batch grow; hurry it, before anything has to be
     /// dropped.
-    ///
-    /// # Safety
-    /// The caller has the owner's access to `slot`.
     #[cold]
-    unsafe fn lease_more(&self, slot: &Slot, lines: usize) -> bool {
-        // SAFETY: the caller has the owner's access.
-        let needed = lines - unsafe { slot.room() };
+    fn lease_more(&self, owner: &mut SlotOwner<'_>, lines: usize) -> bool {
+        let needed = lines - owner.room();
         let wanted = needed.max(self.lease);
         let taken = self.core.pool.fetch_update(Relaxed, Relaxed, |available| {
             (available >= needed).then(|| available - wanted.min(available))
@@ -545,8 +526,7 @@ impl Queue {
         match taken {
             Ok(available) => {
                 let granted = wanted.min(available);
-                // SAFETY: the caller has the owner's access.
-                unsafe { slot.add_room(granted) };
+                owner.add_room(granted);
                 if (available - granted) * 2 < self.capacity {
                     self.wake_processor();
                 }
@@ -593,8 +573,8 @@ impl Queue {
         for slot in slots.iter() {
             taken += slot.take(
                 TAKE_BUDGET,
-                |chunk, from, to, lines| {
-                    let len = to - from;
+                |piece| {
+                    let len = piece.len();
                     let full = filling
                         .as_ref()
                         .is_none_or(|b| b.bytes.len() + len > b.bytes.capacity());
@@ -605,9 +585,8 @@ impl Queue {
                         filling = Some(ShardBuffer { bytes, lines: 0 });
                     }
                     if let Some(buffer) = filling.as_mut() {
-                        // SAFETY: `take` passes a range it read as published.
-                        unsafe { copy_out(chunk, from, to, &mut buffer.bytes) };
-                        buffer.lines += lines;
+                        piece.copy_to(&mut buffer.bytes);
+                        buffer.lines += piece.lines;
                     }
                 },
                 |chunk| self.recycle_chunk(chunk),
@@ -879,8 +858,9 @@ mod tests {
                 .iter()
                 .find(|o| Arc::ptr_eq(&o.core, &queue.core))
                 .unwrap();
-            // SAFETY: this thread owns the slot and is not pushing now.
-            (unsafe { owned.slot.room() }, queue.core.pool.load(Relaxed))
+            // SAFETY: this thread claimed the slot and is not pushing now.
+            let room = unsafe { owned.slot.owner() }.room();
+            (room, queue.core.pool.load(Relaxed))
         });
         assert_eq!(pool + mutex_free_room, 64, "every lease came back");
     }

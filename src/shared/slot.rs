@@ -40,18 +40,12 @@
 //!   line is published by the call that made it: a thread that exits leaves
 //!   nothing unpublished, and its published lines stay for the processor.
 
-#[cfg(all(test, statsd_loom))]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
-#[cfg(all(test, statsd_loom))]
-use loom::sync::{Arc, Mutex};
-#[cfg(not(all(test, statsd_loom)))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
-#[cfg(not(all(test, statsd_loom)))]
-use std::sync::{Arc, Mutex};
-
+use std::marker::PhantomData;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use crate::shared::ledger::Tally;
+pub(crate) use crate::shared::loom::AtomicBool;
+use crate::shared::loom::{Arc, AtomicU64, Bytes, Cell, Mutex};
 
 /// The starting capacity of a slot's scratch buffer.
 const SCRATCH: usize = 1024;
@@ -63,55 +57,18 @@ const BYTES: u64 = (1 << 32) - 1;
 /// The lines part of a slot's `state` (below [`CLOSED`]).
 const LINES: u64 = ((1 << 63) - 1) & !BYTES;
 
-/// An `UnsafeCell` with loom's interface, on either side of the shim.
-#[derive(Debug)]
-#[repr(transparent)]
-pub(crate) struct Cell<T>(
-    #[cfg(all(test, statsd_loom))] loom::cell::UnsafeCell<T>,
-    #[cfg(not(all(test, statsd_loom)))] std::cell::UnsafeCell<T>,
-);
-
-impl<T> Cell<T> {
-    pub(crate) fn new(value: T) -> Cell<T> {
-        #[cfg(all(test, statsd_loom))]
-        return Cell(loom::cell::UnsafeCell::new(value));
-        #[cfg(not(all(test, statsd_loom)))]
-        return Cell(std::cell::UnsafeCell::new(value));
-    }
-
-    /// # Safety
-    /// No other access to the value overlaps this one.
-    #[inline(always)]
-    pub(crate) unsafe fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-        #[cfg(all(test, statsd_loom))]
-        return self.0.with_mut(f);
-        #[cfg(not(all(test, statsd_loom)))]
-        return f(self.0.get());
-    }
-
-    /// # Safety
-    /// No write to the value overlaps this read.
-    #[inline]
-    pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-        #[cfg(all(test, statsd_loom))]
-        return self.0.with(f);
-        #[cfg(not(all(test, statsd_loom)))]
-        return f(self.0.get());
-    }
-}
-
 /// A fixed-capacity byte buffer, never reallocated: the owner writes above
-/// the published length while the processor reads below it. One cell per byte,
-/// so that loom checks exactly the bytes each side touches.
+/// the published length while the processor reads below it.
 #[derive(Debug)]
 pub(crate) struct Chunk {
-    bytes: Box<[Cell<u8>]>,
+    bytes: Bytes,
 }
 
-// SAFETY: the bytes are written only by the slot's owner, above the published
-// length, and read by the processor only below a published length it read
-// with Acquire (or under the chunks lock): no byte is written and read at
-// once, and the Release/Acquire pair orders each write before each read.
+// SAFETY: the bytes are written only by the slot's owner (through a
+// `SlotOwner`), above the published length, and read by the processor only
+// below a published length it read with Acquire under the chunks lock (a
+// `Piece`): no byte is written and read at once, and the Release/Acquire
+// pair orders each write before each read. The loom model checks it.
 unsafe impl Sync for Chunk {}
 
 impl Chunk {
@@ -122,89 +79,43 @@ impl Chunk {
             capacity < (LINES >> 32) as usize,
             "a chunk of {capacity} bytes"
         );
-        #[cfg(all(test, statsd_loom))]
-        return Chunk {
-            bytes: (0..capacity).map(|_| Cell::new(0)).collect(),
-        };
-        #[cfg(not(all(test, statsd_loom)))]
-        {
-            let zeroed = Box::into_raw(vec![0u8; capacity].into_boxed_slice());
-            // SAFETY: `Cell<u8>` is a `std::cell::UnsafeCell<u8>`, which has
-            // the same layout as `u8` (`repr(transparent)` both), so the
-            // allocation is a valid `[Cell<u8>]` of the same length, and the
-            // box frees it with the same layout.
-            let bytes = unsafe { Box::from_raw(zeroed as *mut [Cell<u8>]) };
-            Chunk { bytes }
+        Chunk {
+            bytes: Bytes::zeroed(capacity),
         }
     }
 
     pub(crate) fn capacity(&self) -> usize {
         self.bytes.len()
     }
+}
 
-    /// Copies `src` to `at..`.
-    ///
-    /// # Safety
-    /// Nobody reads or writes `at..at + src.len()` meanwhile (it is above the
-    /// published length, and only the owner writes there).
-    #[inline(always)]
-    unsafe fn write(&self, at: usize, src: &[u8]) {
-        let cells = &self.bytes[at..at + src.len()];
-        #[cfg(not(all(test, statsd_loom)))]
-        {
-            // SAFETY: `Cell<u8>` is a `std::cell::UnsafeCell<u8>`, which has
-            // the layout of `u8`, so the range is `src.len()` writable bytes;
-            // the caller promises nobody else touches them; `src` is the
-            // owner's scratch buffer, never a chunk, so they do not overlap.
-            unsafe {
-                std::ptr::copy_nonoverlapping(src.as_ptr(), cells.as_ptr() as *mut u8, src.len());
-            }
-        }
-        #[cfg(all(test, statsd_loom))]
-        for (cell, &byte) in cells.iter().zip(src) {
-            // SAFETY: as above, one byte at a time (loom tracks each).
-            unsafe { cell.with_mut(|p| *p = byte) };
-        }
+/// Whole published lines of one chunk, handed out by [`Slot::take`]: the
+/// only way to read a chunk, so every read is of bytes that are complete
+/// and never written again while the chunk is shared.
+#[derive(Debug)]
+pub(crate) struct Piece<'a> {
+    chunk: &'a Chunk,
+    from: usize,
+    to: usize,
+    /// How many lines the piece holds.
+    pub(crate) lines: usize,
+}
+
+impl Piece<'_> {
+    /// How many bytes the piece holds.
+    pub(crate) fn len(&self) -> usize {
+        self.to - self.from
     }
 
-    /// The bytes `at..at + len`, for the owner to write in place.
-    ///
-    /// # Safety
-    /// Nobody reads or writes `at..at + len` while the slice lives (it is
-    /// above the published length, and only the owner writes there), and the
-    /// range is inside the chunk.
-    #[cfg(not(all(test, statsd_loom)))]
-    #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn unpublished(&self, at: usize, len: usize) -> &mut [u8] {
-        debug_assert!(at + len <= self.bytes.len());
-        // SAFETY: `Cell<u8>` is a `std::cell::UnsafeCell<u8>`, which has the
-        // layout of `u8` and permits writes through a shared reference; the
-        // range is in bounds and nobody else touches it (promised above).
-        unsafe { std::slice::from_raw_parts_mut((self.bytes.as_ptr() as *mut u8).add(at), len) }
-    }
-
-    /// Appends `from..to` to `out`.
-    ///
-    /// # Safety
-    /// The range is below a published length read with `Acquire` (or under
-    /// the chunks lock), so its bytes are complete and nobody writes them.
-    unsafe fn read_into(&self, from: usize, to: usize, out: &mut Vec<u8>) {
-        let cells = &self.bytes[from..to];
-        #[cfg(not(all(test, statsd_loom)))]
-        {
-            // SAFETY: `UnsafeCell<u8>` has the layout of `u8`; the caller
-            // promises the bytes are published and never written again
-            // while this chunk is shared.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(cells.as_ptr() as *const u8, cells.len()) };
-            out.extend_from_slice(bytes);
-        }
-        #[cfg(all(test, statsd_loom))]
-        for cell in cells {
-            // SAFETY: as above, one byte at a time.
-            out.push(unsafe { cell.with(|p| *p) });
-        }
+    /// Appends the piece's bytes to `out`.
+    pub(crate) fn copy_to(&self, out: &mut Vec<u8>) {
+        // SAFETY: a `Piece` is made only by `Slot::take`, under the chunks
+        // lock, for a range below a published length it read with Acquire:
+        // the owner wrote those bytes before publishing them (Release) and
+        // never writes below its published length again while the chunk is
+        // in the slot (it starts a fresh chunk instead), and the borrow of
+        // `chunk` keeps it alive.
+        unsafe { self.chunk.bytes.read_into(self.from, self.to, out) }
     }
 }
 
@@ -250,11 +161,22 @@ pub(crate) struct Slot {
     accepted: [AtomicU64; Tally::COUNT],
 }
 
-// SAFETY: `owner` is touched only through the `unsafe` owner methods, whose
-// callers promise the owner's access (one thread at a time, handed over with
-// Acquire/Release on `claimed` or by the one-buffer mutex); everything else
-// is atomics or under `chunks`.
+// SAFETY: `owner` is touched only through a `SlotOwner`, which exists only
+// under the owner's access (`Slot::owner`'s contract: one thread at a time,
+// handed over with Acquire/Release on `claimed` or by the one-buffer mutex);
+// everything else is atomics or under `chunks`.
 unsafe impl Sync for Slot {}
+
+/// The owner's access to a slot, as a value: while one lives, nothing else
+/// touches the slot's owner-only state (see the module docs). Only
+/// [`Slot::owner`] makes one, under that contract; every owner-only
+/// operation is a safe method of it. Not `Send`: the access belongs to the
+/// thread that has it (a claim, or the one-buffer mutex's guard).
+#[derive(Debug)]
+pub(crate) struct SlotOwner<'a> {
+    slot: &'a Slot,
+    not_send: PhantomData<*const ()>,
+}
 
 /// Why a publish did not happen.
 #[derive(Debug, PartialEq, Eq)]
@@ -304,106 +226,112 @@ impl Slot {
         }
     }
 
+    /// The owner's access, as a value.
+    ///
+    /// # Safety
+    /// For as long as the result lives, the calling thread has the owner's
+    /// access (see the module docs): it claimed the slot (`claimed`, set
+    /// with Acquire) and has not given it up, or it holds the one-buffer
+    /// mutex that guards this slot, or nobody else can reach the slot yet;
+    /// and no other `SlotOwner` of this slot is alive.
+    #[inline(always)]
+    pub(crate) unsafe fn owner(&self) -> SlotOwner<'_> {
+        SlotOwner {
+            slot: self,
+            not_send: PhantomData,
+        }
+    }
+}
+
+impl SlotOwner<'_> {
+    /// The owner-only state, for one operation.
+    #[inline(always)]
+    fn state<R>(&mut self, f: impl FnOnce(&Slot, &mut Owner) -> R) -> R {
+        let slot = self.slot;
+        // SAFETY: a `SlotOwner` lives only while its thread has the owner's
+        // access (`Slot::owner`'s contract), and `&mut self` keeps two uses
+        // of it from overlapping: nothing else touches `owner` meanwhile.
+        unsafe { slot.owner.with_mut(|owner| f(slot, &mut *owner)) }
+    }
+
+    /// The unused leased room.
+    #[inline(always)]
+    pub(crate) fn room(&mut self) -> usize {
+        self.state(|_, owner| owner.room)
+    }
+
+    /// Adds leased room.
+    pub(crate) fn add_room(&mut self, lines: usize) {
+        self.state(|_, owner| owner.room += lines);
+    }
+
+    /// Gives up the unused room, returning how much (an exiting thread).
+    pub(crate) fn give_back_room(&mut self) -> usize {
+        self.state(|_, owner| std::mem::take(&mut owner.room))
+    }
+
     /// Formats `lines` lines with `write` and publishes them, or refuses.
     /// `fresh` gives a chunk of at least the given capacity when the line
     /// does not fit in the current one. `check_closed: false` publishes even
     /// in a closed slot (the processor's own lines during a stop).
     ///
     /// Returns the error of `write`, or whether the publish happened.
-    ///
-    /// # Safety
-    /// The caller has the owner's access (see the module docs).
     #[inline]
-    pub(crate) unsafe fn push<E>(
-        &self,
+    pub(crate) fn push<E>(
+        &mut self,
         lines: usize,
         tally: Tally,
         check_closed: bool,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
     ) -> Result<Result<(), Refused>, E> {
-        // SAFETY: the caller has the owner's access, so nothing else touches
-        // `owner` during this call.
-        unsafe {
-            self.owner.with_mut(|owner| {
-                self.push_owned(&mut *owner, lines, tally, check_closed, write, fresh)
-            })
-        }
-    }
-
-    /// [`Slot::push`] with the owner's state in hand (a function of its own,
-    /// not a closure, so that it and the formatter inline into the call).
-    #[inline(always)]
-    fn push_owned<E>(
-        &self,
-        owner: &mut Owner,
-        lines: usize,
-        tally: Tally,
-        check_closed: bool,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-        fresh: impl FnOnce(usize) -> Arc<Chunk>,
-    ) -> Result<Result<(), Refused>, E> {
-        if owner.room < lines {
-            return Ok(Err(Refused::NoRoom));
-        }
-        owner.scratch.clear();
-        write(&mut owner.scratch)?;
-        let len = owner.scratch.len();
-        self.make_room(owner, lines, len, fresh);
-        let at = bytes_of(owner.published);
-        // SAFETY: `at..at + len` is above what this owner published
-        // in its chunk, so the processor does not read it, and only
-        // the owner writes; `make_room` left the room.
-        unsafe { owner.chunk.write(at, &owner.scratch) };
-        Ok(self.publish(owner, lines, tally, len, check_closed))
+        self.state(|slot, owner| {
+            if owner.room < lines {
+                return Ok(Err(Refused::NoRoom));
+            }
+            owner.scratch.clear();
+            write(&mut owner.scratch)?;
+            let len = owner.scratch.len();
+            slot.make_room(owner, lines, len, fresh);
+            let at = bytes_of(owner.published);
+            // SAFETY: `at..at + len` is above what this owner published in
+            // its chunk, so the processor does not read it, and only the
+            // owner (this call) writes there; `make_room` left the room.
+            unsafe { owner.chunk.bytes.write(at, &owner.scratch) };
+            Ok(slot.publish(owner, lines, tally, len, check_closed))
+        })
     }
 
     /// Writes `lines` lines of at most `max_len` bytes in place with
     /// `write` (which returns how many bytes it wrote) and publishes them,
     /// or refuses (no room, or closed: only callers' lines come this way).
     /// The fast path: no scratch buffer, no copy, no error.
-    ///
-    /// # Safety
-    /// The caller has the owner's access (see the module docs).
     #[inline]
-    pub(crate) unsafe fn push_direct(
-        &self,
+    pub(crate) fn push_direct(
+        &mut self,
         lines: usize,
         tally: Tally,
         max_len: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
     ) -> Result<(), Refused> {
-        // SAFETY: the caller has the owner's access, so nothing else touches
-        // `owner` during this call.
-        unsafe {
-            self.owner.with_mut(|owner| {
-                let owner = &mut *owner;
-                if owner.room < lines {
-                    return Err(Refused::NoRoom);
-                }
-                self.make_room(owner, lines, max_len, fresh);
-                let at = bytes_of(owner.published);
-                #[cfg(not(all(test, statsd_loom)))]
-                // SAFETY: `at..at + max_len` is above what this owner
-                // published in its chunk (so the processor does not read
-                // it), only the owner writes there, and `make_room` left
-                // that much room.
-                let len = write(owner.chunk.unpublished(at, max_len));
-                #[cfg(all(test, statsd_loom))]
-                let len = {
-                    // loom tracks each byte's cell: write through them.
-                    let mut line = vec![0; max_len];
-                    let len = write(&mut line);
-                    owner.chunk.write(at, &line[..len]);
-                    len
-                };
-                debug_assert!(len <= max_len);
-                self.publish(owner, lines, tally, len, true)
-            })
-        }
+        self.state(|slot, owner| {
+            if owner.room < lines {
+                return Err(Refused::NoRoom);
+            }
+            slot.make_room(owner, lines, max_len, fresh);
+            let at = bytes_of(owner.published);
+            // SAFETY: `at..at + max_len` is inside the chunk (`make_room`
+            // left that much room) and above what this owner published in
+            // it, so the processor does not read it, and only the owner
+            // (this call) writes there.
+            let len = unsafe { owner.chunk.bytes.write_in_place(at, max_len, write) };
+            slot.publish(owner, lines, tally, len, true)
+        })
     }
+}
 
+impl Slot {
     /// Seals the current chunk if `len` more bytes (making `lines` lines)
     /// do not fit in it.
     #[inline(always)]
@@ -473,36 +401,6 @@ impl Slot {
         }
     }
 
-    /// Adds leased room (owner's access).
-    ///
-    /// # Safety
-    /// The caller has the owner's access.
-    pub(crate) unsafe fn add_room(&self, lines: usize) {
-        // SAFETY: the caller has the owner's access.
-        unsafe { self.owner.with_mut(|owner| (*owner).room += lines) }
-    }
-
-    /// The unused leased room (owner's access).
-    ///
-    /// # Safety
-    /// The caller has the owner's access.
-    pub(crate) unsafe fn room(&self) -> usize {
-        // SAFETY: the caller has the owner's access.
-        unsafe { self.owner.with(|owner| (*owner).room) }
-    }
-
-    /// Gives up the unused room, returning how much (an exiting thread).
-    ///
-    /// # Safety
-    /// The caller has the owner's access.
-    pub(crate) unsafe fn give_back_room(&self) -> usize {
-        // SAFETY: the caller has the owner's access.
-        unsafe {
-            self.owner
-                .with_mut(|owner| std::mem::take(&mut (*owner).room))
-        }
-    }
-
     /// Puts the full chunk aside for the processor and starts `fresh`.
     #[cold]
     fn seal(&self, owner: &mut Owner, fresh: Arc<Chunk>) {
@@ -524,8 +422,8 @@ impl Slot {
         }
     }
 
-    /// Takes the published lines, oldest first: calls `out` with each piece
-    /// (a chunk, the byte range, the lines in it); returns the lines taken.
+    /// Takes the published lines, oldest first: calls `out` with each
+    /// [`Piece`]; returns the lines taken.
     /// Whole sealed chunks are taken until `budget` bytes are reached, and
     /// the current chunk only once no sealed one is left waiting, so a
     /// backlog is handed over a bounded piece at a time. `recycle` receives
@@ -533,7 +431,7 @@ impl Slot {
     pub(crate) fn take(
         &self,
         budget: usize,
-        mut out: impl FnMut(&Chunk, usize, usize, usize),
+        mut out: impl FnMut(Piece<'_>),
         mut recycle: impl FnMut(Arc<Chunk>),
     ) -> usize {
         let mut chunks = lock(&self.chunks);
@@ -548,7 +446,14 @@ impl Slot {
             }
             let lines = lines_of(*end) - lines_of(from);
             if lines > 0 {
-                out(chunk, bytes_of(from), bytes_of(*end), lines);
+                // Below the sealed chunk's final published length: complete,
+                // and never written again.
+                out(Piece {
+                    chunk,
+                    from: bytes_of(from),
+                    to: bytes_of(*end),
+                    lines,
+                });
             }
             taken += lines;
             bytes += bytes_of(*end) - bytes_of(from);
@@ -568,10 +473,14 @@ impl Slot {
         }
         let lines = lines_of(state) - lines_of(from);
         if lines > 0 {
-            // SAFETY of the read inside `out`: below `state`, read with
-            // Acquire under the lock, so complete and never written again
-            // while this chunk is current (or sealed).
-            out(&chunks.current, bytes_of(from), bytes_of(state), lines);
+            // Below `state`, read with Acquire under the lock: complete, and
+            // never written again while this chunk is current (or sealed).
+            out(Piece {
+                chunk: &chunks.current,
+                from: bytes_of(from),
+                to: bytes_of(state),
+                lines,
+            });
         }
         taken += lines;
         chunks.taken = state;
@@ -588,7 +497,7 @@ impl Slot {
             self.state.fetch_or(CLOSED, AcqRel);
             drop(chunks);
         }
-        self.take(usize::MAX, |_, _, _, _| {}, recycle)
+        self.take(usize::MAX, |_| {}, recycle)
     }
 
     /// Lets the owner publish again (a start).
@@ -623,15 +532,6 @@ impl Slot {
     }
 }
 
-/// Reads a piece handed to `Slot::take`'s `out`.
-///
-/// # Safety
-/// Only with the arguments `Slot::take` passed (a published range).
-pub(crate) unsafe fn copy_out(chunk: &Chunk, from: usize, to: usize, out: &mut Vec<u8>) {
-    // SAFETY: the caller passes a range `take` read as published.
-    unsafe { chunk.read_into(from, to, out) }
-}
-
 /// The model check of the protocol above: every interleaving (loom) of an
 /// owner publishing, sealing and exiting, with the processor taking, going
 /// to sleep and closing.
@@ -642,7 +542,6 @@ pub(crate) unsafe fn copy_out(chunk: &Chunk, from: usize, to: usize, out: &mut V
 #[cfg(all(test, statsd_loom))]
 mod loom_model {
     use super::*;
-    use loom::sync::atomic::AtomicBool;
     use loom::thread;
     use std::sync::atomic::Ordering::{Relaxed, Release};
 
@@ -650,59 +549,52 @@ mod loom_model {
     fn slot() -> Arc<Slot> {
         let slot = Arc::new(Slot::new(Chunk::new(3), false));
         // SAFETY: nobody else has the slot yet.
-        unsafe { slot.add_room(8) };
+        unsafe { slot.owner() }.add_room(8);
         slot
     }
 
-    /// Publishes `line` as one line, as `Queue::push_to` does.
-    ///
-    /// # Safety
-    /// The caller has the owner's access.
-    unsafe fn publish(slot: &Slot, line: &[u8], check_closed: bool) -> Result<(), Refused> {
-        // SAFETY: promised by the caller.
-        let pushed = unsafe {
-            slot.push(
-                1,
-                Tally::OTHER,
-                check_closed,
-                |buf: &mut Vec<u8>| {
-                    buf.extend_from_slice(line);
-                    Ok::<(), ()>(())
-                },
-                |len| Arc::new(Chunk::new(len.max(3))),
-            )
-        };
+    /// Publishes `line` as one line through the scratch buffer, as
+    /// `Queue::push` does.
+    fn publish(owner: &mut SlotOwner<'_>, line: &[u8], check_closed: bool) -> Result<(), Refused> {
+        let pushed = owner.push(
+            1,
+            Tally::OTHER,
+            check_closed,
+            |buf: &mut Vec<u8>| {
+                buf.extend_from_slice(line);
+                Ok::<(), ()>(())
+            },
+            |len| Arc::new(Chunk::new(len.max(3))),
+        );
         pushed.unwrap()
     }
 
-    /// Publishes `line` as one line in place, as `Queue::push_direct_to`
+    /// Publishes `line` as one line in place, as `Queue::push_direct`
     /// does (the fast path: written above the published length, no scratch).
-    ///
-    /// # Safety
-    /// The caller has the owner's access.
-    unsafe fn publish_direct(slot: &Slot, line: &[u8]) -> Result<(), Refused> {
-        // SAFETY: promised by the caller.
-        unsafe {
-            slot.push_direct(
-                1,
-                Tally::OTHER,
-                line.len(),
-                |out| {
-                    out[..line.len()].copy_from_slice(line);
-                    line.len()
-                },
-                |len| Arc::new(Chunk::new(len.max(3))),
-            )
-        }
+    fn publish_direct(owner: &mut SlotOwner<'_>, line: &[u8]) -> Result<(), Refused> {
+        owner.push_direct(
+            1,
+            Tally::OTHER,
+            line.len(),
+            |out| {
+                out[..line.len()].copy_from_slice(line);
+                line.len()
+            },
+            |len| Arc::new(Chunk::new(len.max(3))),
+        )
     }
 
-    /// Runs `publish` on a thread of its own, as the slot's owner.
+    /// Runs `publish` on a thread of its own, as the slot's only owner.
     fn owner_thread<T: Send + 'static>(
         slot: &Arc<Slot>,
-        publish: impl FnOnce(&Slot) -> T + Send + 'static,
+        publish: impl FnOnce(&mut SlotOwner<'_>) -> T + Send + 'static,
     ) -> thread::JoinHandle<T> {
         let slot = slot.clone();
-        thread::spawn(move || publish(&slot))
+        thread::spawn(move || {
+            // SAFETY: the tests that call this touch the slot's owner-only
+            // state on no other thread until they join this one.
+            publish(&mut unsafe { slot.owner() })
+        })
     }
 
     /// What `Queue::take` does with the pieces: copies them, in order.
@@ -712,12 +604,7 @@ mod loom_model {
 
     /// [`take_into`] with a budget of `budget` bytes.
     fn take_some(slot: &Slot, budget: usize, out: &mut Vec<u8>) -> usize {
-        slot.take(
-            budget,
-            // SAFETY: `take` passes a range it read as published.
-            |chunk, from, to, _| unsafe { copy_out(chunk, from, to, out) },
-            drop,
-        )
+        slot.take(budget, |piece| piece.copy_to(out), drop)
     }
 
     /// A caller publishes (sealing a chunk on the way) while the processor
@@ -733,16 +620,15 @@ mod loom_model {
             let caller = {
                 let (slot, sleeping, woken) = (slot.clone(), sleeping.clone(), woken.clone());
                 thread::spawn(move || {
+                    // SAFETY: this thread is the slot's only owner.
+                    let mut owner = unsafe { slot.owner() };
                     for (i, line) in [b"a\n", b"b\n"].into_iter().enumerate() {
-                        // SAFETY: this thread is the slot's only owner. One
-                        // line by each path: through the scratch buffer,
-                        // then in place.
-                        unsafe {
-                            if i == 0 {
-                                publish(&slot, line, true)
-                            } else {
-                                publish_direct(&slot, line)
-                            }
+                        // One line by each path: through the scratch
+                        // buffer, then in place.
+                        if i == 0 {
+                            publish(&mut owner, line, true)
+                        } else {
+                            publish_direct(&mut owner, line)
                         }
                         .unwrap();
                         if sleeping.load(Relaxed) {
@@ -776,11 +662,10 @@ mod loom_model {
     fn loom_takes_on_a_budget_hand_over_a_backlog_in_order() {
         loom::model(|| {
             let slot = slot();
-            // SAFETY: the caller thread is the slot's only owner.
-            let caller = owner_thread(&slot, |slot| unsafe {
-                publish(slot, b"a\n", true).unwrap();
-                publish_direct(slot, b"b\n").unwrap();
-                publish(slot, b"c\n", true).unwrap();
+            let caller = owner_thread(&slot, |owner| {
+                publish(owner, b"a\n", true).unwrap();
+                publish_direct(owner, b"b\n").unwrap();
+                publish(owner, b"c\n", true).unwrap();
             });
             let mut got = Vec::new();
             let mut taken = take_some(&slot, 1, &mut got);
@@ -811,10 +696,12 @@ mod loom_model {
             let first = {
                 let slot = slot.clone();
                 thread::spawn(move || {
-                    // SAFETY: this thread claimed the slot (above, for it).
-                    unsafe {
-                        publish(&slot, b"a\n", true).unwrap();
-                        publish_direct(&slot, b"b\n").unwrap();
+                    {
+                        // SAFETY: this thread claimed the slot (above, for
+                        // it), until the store below.
+                        let mut owner = unsafe { slot.owner() };
+                        publish(&mut owner, b"a\n", true).unwrap();
+                        publish_direct(&mut owner, b"b\n").unwrap();
                     }
                     // The thread's exit: what `Owned::drop` does.
                     slot.claimed.store(false, Release);
@@ -831,7 +718,7 @@ mod loom_model {
                         thread::yield_now();
                     }
                     // SAFETY: this thread claimed the slot.
-                    unsafe { publish(&slot, b"c\n", true).unwrap() };
+                    publish(&mut unsafe { slot.owner() }, b"c\n", true).unwrap();
                 })
             };
             let mut got = Vec::new();
@@ -850,9 +737,8 @@ mod loom_model {
     fn loom_a_stop_leaves_no_line_behind() {
         loom::model(|| {
             let slot = slot();
-            // SAFETY: the caller thread is the slot's only owner.
-            let caller = owner_thread(&slot, |slot| unsafe {
-                [publish(slot, b"a\n", true), publish_direct(slot, b"b\n")]
+            let caller = owner_thread(&slot, |owner| {
+                [publish(owner, b"a\n", true), publish_direct(owner, b"b\n")]
             });
             let cleared = slot.clear(true, drop);
             let results = caller.join().unwrap();
@@ -862,7 +748,7 @@ mod loom_model {
             // A refusal is for good: once one is refused, so is the next.
             assert!(results[0].is_ok() || results[1].is_err());
             // SAFETY: the caller thread has exited; this one owns the slot.
-            unsafe { publish(&slot, b"t\n", false) }.unwrap();
+            publish(&mut unsafe { slot.owner() }, b"t\n", false).unwrap();
             let mut got = Vec::new();
             take_into(&slot, &mut got);
             assert_eq!(got, b"t\n");
