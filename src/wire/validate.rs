@@ -459,6 +459,19 @@ mod tests {
         matches!(b, b'-'..=b'9' | b'A'..=b'{')
     }
 
+    /// Every byte value; under Miri (slow, and there for the unsafe loads
+    /// of every block shape, not for the comparisons) the edges of the two
+    /// plain ranges and of the signed compare.
+    fn bytes_to_try() -> Vec<u8> {
+        if cfg!(miri) {
+            vec![
+                0, 0x2c, 0x2d, 0x39, 0x3a, 0x40, 0x41, 0x7b, 0x7c, 0x7f, 0x80, 0xff,
+            ]
+        } else {
+            (0..=255).collect()
+        }
+    }
+
     #[test]
     fn the_fast_check_says_plain_exactly_when_every_byte_is() {
         let plain_bytes: Vec<u8> = (0..=255).filter(|&b| is_plain_byte(b)).collect();
@@ -470,7 +483,7 @@ mod tests {
                 .collect();
             assert!(plain(&text), "{len}");
             for at in 0..len {
-                for b in 0..=255u8 {
+                for b in bytes_to_try() {
                     let mut other = text.clone();
                     other[at] = b;
                     assert_eq!(
