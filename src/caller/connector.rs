@@ -539,9 +539,9 @@ impl Connector {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName) when `name` is empty, contains a reserved or control
+    /// [`ErrorKind::InvalidName`] when `name` is empty, contains a reserved or control
     /// character, or is too long once the prefix (and type prefix) is added;
-    /// [`ErrorKind::InvalidTag`](crate::ErrorKind::InvalidTag) for the first tag that cannot be written in the
+    /// [`ErrorKind::InvalidTag`] for the first tag that cannot be written in the
     /// tag format. A disabled connector checks them too.
     pub fn check_metric(
         &self,
