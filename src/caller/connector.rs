@@ -517,6 +517,43 @@ impl Connector {
         Ok(Counter::new(self.handle.clone(), name))
     }
 
+    /// Checks a metric's name and tags as every call of `kind` checks them
+    /// here: the name with this connector's prefix (and type prefix) in front,
+    /// the tags in its tag format. Nothing is sent and nothing is counted.
+    ///
+    /// For code that learns a name once and sends it many times (a registry,
+    /// a bridge from another metrics library): it can report a bad name where
+    /// it first sees it, instead of only in [`Stats::rejected`](crate::Stats::rejected)
+    /// on every call. Values and sample rates are checked per call.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, MetricType};
+    ///
+    /// let statsd = Connector::builder().host("localhost").prefix("shop").build()?;
+    /// statsd.check_metric(MetricType::Counter, "orders", &[("region", "eu")])?;
+    /// assert!(statsd.check_metric(MetricType::Gauge, "bad:name", &[]).is_err());
+    /// assert!(statsd.check_metric(MetricType::Counter, "orders", &[("a|b", "v")]).is_err());
+    /// assert_eq!(statsd.stats().rejected, 0); // checking counts nothing
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidName`] when `name` is empty, contains a reserved or control
+    /// character, or is too long once the prefix (and type prefix) is added;
+    /// [`ErrorKind::InvalidTag`] for the first tag that cannot be written in the
+    /// tag format. A disabled connector checks them too.
+    pub fn check_metric(
+        &self,
+        kind: MetricType,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        let format = &self.shared().format;
+        validate::name(name, format.name_overhead(kind))?;
+        validate::tags(tags, format.tag_format())
+    }
+
     /// A timer for `name`, to be started, stopped and sent explicitly; misuse
     /// (stop before start, sending twice) is an error, never a wrong number.
     pub fn timer(&self, name: &str) -> Timer {

@@ -17,8 +17,11 @@
 //! - `counter`, `timer`: the [`Counter`](crate::Counter) handle and the
 //!   timers.
 //! - `blocking`: waiting for a stop from a thread without a runtime.
+//! - `build`: [`Builder::build`](crate::Builder::build), a checked
+//!   configuration made into a connector.
 
 pub(crate) mod blocking;
+mod build;
 pub(crate) mod connector;
 pub(crate) mod counter;
 pub(crate) mod dogstatsd;

@@ -1,21 +1,23 @@
 //! The [`Builder`]: every setting with its default, checked at once in
-//! [`Builder::build_config`].
+//! [`Builder::build_config`], whose steps are in `steps`.
+//!
+//! `Builder::build`, which also makes the [`Connector`](crate::Connector), is
+//! on the caller's side (`caller::build`): configuration knows nothing of
+//! what runs it.
+
+mod steps;
 
 use std::fmt;
+use std::mem::take;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::address::Address;
-use super::{
-    origin, Config, Framing, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_UNIX_MAX_PAYLOAD,
-};
-use crate::error::{Error, ErrorKind};
+use super::{Config, Framing, Protocol, Resolver, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY};
+use crate::error::Error;
 use crate::wire::metric::Cardinality;
 use crate::wire::metric::TagFormat;
-use crate::wire::validate;
 
 /// Values kept per context and interval for packed lines, by default.
 const DEFAULT_MAX_SAMPLES_PER_CONTEXT: usize = 1024;
@@ -649,8 +651,8 @@ impl Builder {
         self
     }
 
-    /// The largest datagram payload (default [`DEFAULT_MAX_PAYLOAD`] for UDP,
-    /// [`DEFAULT_UNIX_MAX_PAYLOAD`] for Unix datagrams; 8192 suits loopback).
+    /// The largest datagram payload (default [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD) for UDP,
+    /// [`DEFAULT_UNIX_MAX_PAYLOAD`](crate::DEFAULT_UNIX_MAX_PAYLOAD) for Unix datagrams; 8192 suits loopback).
     ///
     /// It is also the longest line UDP accepts, since a line is never split
     /// across datagrams:
@@ -736,257 +738,21 @@ impl Builder {
     /// `max_samples_per_context`, `aggregate` or `telemetry` interval, a
     /// `max_payload` outside 64..=65507, or newline framing asked of a
     /// `unixstream://` address.
-    pub fn build_config(self) -> Result<Config, Error> {
-        let mut port = match self.port {
-            PortSetting::Number(0) => {
-                return Err(Error::from(ErrorKind::InvalidPort {
-                    value: "0".into(),
-                    reason: "must be from 1 to 65535",
-                }))
-            }
-            PortSetting::Number(port) => port,
-            PortSetting::Text(text) => parse_port(&text)?,
-        };
-        let mut host = self.host.trim().to_owned();
-        let mut protocol = self.protocol;
-        let mut framing = self.framing.unwrap_or_default();
-        let mut unix_probe = false;
-        if host.is_empty() {
-            if self.enabled {
-                return Err(Error::from(ErrorKind::EmptyHost));
-            }
-        } else {
-            match host.parse::<Address>()? {
-                Address::Host(name) => host = name,
-                Address::HostPort {
-                    host: name,
-                    port: p,
-                } => (host, port) = (name, p),
-                Address::Path(path) => host = path_text(path),
-                Address::Udp {
-                    host: name,
-                    port: p,
-                } => {
-                    (host, port, protocol) = (name, p, Protocol::Udp);
-                }
-                Address::Tcp {
-                    host: name,
-                    port: p,
-                } => {
-                    (host, port, protocol) = (name, p, Protocol::Tcp);
-                }
-                Address::Unixgram(path) => (host, protocol) = (path_text(path), Protocol::Unixgram),
-                Address::UnixStream(path) => {
-                    if self.framing == Some(Framing::Newline) {
-                        return Err(Error::from(ErrorKind::InvalidSetting {
-                            setting: "framing",
-                            value: "newline".into(),
-                            reason: "unixstream:// is length-prefixed; use unix:// for a newline-framed Unix stream",
-                        }));
-                    }
-                    (host, protocol) = (path_text(path), Protocol::Unix);
-                    framing = Framing::LengthPrefixed;
-                }
-                Address::Unix(path) => {
-                    host = path_text(path);
-                    if protocol.is_datagram() {
-                        protocol = Protocol::Unixgram;
-                    } else {
-                        protocol = Protocol::Unix;
-                        unix_probe = true;
-                        if self.datadog_address && self.framing.is_none() {
-                            framing = Framing::LengthPrefixed;
-                        }
-                    }
-                }
-            }
-        }
-        let unix_default = protocol == Protocol::Unixgram
-            || unix_probe
-            || (!protocol.is_datagram() && framing == Framing::LengthPrefixed);
-        let max_payload = self.max_payload.unwrap_or(if unix_default {
-            DEFAULT_UNIX_MAX_PAYLOAD
-        } else {
-            DEFAULT_MAX_PAYLOAD
-        });
-        if let Some(prefix) = &self.prefix {
-            validate::prefix(prefix)?;
-        }
-        let mut global_tags = self.global_tags;
-        for (key, value) in self.datadog_tags {
-            if !global_tags.iter().any(|(k, _)| *k == key) {
-                global_tags.push((key, value));
-            }
-        }
-        for (key, value) in &global_tags {
-            validate::tag(key, value, self.tag_format)?;
-        }
-        if self.queue_capacity == 0 {
-            return Err(setting_error("queue_capacity", 0, "must be at least 1"));
-        }
-        if self.shards == Some(0) {
-            return Err(setting_error("shards", 0, "must be at least 1"));
-        }
-        if self.aggregate == Some(Duration::ZERO) {
-            return Err(Error::from(ErrorKind::InvalidSetting {
-                setting: "aggregate",
-                value: "0s".into(),
-                reason: "the flush interval must be longer than zero",
-            }));
-        }
-        if self.max_samples_per_context == 0 {
-            return Err(setting_error(
-                "max_samples_per_context",
-                0,
-                "must keep at least one value",
-            ));
-        }
-        if self.telemetry == Some(Duration::ZERO) {
-            return Err(Error::from(ErrorKind::InvalidSetting {
-                setting: "telemetry",
-                value: "0s".into(),
-                reason: "the reporting interval must be longer than zero",
-            }));
-        }
-        if !(64..=65_507).contains(&max_payload) {
-            return Err(setting_error(
-                "max_payload",
-                max_payload,
-                "must be from 64 to 65507 bytes",
-            ));
-        }
-        let dogstatsd = self.dogstatsd;
-        let container_id = if !dogstatsd {
-            None
-        } else if let Some(id) = self.container_id.filter(|id| !id.trim().is_empty()) {
-            let id = id.trim().to_owned();
-            // Written as a field of every line: it must not be able to end
-            // the field, add one, or break the line.
-            if let Err(reason) = check_origin_field(&id) {
-                return Err(Error::from(ErrorKind::InvalidSetting {
-                    setting: "container_id",
-                    value: id,
-                    reason,
-                }));
-            }
-            Some(id)
-        } else if self.origin_detection.unwrap_or(true) {
-            let root = self.origin_root.unwrap_or_else(|| PathBuf::from("/"));
-            // What detection finds is hex, a UUID or `in-<digits>`; anything
-            // else is not sent.
-            origin::detect_container_id(&root).filter(|id| check_origin_field(id).is_ok())
-        } else {
-            None
-        };
-        // As datadog-go: `|e:` only with origin detection on.
-        let external_env = self
-            .external_env
-            .filter(|_| dogstatsd && self.origin_detection.unwrap_or(true));
-        let cardinality = self.cardinality.filter(|_| dogstatsd);
-        Ok(Config {
-            framing,
-            unix_probe,
-            container_id,
-            external_env,
-            cardinality,
-            host,
-            port,
-            protocol,
-            prefix: self.prefix,
-            type_prefixes: self.type_prefixes,
-            tag_format: self.tag_format,
-            global_tags,
-            queue_capacity: self.queue_capacity,
-            shards: self.shards.unwrap_or_else(default_shards),
-            reconnect_sleep: self.reconnect_sleep,
-            wait_timeout: self.wait_timeout,
-            batch_delay: self.batch_delay,
-            aggregate: self.aggregate,
-            telemetry: self.telemetry,
-            dogstatsd: self.dogstatsd,
-            max_samples_per_context: self.max_samples_per_context,
-            connect_timeout: self.connect_timeout,
-            stop_timeout: self.stop_timeout,
+    pub fn build_config(mut self) -> Result<Config, Error> {
+        let port = steps::port(&self.port)?;
+        let endpoint = steps::endpoint(&self, port)?;
+        let max_payload = steps::max_payload(self.max_payload, &endpoint);
+        steps::check_prefix(self.prefix.as_deref())?;
+        let (explicit, datadog) = (take(&mut self.global_tags), take(&mut self.datadog_tags));
+        let global_tags = steps::global_tags(explicit, datadog, self.tag_format)?;
+        steps::check_limits(&self, max_payload)?;
+        let origin = steps::origin(&mut self)?;
+        Ok(steps::assemble(
+            self,
+            endpoint,
             max_payload,
-            enabled: self.enabled,
-            resolver: self.resolver.map(|r| r.0),
-        })
-    }
-
-    /// Checks every setting and returns a connector (not yet started).
-    ///
-    /// ```
-    /// let statsd = statsd_connector::Connector::builder().host("localhost").build()?;
-    /// assert!(statsd.is_stopped()); // nothing runs, nor connects, until start()
-    /// # Ok::<(), statsd_connector::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`Builder::build_config`]: [`ErrorKind::EmptyHost`](crate::ErrorKind::EmptyHost) when the host is empty (unless disabled);
-    /// [`ErrorKind::InvalidPort`](crate::ErrorKind::InvalidPort) for port 0 or a port text that is not a number from 1
-    /// to 65535; [`ErrorKind::InvalidAddress`](crate::ErrorKind::InvalidAddress) for a host that cannot be read as an address
-    /// (a bad scheme, an empty host, a bad port after the `:` ...);
-    /// [`ErrorKind::InvalidPrefix`](crate::ErrorKind::InvalidPrefix) for a prefix that cannot start a metric name;
-    /// [`ErrorKind::InvalidTag`](crate::ErrorKind::InvalidTag) for a global tag that cannot be written in the tag format;
-    /// [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for a zero `queue_capacity`, `shards`,
-    /// `max_samples_per_context`, `aggregate` or `telemetry` interval, a
-    /// `max_payload` outside 64..=65507, or newline framing asked of a
-    /// `unixstream://` address.
-    pub fn build(self) -> Result<crate::Connector, Error> {
-        Ok(crate::Connector::new(self.build_config()?))
-    }
-}
-
-/// Checks a value written as a DogStatsD field of every line (`|c:<id>`):
-/// no field separator, whitespace, control or line-breaking character.
-fn check_origin_field(value: &str) -> Result<(), &'static str> {
-    if value.contains(['|', ',', '#']) || value.chars().any(char::is_whitespace) {
-        return Err("must not contain '|', ',', '#' or whitespace");
-    }
-    if validate::first_control(value).is_some() {
-        return Err("must not contain control or line-breaking characters");
-    }
-    Ok(())
-}
-
-/// A sensible number of queue shards for this machine: one per core, times
-/// two so that threads sharing a core rarely share a shard, at most 32.
-fn default_shards() -> usize {
-    std::thread::available_parallelism()
-        .map_or(4, |n| n.get() * 2)
-        .min(32)
-}
-
-/// A socket path as the host text (paths are checked as UTF-8 text already).
-fn path_text(path: PathBuf) -> String {
-    path.to_string_lossy().into_owned()
-}
-
-fn setting_error(setting: &'static str, value: usize, reason: &'static str) -> Error {
-    Error::from(ErrorKind::InvalidSetting {
-        setting,
-        value: value.to_string(),
-        reason,
-    })
-}
-
-/// Parses a port given as text: a number from 1 to 65535.
-fn parse_port(text: &str) -> Result<u16, Error> {
-    let invalid = |reason| {
-        Error::from(ErrorKind::InvalidPort {
-            value: text.to_owned(),
-            reason,
-        })
-    };
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(invalid("missing"));
-    }
-    match trimmed.parse::<i64>() {
-        Ok(n) if (1..=65_535).contains(&n) => Ok(n as u16),
-        Ok(n) if n <= 0 => Err(invalid("must be a positive number")),
-        Ok(_) => Err(invalid("must be from 1 to 65535")),
-        Err(_) => Err(invalid("not a number")),
+            global_tags,
+            origin,
+        ))
     }
 }

@@ -79,59 +79,67 @@ impl Builder {
             DD_DOGSTATSD_URL | DD_AGENT_HOST | DD_DOGSTATSD_PORT if statsd_host.is_some() => None,
             _ => var(name),
         })?;
-        match (statsd_host, &datadog.address) {
-            (Some(host), _) => builder.host = host.trim().to_owned(),
-            (None, Some(address)) => {
-                builder.host = address.to_string();
-                builder.datadog_address = true;
-                builder.dogstatsd = true;
-            }
-            (None, None) => builder.enabled = false,
-        }
-        builder.datadog_tags = datadog
-            .global_tags()
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-            .collect();
-        builder.origin_detection = datadog.origin_detection;
-        builder.external_env = datadog.external_env;
-        builder.cardinality = datadog.cardinality;
-        if let Some(port) = var("STATSD_PORT") {
-            builder.port = PortSetting::Text(port);
-        }
-        if let Some(prefix) = var("STATSD_PREFIX").filter(|p| !p.is_empty()) {
-            builder.prefix = Some(prefix);
-        }
-        if let Some(protocol) = var("STATSD_PROTOCOL") {
-            builder.protocol = protocol.parse()?;
-        }
-        if let Some(enabled) = var("STATSD_ENABLED") {
-            builder.enabled &= truthy(&enabled);
-        }
-        if let Some(on) = var("STATSD_TYPE_PREFIXES") {
-            builder.type_prefixes = truthy(&on);
-        }
-        if let Some(text) = var("STATSD_RECONNECT_SLEEP") {
-            builder.reconnect_sleep = seconds("STATSD_RECONNECT_SLEEP", &text)?;
-        }
-        if let Some(text) = var("STATSD_WAIT_TIMEOUT") {
-            builder.wait_timeout = seconds("STATSD_WAIT_TIMEOUT", &text)?;
-        }
-        if let Some(text) = var("STATSD_TELEMETRY_INTERVAL") {
-            builder.telemetry = Some(seconds("STATSD_TELEMETRY_INTERVAL", &text)?);
-        }
-        if let Some(text) = var("STATSD_QUEUE_CAPACITY") {
-            builder.queue_capacity =
-                text.trim().parse().map_err(|e: std::num::ParseIntError| {
-                    Error::from(ErrorKind::InvalidEnvironment {
-                        variable: "STATSD_QUEUE_CAPACITY",
-                        value: text.clone(),
-                        reason: e.to_string(),
-                    })
-                })?;
-        }
+        apply_datadog(&mut builder, statsd_host, datadog);
+        apply_statsd(&mut builder, &var)?;
         Ok(builder)
     }
+}
+
+/// The server (`STATSD_HOST`, else the `DD_*` address, which declares
+/// DogStatsD; with neither, the connector is off) and the other `DD_*`
+/// settings, which the `STATSD_*` ones read next may override.
+fn apply_datadog(builder: &mut Builder, statsd_host: Option<String>, datadog: DatadogEnv) {
+    match (statsd_host, &datadog.address) {
+        (Some(host), _) => builder.host = host.trim().to_owned(),
+        (None, Some(address)) => {
+            builder.host = address.to_string();
+            builder.datadog_address = true;
+            builder.dogstatsd = true;
+        }
+        (None, None) => builder.enabled = false,
+    }
+    builder.datadog_tags = datadog
+        .global_tags()
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    builder.origin_detection = datadog.origin_detection;
+    builder.external_env = datadog.external_env;
+    builder.cardinality = datadog.cardinality;
+}
+
+/// The `STATSD_*` settings besides the host, over the `DD_*` ones and the
+/// defaults: parsed here where the builder takes typed values, kept as text
+/// (the port) where `build_config` checks and names them.
+fn apply_statsd(builder: &mut Builder, var: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
+    if let Some(port) = var("STATSD_PORT") {
+        builder.port = PortSetting::Text(port);
+    }
+    if let Some(prefix) = var("STATSD_PREFIX").filter(|p| !p.is_empty()) {
+        builder.prefix = Some(prefix);
+    }
+    if let Some(protocol) = var("STATSD_PROTOCOL") {
+        builder.protocol = protocol.parse()?;
+    }
+    if let Some(enabled) = var("STATSD_ENABLED") {
+        builder.enabled &= truthy(&enabled);
+    }
+    if let Some(on) = var("STATSD_TYPE_PREFIXES") {
+        builder.type_prefixes = truthy(&on);
+    }
+    if let Some(text) = var("STATSD_RECONNECT_SLEEP") {
+        builder.reconnect_sleep = seconds("STATSD_RECONNECT_SLEEP", &text)?;
+    }
+    if let Some(text) = var("STATSD_WAIT_TIMEOUT") {
+        builder.wait_timeout = seconds("STATSD_WAIT_TIMEOUT", &text)?;
+    }
+    if let Some(text) = var("STATSD_TELEMETRY_INTERVAL") {
+        builder.telemetry = Some(seconds("STATSD_TELEMETRY_INTERVAL", &text)?);
+    }
+    if let Some(text) = var("STATSD_QUEUE_CAPACITY") {
+        builder.queue_capacity = count("STATSD_QUEUE_CAPACITY", &text)?;
+    }
+    Ok(())
 }
 
 /// The original connector's truthiness: a non-zero number, or `on`, `t`,
@@ -147,6 +155,7 @@ pub(crate) fn truthy(text: &str) -> bool {
     )
 }
 
+/// A duration read from `variable` as seconds, which may be fractional.
 fn seconds(variable: &'static str, text: &str) -> Result<Duration, Error> {
     text.trim()
         .parse::<f64>()
@@ -159,4 +168,15 @@ fn seconds(variable: &'static str, text: &str) -> Result<Duration, Error> {
                 reason: "expected a non-negative number of seconds".into(),
             })
         })
+}
+
+/// A whole number read from `variable`, refused with its parser's reason.
+fn count(variable: &'static str, text: &str) -> Result<usize, Error> {
+    text.trim().parse().map_err(|e: std::num::ParseIntError| {
+        Error::from(ErrorKind::InvalidEnvironment {
+            variable,
+            value: text.to_owned(),
+            reason: e.to_string(),
+        })
+    })
 }

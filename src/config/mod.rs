@@ -5,7 +5,8 @@
 //! [`Error`] naming the value, never a surprise in the background task.
 //!
 //! - this file: the checked [`Config`], the [`Protocol`] and the defaults.
-//! - `builder`: the [`Builder`] and its checks.
+//! - `builder`: the [`Builder`] and its settings; `builder/steps`: the
+//!   steps of [`Builder::build_config`], its checks among them.
 //! - `env`: reading the `STATSD_*` and `DD_*` environment into a builder.
 //! - `address`: the one parser of server addresses (`udp://`, `tcp://`,
 //!   `unixgram://`, `unixstream://`, `unix://`, bare hosts and paths).

@@ -70,10 +70,7 @@ use metrics::{
     SharedString, Unit,
 };
 
-use crate::error::Error;
-use crate::wire::metric::MetricType;
-use crate::Connector;
-use crate::Metrics;
+use crate::{Connector, Error, MetricType, Metrics};
 
 /// What a `metrics` histogram becomes on the wire.
 ///
@@ -289,21 +286,8 @@ impl Target {
     /// Checks the name and tags (the connector checks them again on every
     /// call, and counts what it refuses; this check is for the log).
     fn check(&self, kind: MetricType) -> Result<(), Error> {
-        let overhead = self
-            .connector
-            .config()
-            .prefix()
-            .map_or(0, |prefix| prefix.len() + 1);
-        let overhead = overhead
-            + match self.connector.config().type_prefixes {
-                true => kind.type_prefix().len(),
-                false => 0,
-            };
-        crate::wire::validate::name(&self.name, overhead)?;
-        let format = self.connector.config().tag_format;
-        self.tags
-            .iter()
-            .try_for_each(|(key, value)| crate::wire::validate::tag(key, value, format))
+        let tags: Vec<(&str, &str)> = self.tags.iter().map(|(k, v)| (&**k, &**v)).collect();
+        self.connector.check_metric(kind, &self.name, &tags)
     }
 
     /// Calls `f` with the connector scoped to the tags. Up to eight tags are

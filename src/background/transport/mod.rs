@@ -53,11 +53,12 @@ impl Connection {
                 // `unix://`: the socket says which kind it is, anew on every
                 // connection (the server may have been replaced).
                 let path: &std::path::Path = config.host.as_ref();
-                match crate::config::address::probe_unix_kind(path)? {
-                    crate::config::address::UnixKind::Datagram => Ok(Connection::Unixgram(
-                        unix::connect_datagram(path, config.max_payload)?,
-                    )),
-                    crate::config::address::UnixKind::Stream => Ok(Connection::Unix(
+                match unix::probe_unix_kind(path)? {
+                    unix::UnixKind::Datagram => Ok(Connection::Unixgram(unix::connect_datagram(
+                        path,
+                        config.max_payload,
+                    )?)),
+                    unix::UnixKind::Stream => Ok(Connection::Unix(
                         unix::connect_stream(path, config.framing, config.max_payload).await?,
                     )),
                 }
