@@ -34,8 +34,10 @@
 //!   `dogstatsd_parse` and `datagram` ([`Datagram`]: reading any line back),
 //!   `conformance` (Datadog's own test cases, as tables).
 //! - `shared/` — what both sides share, depending on neither: `queue` (the
-//!   bounded, sharded buffers; full means dropped and counted, never
-//!   waiting), `ledger` ([`Stats`]: every metric accounted for), `state`
+//!   bounded per-thread buffers; full means dropped and counted, never
+//!   waiting), `slot` (one thread's buffer: the lock-free hand-off, its
+//!   unsafe code behind the `SlotOwner` token), `loom` (the model
+//!   checker's one switch), `ledger` ([`Stats`]: every metric accounted for), `state`
 //!   ([`State`]), `stop` (the stop request and its deadline), `aggregate`
 //!   (opt-in client-side aggregation and DogStatsD value packing), `random`,
 //!   `throttle`.

@@ -167,7 +167,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The longest line this test ever emits, so that a shard buffer filled to the
+/// The longest line this test ever emits, so that a thread's buffer filled to the
 /// bound with it has room for a full bound of any measured line.
 const WARM_NAME: &str = "bench.warm.up.with.a.name.longer.than.every.measured.line.xxxxxxxx";
 

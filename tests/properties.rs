@@ -144,7 +144,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async {
             let server = CaptureServer::start().await.unwrap();
-            let mut builder = Connector::builder().host("127.0.0.1").port(server.port()).tag_format(format).shards(1);
+            let mut builder = Connector::builder().host("127.0.0.1").port(server.port()).tag_format(format).emitting_threads(1);
             if let Some(prefix) = &prefix {
                 builder = builder.prefix(prefix.clone());
             }

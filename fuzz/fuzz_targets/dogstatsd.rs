@@ -240,7 +240,7 @@ fn builder(setup: &Setup, path: &str) -> statsd_connector::Builder {
         .batch_delay(Duration::ZERO)
         .reconnect_sleep(Duration::from_millis(5))
         .queue_capacity(1 << 16)
-        .shards(1)
+        .emitting_threads(1)
         .dogstatsd(setup.dogstatsd)
         .origin_detection(false)
         .tag_format(match setup.format {

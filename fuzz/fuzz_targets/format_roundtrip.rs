@@ -372,7 +372,7 @@ fn builder(input: &Input) -> statsd_connector::Builder {
     let mut builder = Connector::builder()
         .host("localhost")
         .queue_capacity(1 << 20)
-        .shards(1)
+        .emitting_threads(1)
         .type_prefixes(input.type_prefixes)
         .tag_format(input.format.tag_format());
     if let Some(prefix) = &input.prefix {

@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
     let mut builder = Connector::builder()
         .host("localhost")
         .queue_capacity(1 << 20)
-        .shards(1)
+        .emitting_threads(1)
         .tag_format(format);
     if let Some(p) = prefix {
         builder = builder.prefix(p);

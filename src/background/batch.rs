@@ -1,16 +1,17 @@
 //! What the processor holds between taking lines from the queue and writing them.
 //!
-//! A [`Batch`] is the shard buffers taken by one [`Queue::take`], in order, plus
+//! A [`Batch`] is the buffers taken by one [`Queue::take`], in order, plus
 //! how far the first one has been written. It only ever advances by what a
 //! socket accepted, so data a failed write did not deliver stays here and goes
 //! first on the next connection. Buffers that have been written go back to the
-//! queue's pool of chunks on the next take, for callers to fill again: in
-//! steady state nothing is allocated.
+//! queue's pool of buffers on the next take, for the processor to fill
+//! again (the callers' chunks have a pool of their own): in steady state
+//! nothing is allocated.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use crate::shared::queue::{Queue, ShardBuffer};
+use crate::shared::queue::{Queue, TakenBuffer};
 
 /// The most buffers one vectored write or one `sendmmsg` call carries.
 pub(crate) const MAX_SLICES: usize = 64;
@@ -23,7 +24,7 @@ const MAX_SPARES: usize = 16;
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     /// Buffers of whole lines, oldest first.
-    chunks: VecDeque<ShardBuffer>,
+    chunks: VecDeque<TakenBuffer>,
     /// Bytes of `chunks[0]` already written.
     offset: usize,
     /// Lines of `chunks[0]` already written whole (the newlines before
@@ -34,7 +35,7 @@ pub(crate) struct Batch {
     /// Empty buffers, kept with their capacity for the next take.
     spares: Vec<Vec<u8>>,
     /// Scratch space for `Queue::take`.
-    taken: Vec<ShardBuffer>,
+    taken: Vec<TakenBuffer>,
 }
 
 impl Batch {

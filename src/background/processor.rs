@@ -3,9 +3,10 @@
 //! Its life, top to bottom in [`run`]:
 //!
 //! 1. **Serve** until a stop is requested: keep a connection (on failure, log
-//!    throttled, sleep `reconnect_sleep`, try again), take everything queued in
-//!    one swap, write it, and wait for the queue (or the peer closing) when
-//!    there is nothing to do.
+//!    throttled, sleep `reconnect_sleep`, try again), take what is queued (a
+//!    bounded piece of each thread's buffer at a time, see `Queue::take`),
+//!    write it, and wait for the queue (or the peer closing) when there is
+//!    nothing to do.
 //! 2. **Drain** until the stop deadline: deliver what is still held or queued,
 //!    reconnecting if need be.
 //! 3. **Close**: shut the connection down and wait until the server has

@@ -27,7 +27,7 @@ impl Builder {
     /// (a bad scheme, an empty host, a bad port after the `:` ...);
     /// [`ErrorKind::InvalidPrefix`](crate::ErrorKind::InvalidPrefix) for a prefix that cannot start a metric name;
     /// [`ErrorKind::InvalidTag`](crate::ErrorKind::InvalidTag) for a global tag that cannot be written in the tag format;
-    /// [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for a zero `queue_capacity`, `shards`,
+    /// [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for a zero `queue_capacity`, `emitting_threads`,
     /// `max_samples_per_context`, `aggregate` or `telemetry` interval, a
     /// `max_payload` outside 64..=65507, or newline framing asked of a
     /// `unixstream://` address.

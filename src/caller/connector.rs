@@ -1,7 +1,8 @@
 //! The handle applications hold: cheap to clone, callable from any thread or
 //! task without `.await`, and in charge of starting and stopping the processor.
 //!
-//! A metric call validates its input, formats the line into a queue shard and
+//! A metric call validates its input, writes the line into its thread's
+//! buffer of the queue and
 //! returns (see `emit`): it never touches the network and never waits for
 //! it. Starting spawns the background side (`background::processor`) with
 //! the shared state; the handle and the processor never import each other.

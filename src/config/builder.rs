@@ -48,7 +48,7 @@ pub struct Builder {
     pub(super) tag_format: TagFormat,
     pub(super) global_tags: Vec<(String, String)>,
     pub(super) queue_capacity: usize,
-    pub(super) shards: Option<usize>,
+    pub(super) emitting_threads: Option<usize>,
     pub(super) reconnect_sleep: Duration,
     pub(super) wait_timeout: Duration,
     pub(super) batch_delay: Duration,
@@ -104,7 +104,7 @@ impl Default for Builder {
             tag_format: TagFormat::DogStatsd,
             global_tags: Vec::new(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
-            shards: None,
+            emitting_threads: None,
             reconnect_sleep: Duration::from_secs(1),
             wait_timeout: Duration::from_millis(100),
             batch_delay: Duration::from_millis(1),
@@ -370,7 +370,7 @@ impl Builder {
     /// ```
     /// use statsd_connector::{Connector, Error, Metrics};
     ///
-    /// let statsd = Connector::builder().host("localhost").queue_capacity(1).shards(1).build()?;
+    /// let statsd = Connector::builder().host("localhost").queue_capacity(1).emitting_threads(1).build()?;
     /// statsd.incr("first")?;
     /// assert!(statsd.incr("second").unwrap_err().is_queue_full());
     /// assert_eq!(statsd.stats().dropped, 1);
@@ -382,26 +382,40 @@ impl Builder {
         self
     }
 
-    /// How many shards the queue has (default: twice the number of cores, at
-    /// most 32; rounded up to a power of two). One shard is the simplest and
-    /// keeps the order of lines across threads (every thread writes one
-    /// buffer, under a mutex); with more, each emitting thread writes a
-    /// buffer of its own without a lock, and the number sets the size of the
-    /// leases threads take from the bound (`queue_capacity / (8 × shards)`
-    /// lines, at most 1024).
+    /// How many threads you expect to emit at once (default: twice the
+    /// number of cores, at most 32; rounded up to a power of two).
+    ///
+    /// With more than one, each emitting thread writes a buffer of its own
+    /// without a lock (however many threads there are), and this number
+    /// sizes what a thread leases from the bound at a time
+    /// (`queue_capacity / (8 × n)` lines, at most 1024) and the stripes of
+    /// the aggregation tables. With one, every thread writes one buffer
+    /// under a mutex: the simplest, and lines keep the order they were
+    /// emitted in across threads.
     ///
     /// ```
     /// use statsd_connector::Connector;
     ///
-    /// // One shard: lines arrive in the order they were emitted, from any thread.
-    /// let statsd = Connector::builder().host("localhost").shards(1).build()?;
-    /// assert!(Connector::builder().host("localhost").shards(0).build().is_err());
+    /// // One buffer: lines arrive in the order they were emitted, from any thread.
+    /// let statsd = Connector::builder().host("localhost").emitting_threads(1).build()?;
+    /// assert!(Connector::builder().host("localhost").emitting_threads(0).build().is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
     #[must_use]
-    pub fn shards(mut self, shards: usize) -> Builder {
-        self.shards = Some(shards);
+    pub fn emitting_threads(mut self, threads: usize) -> Builder {
+        self.emitting_threads = Some(threads);
         self
+    }
+
+    /// The old name of [`Builder::emitting_threads`], from when the queue
+    /// had a fixed number of shards.
+    #[deprecated(
+        since = "0.1.1",
+        note = "renamed `emitting_threads`: the queue has a buffer per emitting thread, not shards"
+    )]
+    #[must_use]
+    pub fn shards(self, shards: usize) -> Builder {
+        self.emitting_threads(shards)
     }
 
     /// How long to wait between failed connection attempts (default 1 s).
@@ -734,7 +748,7 @@ impl Builder {
     /// (a bad scheme, an empty host, a bad port after the `:` ...);
     /// [`ErrorKind::InvalidPrefix`](crate::ErrorKind::InvalidPrefix) for a prefix that cannot start a metric name;
     /// [`ErrorKind::InvalidTag`](crate::ErrorKind::InvalidTag) for a global tag that cannot be written in the tag format;
-    /// [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for a zero `queue_capacity`, `shards`,
+    /// [`ErrorKind::InvalidSetting`](crate::ErrorKind::InvalidSetting) for a zero `queue_capacity`, `emitting_threads`,
     /// `max_samples_per_context`, `aggregate` or `telemetry` interval, a
     /// `max_payload` outside 64..=65507, or newline framing asked of a
     /// `unixstream://` address.

@@ -41,8 +41,8 @@ pub const DEFAULT_PORT: u16 = 8125;
 /// The default bound of the queue, in metrics (lines).
 ///
 /// The original connector's 1.0 release held 1000. We hold more because we
-/// batch: the processor takes the whole queue at once, so the bound is also the
-/// largest burst that can arrive while one write is on its way, and because a
+/// batch: lines wait in the queue while a write is on its way, so the bound
+/// is also the largest burst that can arrive meanwhile, and because a
 /// reconnect sleep of one second at 100 000 metrics a second should lose
 /// nothing. At 40 bytes a line this is about 4 MiB at most (see the README's
 /// Memory section).
@@ -200,7 +200,7 @@ pub struct Config {
     pub(crate) tag_format: TagFormat,
     pub(crate) global_tags: Vec<(String, String)>,
     pub(crate) queue_capacity: usize,
-    pub(crate) shards: usize,
+    pub(crate) emitting_threads: usize,
     pub(crate) reconnect_sleep: Duration,
     pub(crate) wait_timeout: Duration,
     pub(crate) batch_delay: Duration,

@@ -116,7 +116,7 @@ fn out_of_range_settings_are_errors() {
     assert!(b().queue_capacity(0).build_config().is_err());
     assert!(b().max_payload(10).build_config().is_err());
     assert!(b().max_payload(70_000).build_config().is_err());
-    assert!(b().shards(0).build_config().is_err());
+    assert!(b().emitting_threads(0).build_config().is_err());
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Client-side aggregation (opt-in): fold many data points into one line per
 //! name and tag set per flush interval.
 //!
-//! - Counters are summed. Each thread adds into its own stripe (the same home
-//!   index as the queue's shards), a small map under an uncontended mutex, so
+//! - Counters are summed. Each thread adds into its own stripe (chosen by
+//!   the thread's home index), a small map under an uncontended mutex, so
 //!   two threads counting the same name never share a cache line. A
 //!   [`Counter`](crate::Counter) handle goes further: its name is checked
 //!   once and each increment is one atomic add on the caller's stripe (a

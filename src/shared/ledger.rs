@@ -16,8 +16,9 @@
 //! when the processor exits. The counters are plain `AtomicU64`s with
 //! `Relaxed` ordering: each is exact on its own, and a snapshot is a
 //! consistent sum once the processor has stopped. `accepted` and `in_queue`
-//! live inside the queue's shards, under the shard lock the emitter already
-//! holds, so the successful hot path touches no shared counter at all.
+//! live inside the queue's slots: each slot counts what its owner published
+//! (a relaxed store only the owner makes), so the successful hot path takes
+//! no lock and writes no counter another thread writes.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

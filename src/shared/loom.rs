@@ -54,52 +54,92 @@ impl<T> Cell<T> {
 }
 
 /// A fixed run of bytes, never reallocated, that one side writes while the
-/// other reads a different part of it: one cell per byte, so that each byte
-/// may be written through a shared reference (and, under loom, is tracked).
+/// other reads a different part of it.
+///
+/// Under std it is held by a raw pointer, not a `Box<[u8]>`: each access
+/// borrows only the bytes it touches (a reference to the whole run would
+/// claim all of it, and overlap the other side's bytes), and Miri checks
+/// exactly those. Under loom it is one cell per byte, tracked by the model.
 #[derive(Debug)]
-pub(crate) struct Bytes(Box<[UnsafeCell<u8>]>);
+pub(crate) struct Bytes {
+    #[cfg(not(all(test, statsd_loom)))]
+    start: std::ptr::NonNull<u8>,
+    #[cfg(all(test, statsd_loom))]
+    cells: Box<[UnsafeCell<u8>]>,
+    len: usize,
+}
+
+// SAFETY: `Bytes` owns its allocation (freed once, in `drop`), like a
+// `Box<[u8]>`, which is `Send` and `Sync`; its methods that write or read
+// through a shared reference are `unsafe`, and their callers promise that
+// no two of them touch the same byte at once.
+#[cfg(not(all(test, statsd_loom)))]
+unsafe impl Send for Bytes {}
+// SAFETY: as for `Send`.
+#[cfg(not(all(test, statsd_loom)))]
+unsafe impl Sync for Bytes {}
+
+#[cfg(not(all(test, statsd_loom)))]
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        let run = std::ptr::slice_from_raw_parts_mut(self.start.as_ptr(), self.len);
+        // SAFETY: `start` and `len` are those of the boxed slice `zeroed`
+        // leaked, and `&mut self` means nobody else uses it any more.
+        drop(unsafe { Box::from_raw(run) });
+    }
+}
 
 impl Bytes {
     /// `len` zero bytes.
     pub(crate) fn zeroed(len: usize) -> Bytes {
         #[cfg(all(test, statsd_loom))]
-        return Bytes((0..len).map(|_| UnsafeCell::new(0)).collect());
+        return Bytes {
+            cells: (0..len).map(|_| UnsafeCell::new(0)).collect(),
+            len,
+        };
         #[cfg(not(all(test, statsd_loom)))]
         {
-            let zeroed = Box::into_raw(vec![0u8; len].into_boxed_slice());
-            // SAFETY: `UnsafeCell<u8>` is `repr(transparent)` over `u8`, so
-            // the allocation is a valid `[UnsafeCell<u8>]` of the same
-            // length, and the box frees it with the same layout.
-            Bytes(unsafe { Box::from_raw(zeroed as *mut [UnsafeCell<u8>]) })
+            let run: *mut [u8] = Box::into_raw(vec![0u8; len].into_boxed_slice());
+            Bytes {
+                // `Box::into_raw` never returns null.
+                start: std::ptr::NonNull::new(run.cast::<u8>()).expect("a boxed slice"),
+                len,
+            }
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 
-    /// Copies `src` to `at..`. Panics if that is out of bounds.
+    /// The bytes `at..at + len`, for the unsafe methods below.
+    #[cfg(not(all(test, statsd_loom)))]
+    #[inline(always)]
+    fn range(&self, at: usize, len: usize) -> *mut u8 {
+        debug_assert!(at + len <= self.len, "{at} + {len} of {} bytes", self.len);
+        // `wrapping_add`: no promise needed here; the callers' promise that
+        // the range is in bounds is what makes the access sound.
+        self.start.as_ptr().wrapping_add(at)
+    }
+
+    /// Copies `src` to `at..`. No bounds check in release builds (the
+    /// caller has made the room), like [`Bytes::write_in_place`].
     ///
     /// # Safety
-    /// Nobody else reads or writes `at..at + src.len()` during the call.
+    /// `at + src.len() <= self.len()`, and nobody else reads or writes
+    /// `at..at + src.len()` during the call.
     #[inline(always)]
     pub(crate) unsafe fn write(&self, at: usize, src: &[u8]) {
-        let cells = &self.0[at..at + src.len()];
         #[cfg(not(all(test, statsd_loom)))]
-        // SAFETY: the cells have the layout of `u8` and permit writes
-        // through a shared reference, the range is in bounds (the slice
-        // above checked it), nobody else touches it (the caller promises),
-        // and `src` is not part of `self` (it is borrowed immutably while
-        // the cells are written only here).
+        // SAFETY: in bounds and nobody else touches the range (both
+        // promised by the caller), and `src` is not part of the run (the
+        // run is reached only through these methods, which never hand out a
+        // reference to it that outlives the call).
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                src.as_ptr(),
-                UnsafeCell::raw_get(cells.as_ptr()),
-                src.len(),
-            );
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.range(at, src.len()), src.len());
         }
         #[cfg(all(test, statsd_loom))]
-        for (cell, &byte) in cells.iter().zip(src) {
+        for (cell, &byte) in self.cells[at..at + src.len()].iter().zip(src) {
             // SAFETY: as above, one byte at a time (loom tracks each).
             cell.with_mut(|p| unsafe { *p = byte });
         }
@@ -119,23 +159,19 @@ impl Bytes {
         max_len: usize,
         write: impl FnOnce(&mut [u8]) -> usize,
     ) -> usize {
-        debug_assert!(at + max_len <= self.len(), "{at} + {max_len} bytes");
         #[cfg(not(all(test, statsd_loom)))]
         {
-            // SAFETY: the cells have the layout of `u8` and permit writes
-            // through a shared reference; the range is in bounds and nobody
-            // else touches it while the exclusive slice lives (both promised
-            // by the caller, for the call).
-            let out = unsafe {
-                let first = UnsafeCell::raw_get(self.0.as_ptr().add(at));
-                std::slice::from_raw_parts_mut(first, max_len)
-            };
+            // SAFETY: in bounds, and nobody else touches the range while the
+            // exclusive slice lives (both promised by the caller, for the
+            // call); the bytes are initialised (zeroed at the start).
+            let out = unsafe { std::slice::from_raw_parts_mut(self.range(at, max_len), max_len) };
             let len = write(out);
             debug_assert!(len <= max_len, "wrote {len} of at most {max_len} bytes");
             len
         }
         #[cfg(all(test, statsd_loom))]
         {
+            assert!(at + max_len <= self.len);
             // Written aside, then through the cells: loom tracks each.
             let mut line = vec![0; max_len];
             let len = write(&mut line);
@@ -151,19 +187,22 @@ impl Bytes {
     /// Nobody writes `from..to` during the call.
     #[inline]
     pub(crate) unsafe fn read_into(&self, from: usize, to: usize, out: &mut Vec<u8>) {
-        let cells = &self.0[from..to];
+        assert!(
+            from <= to && to <= self.len,
+            "{from}..{to} of {} bytes",
+            self.len
+        );
         #[cfg(not(all(test, statsd_loom)))]
         {
-            // SAFETY: the cells have the layout of `u8`, the range is in
-            // bounds (the slice above checked it), and nobody writes it
-            // while the shared slice lives (the caller promises).
-            let bytes = unsafe {
-                std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), cells.len())
-            };
+            // SAFETY: in bounds (asserted above), initialised, and nobody
+            // writes the range while the shared slice lives (the caller
+            // promises).
+            let bytes =
+                unsafe { std::slice::from_raw_parts(self.range(from, to - from), to - from) };
             out.extend_from_slice(bytes);
         }
         #[cfg(all(test, statsd_loom))]
-        for cell in cells {
+        for cell in &self.cells[from..to] {
             // SAFETY: as above, one byte at a time.
             out.push(cell.with(|p| unsafe { *p }));
         }

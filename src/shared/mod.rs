@@ -7,7 +7,9 @@
 //! aggregation tables, the observable state and the stop channel. Neither
 //! side imports the other; both import this.
 //!
-//! - `queue`: the bounded, sharded buffers the formatted lines wait in.
+//! - `queue`: the bounded per-thread buffers the formatted lines wait in
+//!   (`slot`: one thread's buffer and its hand-off protocol; `loom`: the
+//!   one switch to the model checker).
 //! - `ledger`: the counters behind [`Stats`](crate::Stats), by transition.
 //! - `state`: running and connected, as a `watch` value.
 //! - `stop`: the stop request and its deadline.
@@ -105,11 +107,11 @@ impl Shared {
         );
         Shared {
             format,
-            queue: Queue::new(config.queue_capacity, config.shards),
+            queue: Queue::new(config.queue_capacity, config.emitting_threads),
             aggregator: config.aggregate.map(|_| {
                 // Packed values (protocol v1.1) only for a DogStatsD server.
                 let packing = config.dogstatsd.then_some(config.max_samples_per_context);
-                Aggregator::new(config.shards, packing)
+                Aggregator::new(config.emitting_threads, packing)
             }),
             ledger: Ledger::default(),
             drops: Throttle::default(),
@@ -126,9 +128,9 @@ impl Shared {
     /// counts them and logs a throttled warning.
     ///
     /// Once a stop has completed (and until the next start) the lines are
-    /// refused with [`ErrorKind::Stopped`] and counted as dropped: one relaxed
-    /// load under the shard lock (see `Queue::close_and_clear`), after
-    /// validation, so that an invalid call is still rejected as invalid.
+    /// refused with [`ErrorKind::Stopped`] and counted as dropped (the slot
+    /// refuses the publish, see `Queue::close_and_clear`), after validation,
+    /// so that an invalid call is still rejected as invalid.
     #[inline]
     pub(crate) fn push<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
     where

@@ -26,7 +26,7 @@
 //! unused lease back and frees the slot for the next thread that registers:
 //! its published lines stay there for the processor, and the number of slots
 //! is the largest number of threads that emitted at once, never more. With
-//! one shard (`shards(1)`), every thread writes one slot under a mutex
+//! `emitting_threads(1)`, every thread writes one slot under a mutex
 //! instead, which keeps the order of lines across threads.
 //!
 //! Why chunks: a slot's chunk never grows (the processor reads it while the
@@ -61,7 +61,7 @@ use std::sync::Arc;
 /// Lines taken from the queue by one [`Queue::take`], in a buffer of the
 /// processor's.
 #[derive(Debug, Default)]
-pub(crate) struct ShardBuffer {
+pub(crate) struct TakenBuffer {
     /// Whole lines, each ending in `\n`.
     pub(crate) bytes: Vec<u8>,
     /// How many lines `bytes` holds.
@@ -103,7 +103,7 @@ struct Core {
 #[derive(Debug)]
 pub(crate) struct Queue {
     core: Arc<Core>,
-    /// With one shard: the one slot, written under the mutex.
+    /// With `emitting_threads(1)`: the one slot, written under the mutex.
     single: Option<(Mutex<()>, SlotArc<Slot>)>,
     /// The bound, in lines.
     capacity: usize,
@@ -241,24 +241,25 @@ impl Drop for Queue {
 }
 
 impl Queue {
-    /// A queue holding at most `capacity` lines; with one shard, every thread
-    /// writes one buffer (see the module docs).
-    pub(crate) fn new(capacity: usize, shards: usize) -> Queue {
-        let shards = shards.max(1).next_power_of_two();
+    /// A queue holding at most `capacity` lines, for about
+    /// `emitting_threads` threads emitting at once (it sizes the leases);
+    /// with one, every thread writes one buffer (see the module docs).
+    pub(crate) fn new(capacity: usize, emitting_threads: usize) -> Queue {
+        let threads = emitting_threads.max(1).next_power_of_two();
         let core = Arc::new(Core {
             pool: Padded(AtomicUsize::new(capacity)),
             slots: Mutex::new(Vec::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
             dropped: std::sync::atomic::AtomicBool::new(false),
         });
-        let single = (shards == 1).then(|| (Mutex::new(()), core.claim()));
+        let single = (threads == 1).then(|| (Mutex::new(()), core.claim()));
         Queue {
             core,
             single,
             capacity,
             // Small enough that idle leases strand little of the bound, large
             // enough that the pool is rarely touched.
-            lease: (capacity / (shards * 8)).clamp(1, 1024),
+            lease: (capacity / (threads * 8)).clamp(1, 1024),
             sleeping: Padded(std::sync::atomic::AtomicBool::new(false)),
             wake: Notify::new(),
             pool_of_chunks: Padded(Mutex::new(Vec::with_capacity(POOLED_CHUNKS))),
@@ -555,7 +556,7 @@ impl Queue {
     /// ones first, once written). Returns the number of lines taken, which
     /// go back to the pool; 0 only when every slot is empty (the processor
     /// sleeps on that, see the wake protocol in `slot`).
-    pub(crate) fn take(&self, out: &mut Vec<ShardBuffer>, written: &mut Vec<Vec<u8>>) -> usize {
+    pub(crate) fn take(&self, out: &mut Vec<TakenBuffer>, written: &mut Vec<Vec<u8>>) -> usize {
         let mut buffers = lock(&self.pool_of_buffers);
         for mut buffer in written.drain(..) {
             if buffers.len() < POOLED_CHUNKS && (CHUNK..=4 * CHUNK).contains(&buffer.capacity()) {
@@ -563,7 +564,7 @@ impl Queue {
                 buffers.push(buffer);
             }
         }
-        let mut filling: Option<ShardBuffer> = None;
+        let mut filling: Option<TakenBuffer> = None;
         let mut taken = 0;
         // A copy of the registry: a thread that registers after it was made
         // took the registry's lock after this take (and after a
@@ -582,7 +583,7 @@ impl Queue {
                         out.extend(filling.take());
                         let mut bytes = buffers.pop().unwrap_or_default();
                         bytes.reserve(len.max(CHUNK));
-                        filling = Some(ShardBuffer { bytes, lines: 0 });
+                        filling = Some(TakenBuffer { bytes, lines: 0 });
                     }
                     if let Some(buffer) = filling.as_mut() {
                         piece.copy_to(&mut buffer.bytes);
@@ -764,7 +765,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shard_seals_chunks_instead_of_growing_and_keeps_their_order() {
+    fn a_slot_seals_chunks_instead_of_growing_and_keeps_their_order() {
         let queue = Queue::new(1_000_000, 1);
         // Long lines under Miri: three chunks in few lines.
         let pad = if cfg!(miri) {

@@ -294,9 +294,10 @@ impl SlotOwner<'_> {
             let len = owner.scratch.len();
             slot.make_room(owner, lines, len, fresh);
             let at = bytes_of(owner.published);
-            // SAFETY: `at..at + len` is above what this owner published in
-            // its chunk, so the processor does not read it, and only the
-            // owner (this call) writes there; `make_room` left the room.
+            // SAFETY: `at..at + len` is inside the chunk (`make_room` left
+            // the room) and above what this owner published in it, so the
+            // processor does not read it, and only the owner (this call)
+            // writes there.
             unsafe { owner.chunk.bytes.write(at, &owner.scratch) };
             Ok(slot.publish(owner, lines, tally, len, check_closed))
         })

@@ -31,10 +31,16 @@
 //! judge). Other Unicode spaces (`U+00A0`, `U+2000`–`U+200A`, `U+3000`) are
 //! accepted too: no statsd server reads them as separators.
 //!
-//! The checks are a 256-entry table lookup per byte: a 20-byte name costs a few
-//! nanoseconds, which is why they run on every call instead of being cached.
-//! Only the lead bytes of the refused characters above (`0xC2`, `0xD8`, `0xE2`,
-//! `0xEF`) send a text to the slower look, character by character.
+//! The checks run in three steps, each only for what the one before could
+//! not decide. First a fast check, sixteen bytes at a time with SSE2 on
+//! x86-64 (see `plain`): a text of only `-./0-9`, `A-Z[\]^_`, `` ` `` and
+//! `a-z{`, which is nearly every real name, passes with a few comparisons.
+//! Otherwise a 256-entry table lookup per byte, one table per kind of text,
+//! without a branch per byte. Only a text the table refuses, or that holds a
+//! lead byte of the refused characters above (`0xC2`, `0xD8`, `0xE2`,
+//! `0xEF`), is looked at character by character. A 20-byte name costs a few
+//! nanoseconds, which is why the checks run on every call instead of being
+//! cached.
 
 use crate::error::{Error, ErrorKind, Reason};
 use crate::wire::metric::{MetricType, TagFormat, Value};

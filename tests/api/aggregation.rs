@@ -95,7 +95,7 @@ async fn gauges_sets_and_timings_in_aggregating_mode() {
     let mut lines = server.lines();
     // Timings pass straight through, in the order of the thread that emitted
     // them. Their order relative to the final flush (the processor's thread)
-    // is not promised: the queue orders lines per shard, not across threads.
+    // is not promised: the queue orders lines per thread, not across threads.
     let position = |line: &str| lines.iter().position(|l| l == line).expect(line);
     assert!(position("agg.t:5|ms") < position("agg.t:7|ms"), "{lines:?}");
     let gauge_reset = lines

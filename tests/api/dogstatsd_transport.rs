@@ -231,7 +231,7 @@ async fn a_killed_and_restarted_stream_never_tears_or_repeats_a_frame_and_loses_
     let statsd = Connector::builder()
         .host(format!("unixstream://{}", path.display()))
         .reconnect_sleep(Duration::from_millis(5))
-        .shards(1)
+        .emitting_threads(1)
         .build()
         .unwrap();
     assert_eq!(statsd.config().framing(), Framing::LengthPrefixed);
@@ -313,7 +313,7 @@ async fn frames_hold_whole_lines_up_to_max_payload() {
         .host(format!("unix://{}", path.display()))
         .framing(Framing::LengthPrefixed)
         .max_payload(256)
-        .shards(1)
+        .emitting_threads(1)
         .build()
         .unwrap();
     statsd.start().await.unwrap();

@@ -647,7 +647,7 @@ async fn black_hole_never_blocks_the_caller_bounds_memory_and_stop_keeps_its_dea
     let capacity = 10_000;
     let statsd = builder(server.port())
         .queue_capacity(capacity)
-        .shards(2)
+        .emitting_threads(2)
         .build()
         .unwrap();
     start_connected(&statsd).await;
@@ -996,7 +996,7 @@ async fn stop_while_a_large_batch_is_half_written_returns_by_its_deadline() {
         .unwrap();
     let statsd = builder(server.port())
         .queue_capacity(1_000_000)
-        .shards(2)
+        .emitting_threads(2)
         .build()
         .unwrap();
     start_connected(&statsd).await;

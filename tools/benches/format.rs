@@ -194,19 +194,19 @@ fn floors(c: &mut Criterion) {
             looped(iters, || write(black_box(&mut buf), black_box(1)))
         })
     });
-    // ... under an uncontended lock found through a thread-local, as a queue
-    // shard is: the least a locked, sharded queue can do.
+    // ... under an uncontended lock found through a thread-local: the least
+    // a queue of locked buffers (one per home index) can do.
     group.bench_function("handwritten_line_under_mutex", |b| {
-        let shards: Vec<Mutex<Vec<u8>>> = (0..4)
+        let buffers: Vec<Mutex<Vec<u8>>> = (0..4)
             .map(|_| Mutex::new(Vec::with_capacity(1 << 26)))
             .collect();
         b.iter_custom(|iters| {
-            for shard in &shards {
-                shard.lock().unwrap().clear();
+            for buffer in &buffers {
+                buffer.lock().unwrap().clear();
             }
             looped(iters, || {
-                let home = HOME.with(Cell::get) % shards.len();
-                let mut guard = black_box(&shards[home]).lock().unwrap();
+                let home = HOME.with(Cell::get) % buffers.len();
+                let mut guard = black_box(&buffers[home]).lock().unwrap();
                 write(&mut guard, black_box(1));
             })
         })

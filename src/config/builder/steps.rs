@@ -197,8 +197,8 @@ pub(super) fn check_limits(builder: &Builder, max_payload: usize) -> Result<(), 
     if builder.queue_capacity == 0 {
         return Err(setting_error("queue_capacity", 0, "must be at least 1"));
     }
-    if builder.shards == Some(0) {
-        return Err(setting_error("shards", 0, "must be at least 1"));
+    if builder.emitting_threads == Some(0) {
+        return Err(setting_error("emitting_threads", 0, "must be at least 1"));
     }
     if builder.aggregate == Some(Duration::ZERO) {
         return Err(Error::from(ErrorKind::InvalidSetting {
@@ -317,7 +317,9 @@ pub(super) fn assemble(
         tag_format: builder.tag_format,
         global_tags,
         queue_capacity: builder.queue_capacity,
-        shards: builder.shards.unwrap_or_else(default_shards),
+        emitting_threads: builder
+            .emitting_threads
+            .unwrap_or_else(default_emitting_threads),
         reconnect_sleep: builder.reconnect_sleep,
         wait_timeout: builder.wait_timeout,
         batch_delay: builder.batch_delay,
@@ -333,9 +335,9 @@ pub(super) fn assemble(
     }
 }
 
-/// A sensible number of queue shards for this machine: one per core, times
-/// two so that threads sharing a core rarely share a shard, at most 32.
-fn default_shards() -> usize {
+/// A sensible guess of the threads that emit at once on this machine: two
+/// per core (threads that share a core are common), at most 32.
+fn default_emitting_threads() -> usize {
     std::thread::available_parallelism()
         .map_or(4, |n| n.get() * 2)
         .min(32)

@@ -19,13 +19,14 @@ pub(super) fn builder(port: u16) -> Builder {
         .connect_timeout(Duration::from_secs(2))
 }
 
-/// Like [`builder`], with a single queue shard, so that lines keep the order
+/// Like [`builder`], with one queue buffer for every thread
+/// (`emitting_threads(1)`), so that lines keep the order
 /// they were emitted in even while the processor takes the queue. Tests that
 /// assert the exact order of lines emitted while the connector runs use it, so
-/// that each pins its own behaviour; the order with several shards is pinned
+/// that each pins its own behaviour; the order with a buffer per thread is pinned
 /// separately (in `order.rs`).
 pub(super) fn ordered(port: u16) -> Builder {
-    builder(port).shards(1)
+    builder(port).emitting_threads(1)
 }
 
 /// Waits until `server` has received `n` lines.

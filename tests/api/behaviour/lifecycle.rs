@@ -573,10 +573,10 @@ async fn configuration_from_the_environment_reaches_the_wire() {
             ("STATSD_WAIT_TIMEOUT", "0.05"),
             ("STATSD_QUEUE_CAPACITY", "500"),
         ];
-        // One shard, for the order of the two lines (see `ordered`).
+        // One buffer, for the order of the two lines (see `ordered`).
         let statsd = Builder::from_env_with(env_of(&env))
             .unwrap()
-            .shards(1)
+            .emitting_threads(1)
             .build()
             .unwrap();
         let config = statsd.config();

@@ -10,14 +10,14 @@ use statsd_connector_testkit::wait::bounded;
 use super::helpers::{builder, lines, runs, value_of};
 
 /// Lines emitted by one thread arrive in the order they were emitted, even
-/// with a sharded queue and the processor taking the queue concurrently: for
+/// with a buffer per thread and the processor taking the queue concurrently: for
 /// gauges, the last value wins, so a reordering changes what the server
 /// records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_from_one_thread_arrive_in_the_order_they_were_emitted() {
     const N: u64 = 200_000;
     let server = CaptureServer::start().await.unwrap();
-    let statsd = builder(server.port()).shards(4).build().unwrap();
+    let statsd = builder(server.port()).emitting_threads(4).build().unwrap();
     bounded("start", statsd.start()).await.unwrap();
     for i in 0..N {
         statsd.gauge("order", i as f64).unwrap();
@@ -44,20 +44,22 @@ async fn lines_from_one_thread_arrive_in_the_order_they_were_emitted() {
     );
 }
 
-/// When a thread's home shard is full, its next lines go to other shards;
-/// they must still be sent after the earlier ones. Deterministic: nothing runs
-/// while the lines are queued, and of four fresh threads (each given the next
-/// home shard) at least three have a home shard other than the first.
+/// A bound of 8 lines for 4 emitting threads: a thread leases room one line
+/// at a time (`queue_capacity / (8 × 4)`, at least 1), so every line goes
+/// back to the pool for its room, and the queue fills to the bound. The
+/// lines must still be sent in the order they were emitted, for each of four
+/// fresh threads in turn (each claims the slot the one before gave up).
+/// Deterministic: nothing runs while the lines are queued.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lines_overflowing_their_home_shard_keep_their_order() {
+async fn lines_leased_one_at_a_time_up_to_the_bound_keep_their_order() {
     let server = CaptureServer::start().await.unwrap();
     let mut reordered = Vec::new();
     for thread in 0..4 {
         server.clear();
-        // 8 lines in 4 shards: 2 each, so the home shard overflows at once.
+        // 8 lines, a lease of one line each.
         let statsd = builder(server.port())
             .queue_capacity(8)
-            .shards(4)
+            .emitting_threads(4)
             .build()
             .unwrap();
         let emitter = statsd.clone();
@@ -87,14 +89,14 @@ async fn lines_overflowing_their_home_shard_keep_their_order() {
 }
 
 /// Each thread's lines keep their order when several threads emit at once
-/// (here eight threads into four shards, so some share a home shard).
+/// (here eight threads, more than the four `emitting_threads` expects).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_from_each_thread_keep_their_order_when_threads_contend() {
     const THREADS: usize = 8;
     const PER_THREAD: u64 = 20_000;
     let server = CaptureServer::start().await.unwrap();
     let statsd = builder(server.port())
-        .shards(4)
+        .emitting_threads(4)
         .queue_capacity(THREADS * PER_THREAD as usize)
         .build()
         .unwrap();

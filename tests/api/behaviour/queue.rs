@@ -10,20 +10,21 @@ use statsd_connector_testkit::wait::{bounded, poll_until, wait_state};
 
 use super::helpers::{builder, DeadPort};
 
-/// The configured bound is the bound, however many shards the queue has.
+/// The configured bound is the bound, however many emitting threads the
+/// queue is sized for.
 #[test]
 fn full_queue_holds_exactly_the_configured_capacity() {
     let mut results = Vec::new();
-    for shards in [None, Some(1), Some(2), Some(3), Some(4), Some(7)] {
+    for threads in [None, Some(1), Some(2), Some(3), Some(4), Some(7)] {
         let mut b = Connector::builder().host("127.0.0.1").queue_capacity(10);
-        if let Some(shards) = shards {
-            b = b.shards(shards);
+        if let Some(threads) = threads {
+            b = b.emitting_threads(threads);
         }
         let statsd = b.build().unwrap();
         let accepted = (0..1000).filter(|_| statsd.incr("full").is_ok()).count();
         let stats = statsd.stats();
         results.push((
-            shards,
+            threads,
             accepted,
             stats.accepted,
             stats.in_queue,
@@ -36,7 +37,7 @@ fn full_queue_holds_exactly_the_configured_capacity() {
         .collect();
     assert!(
         wrong.is_empty(),
-        "queue_capacity(10) held more (shards, Ok calls, accepted, in_queue, dropped): {wrong:?}"
+        "queue_capacity(10) held more (emitting_threads, Ok calls, accepted, in_queue, dropped): {wrong:?}"
     );
 }
 
@@ -45,10 +46,10 @@ async fn full_queue_drops_counts_and_throttles_the_warning() {
     let (capture, subscriber) = LogCapture::new();
     let _log = tracing::subscriber::set_default(subscriber);
     let server = CaptureServer::start().await.unwrap();
-    // One shard: the bound is exact (see full_queue_holds_exactly_the_configured_capacity).
+    // One buffer: the bound is exact (see full_queue_holds_exactly_the_configured_capacity).
     let statsd = builder(server.port())
         .queue_capacity(10)
-        .shards(1)
+        .emitting_threads(1)
         .build()
         .unwrap();
 
