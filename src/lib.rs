@@ -61,7 +61,7 @@
 //!
 //! See [`MetricType`] for each type and [`TagFormat`] for the tag dialects.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 #![warn(
     clippy::must_use_candidate,
     clippy::missing_errors_doc,

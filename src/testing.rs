@@ -38,8 +38,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::error::{Error, ErrorKind};
-use crate::wire::datagram::Datagram;
+use crate::{Datagram, Error, ErrorKind};
 
 /// Which sockets a [`CaptureServer`] listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -46,12 +46,12 @@ use std::str::FromStr;
 use crate::error::{Error, ErrorKind};
 
 /// The port statsd servers and the Datadog Agent listen on by default.
-pub const DEFAULT_PORT: u16 = 8125;
+pub(crate) const DEFAULT_PORT: u16 = 8125;
 
 /// The longest socket path a Unix socket address holds, in bytes (the size of
 /// `sun_path` less the terminating NUL).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub const MAX_UNIX_PATH: usize = 107;
+pub(crate) const MAX_UNIX_PATH: usize = 107;
 
 /// The longest socket path a Unix socket address holds, in bytes (the size of
 /// `sun_path` less the terminating NUL).
@@ -71,7 +71,7 @@ const SCHEMES: &str = "udp, tcp, unix, unixgram or unixstream";
 /// brackets); nothing is resolved here.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Address {
+pub(crate) enum Address {
     /// A host alone (`statsd.internal`, `10.0.0.7`, `::1`): the port and the
     /// protocol come from elsewhere.
     Host(String),
@@ -116,7 +116,7 @@ pub enum Address {
 #[allow(dead_code)] // accessors for the CLI and logs; the tests use them
 impl Address {
     /// The host, for the network forms.
-    pub fn host(&self) -> Option<&str> {
+    pub(crate) fn host(&self) -> Option<&str> {
         match self {
             Address::Host(host)
             | Address::HostPort { host, .. }
@@ -127,7 +127,7 @@ impl Address {
     }
 
     /// The port, for the forms that carry one.
-    pub fn port(&self) -> Option<u16> {
+    pub(crate) fn port(&self) -> Option<u16> {
         match self {
             Address::HostPort { port, .. }
             | Address::Udp { port, .. }
@@ -137,7 +137,7 @@ impl Address {
     }
 
     /// The socket path, for the Unix forms.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Address::Path(path)
             | Address::Unixgram(path)
@@ -149,7 +149,7 @@ impl Address {
 
     /// The scheme the address was written with (`udp`, `unix` ...), or
     /// `None` for the legacy forms without one.
-    pub fn scheme(&self) -> Option<&'static str> {
+    pub(crate) fn scheme(&self) -> Option<&'static str> {
         match self {
             Address::Host(_) | Address::HostPort { .. } | Address::Path(_) => None,
             Address::Udp { .. } => Some("udp"),

@@ -5,129 +5,23 @@
 //! on the caller's side (`caller::build`): configuration knows nothing of
 //! what runs it.
 
+mod settings;
 mod steps;
 
-use std::fmt;
+pub use settings::Builder;
+pub(super) use settings::PortSetting;
+use settings::ResolverSetting;
+
 use std::mem::take;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Config, Framing, Protocol, Resolver, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY};
+use super::{Config, Framing, Protocol};
 use crate::error::Error;
 use crate::wire::metric::Cardinality;
 use crate::wire::metric::TagFormat;
-
-/// Values kept per context and interval for packed lines, by default.
-const DEFAULT_MAX_SAMPLES_PER_CONTEXT: usize = 1024;
-
-/// Builds a [`Config`] (or directly a [`Connector`](crate::Connector)).
-///
-/// ```
-/// use std::time::Duration;
-/// use statsd_connector::{Connector, Protocol};
-///
-/// let connector = Connector::builder()
-///     .host("statsd.internal")
-///     .port(8125)
-///     .protocol(Protocol::Udp)
-///     .prefix("shop.checkout")
-///     .queue_capacity(10_000)
-///     .reconnect_sleep(Duration::from_millis(500))
-///     .build()?;
-/// # Ok::<(), statsd_connector::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Builder {
-    pub(super) host: String,
-    pub(super) port: PortSetting,
-    pub(super) protocol: Protocol,
-    pub(super) prefix: Option<String>,
-    pub(super) type_prefixes: bool,
-    pub(super) tag_format: TagFormat,
-    pub(super) global_tags: Vec<(String, String)>,
-    pub(super) queue_capacity: usize,
-    pub(super) emitting_threads: Option<usize>,
-    pub(super) reconnect_sleep: Duration,
-    pub(super) wait_timeout: Duration,
-    pub(super) batch_delay: Duration,
-    pub(super) aggregate: Option<Duration>,
-    pub(super) telemetry: Option<Duration>,
-    pub(super) dogstatsd: bool,
-    pub(super) max_samples_per_context: usize,
-    pub(super) connect_timeout: Duration,
-    pub(super) stop_timeout: Duration,
-    pub(super) max_payload: Option<usize>,
-    pub(super) enabled: bool,
-    resolver: Option<ResolverSetting>,
-    pub(super) framing: Option<Framing>,
-    /// The address came from `DD_*`: Datadog semantics (a `unix://` stream
-    /// socket gets the length prefix).
-    pub(super) datadog_address: bool,
-    pub(super) origin_detection: Option<bool>,
-    pub(super) container_id: Option<String>,
-    /// Where origin detection looks (`/` unless a test says otherwise).
-    pub(super) origin_root: Option<PathBuf>,
-    pub(super) external_env: Option<String>,
-    pub(super) cardinality: Option<Cardinality>,
-    /// Global tags from `DD_ENV`, `DD_SERVICE`, `DD_VERSION`, `DD_ENTITY_ID`:
-    /// after the explicit ones, and only for keys those do not set.
-    pub(super) datadog_tags: Vec<(String, String)>,
-}
-
-/// A port as given: a number, or text from the environment, checked in `build`.
-#[derive(Debug, Clone)]
-pub(super) enum PortSetting {
-    Number(u16),
-    Text(String),
-}
-
-/// Wraps the resolver so that the builder can derive `Debug`.
-#[derive(Clone)]
-struct ResolverSetting(Resolver);
-
-impl fmt::Debug for ResolverSetting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Resolver")
-    }
-}
-
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder {
-            host: String::new(),
-            port: PortSetting::Number(DEFAULT_PORT),
-            protocol: Protocol::Tcp,
-            prefix: None,
-            type_prefixes: false,
-            tag_format: TagFormat::DogStatsd,
-            global_tags: Vec::new(),
-            queue_capacity: DEFAULT_QUEUE_CAPACITY,
-            emitting_threads: None,
-            reconnect_sleep: Duration::from_secs(1),
-            wait_timeout: Duration::from_millis(100),
-            batch_delay: Duration::from_millis(1),
-            aggregate: None,
-            telemetry: None,
-            dogstatsd: false,
-            max_samples_per_context: DEFAULT_MAX_SAMPLES_PER_CONTEXT,
-            connect_timeout: Duration::from_secs(5),
-            stop_timeout: Duration::from_secs(5),
-            max_payload: None,
-            enabled: true,
-            resolver: None,
-            framing: None,
-            datadog_address: false,
-            origin_detection: None,
-            container_id: None,
-            origin_root: None,
-            external_env: None,
-            cardinality: None,
-            datadog_tags: Vec::new(),
-        }
-    }
-}
 
 impl Builder {
     /// The server's address (required, unless disabled): a host name or IP

@@ -43,33 +43,33 @@ use crate::error::{Error, ErrorKind};
 use crate::wire::metric::Cardinality;
 
 /// `DD_DOGSTATSD_URL`: the server as a URL; wins over `DD_AGENT_HOST`.
-pub const DD_DOGSTATSD_URL: &str = "DD_DOGSTATSD_URL";
+pub(crate) const DD_DOGSTATSD_URL: &str = "DD_DOGSTATSD_URL";
 /// `DD_AGENT_HOST`: the Agent's host (UDP).
-pub const DD_AGENT_HOST: &str = "DD_AGENT_HOST";
+pub(crate) const DD_AGENT_HOST: &str = "DD_AGENT_HOST";
 /// `DD_DOGSTATSD_PORT`: the Agent's DogStatsD port, with `DD_AGENT_HOST`.
-pub const DD_DOGSTATSD_PORT: &str = "DD_DOGSTATSD_PORT";
+pub(crate) const DD_DOGSTATSD_PORT: &str = "DD_DOGSTATSD_PORT";
 /// `DD_ENV`: the `env` tag.
-pub const DD_ENV: &str = "DD_ENV";
+pub(crate) const DD_ENV: &str = "DD_ENV";
 /// `DD_SERVICE`: the `service` tag.
-pub const DD_SERVICE: &str = "DD_SERVICE";
+pub(crate) const DD_SERVICE: &str = "DD_SERVICE";
 /// `DD_VERSION`: the `version` tag.
-pub const DD_VERSION: &str = "DD_VERSION";
+pub(crate) const DD_VERSION: &str = "DD_VERSION";
 /// `DD_ENTITY_ID`: the `dd.internal.entity_id` tag (a Kubernetes pod UID).
-pub const DD_ENTITY_ID: &str = "DD_ENTITY_ID";
+pub(crate) const DD_ENTITY_ID: &str = "DD_ENTITY_ID";
 /// `DD_ORIGIN_DETECTION_ENABLED`: whether to send the container ID field.
-pub const DD_ORIGIN_DETECTION_ENABLED: &str = "DD_ORIGIN_DETECTION_ENABLED";
+pub(crate) const DD_ORIGIN_DETECTION_ENABLED: &str = "DD_ORIGIN_DETECTION_ENABLED";
 /// `DD_EXTERNAL_ENV`: external data for origin detection, the `|e:` field.
-pub const DD_EXTERNAL_ENV: &str = "DD_EXTERNAL_ENV";
+pub(crate) const DD_EXTERNAL_ENV: &str = "DD_EXTERNAL_ENV";
 /// `DD_CARDINALITY`: the default tag cardinality.
-pub const DD_CARDINALITY: &str = "DD_CARDINALITY";
+pub(crate) const DD_CARDINALITY: &str = "DD_CARDINALITY";
 /// `DATADOG_CARDINALITY`: the default tag cardinality, when `DD_CARDINALITY`
 /// is unset.
-pub const DATADOG_CARDINALITY: &str = "DATADOG_CARDINALITY";
+pub(crate) const DATADOG_CARDINALITY: &str = "DATADOG_CARDINALITY";
 
 /// Every variable [`DatadogEnv::from_vars`] reads, for documentation and
 /// diagnostics (a CLI that prints what it found, say).
 #[allow(dead_code)]
-pub const VARIABLES: &[&str] = &[
+pub(crate) const VARIABLES: &[&str] = &[
     DD_DOGSTATSD_URL,
     DD_AGENT_HOST,
     DD_DOGSTATSD_PORT,
@@ -84,13 +84,13 @@ pub const VARIABLES: &[&str] = &[
 ];
 
 /// The tag key `DD_ENTITY_ID` is sent under.
-pub const ENTITY_ID_TAG: &str = "dd.internal.entity_id";
+pub(crate) const ENTITY_ID_TAG: &str = "dd.internal.entity_id";
 
 /// What the `DD_*` environment says, checked; `None` where a variable is unset
 /// or empty. See the [module documentation](self) for the rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DatadogEnv {
+pub(crate) struct DatadogEnv {
     /// The server, from `DD_DOGSTATSD_URL`, else `DD_AGENT_HOST` (with
     /// `DD_DOGSTATSD_PORT`). Always a complete address with a scheme.
     pub address: Option<Address>,
@@ -115,7 +115,7 @@ pub struct DatadogEnv {
 impl DatadogEnv {
     /// Reads the `DD_*` variables through `var` (`|name| std::env::var(name).ok()`
     /// in production, a fixed map in tests).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<DatadogEnv, Error> {
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<DatadogEnv, Error> {
         let get = |name: &str| {
             var(name)
                 .map(|value| value.trim().to_owned())
@@ -140,13 +140,13 @@ impl DatadogEnv {
     /// Whether origin detection is on: unless `DD_ORIGIN_DETECTION_ENABLED`
     /// said false, it is.
     #[allow(dead_code)]
-    pub fn origin_detection_enabled(&self) -> bool {
+    pub(crate) fn origin_detection_enabled(&self) -> bool {
         self.origin_detection.unwrap_or(true)
     }
 
     /// The global tags these variables add, as `(key, value)`, in the order
     /// the official clients add them: entity ID, env, service, version.
-    pub fn global_tags(&self) -> Vec<(&'static str, &str)> {
+    pub(crate) fn global_tags(&self) -> Vec<(&'static str, &str)> {
         [
             (ENTITY_ID_TAG, &self.entity_id),
             ("env", &self.env),

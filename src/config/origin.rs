@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 
 /// The inode of the host's (initial) cgroup namespace, fixed by the Linux
 /// kernel (`PROC_CGROUP_INIT_INO` in `include/linux/proc_ns.h`).
-pub const HOST_CGROUP_NAMESPACE_INODE: u64 = 0xEFFF_FFFB;
+pub(crate) const HOST_CGROUP_NAMESPACE_INODE: u64 = 0xEFFF_FFFB;
 
 /// The cgroup v1 controller whose node gives the inode.
 const V1_CONTROLLER: &str = "memory";
@@ -58,7 +58,7 @@ const SANDBOXES: &str = "sandboxes";
 /// container, or when nothing identifies it.
 ///
 /// The value is what goes after `|c:` on the wire.
-pub fn detect_container_id(root: &Path) -> Option<String> {
+pub(crate) fn detect_container_id(root: &Path) -> Option<String> {
     detect(root, is_host_cgroup_namespace(root))
 }
 
@@ -95,7 +95,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 
 /// Whether `<root>/proc/self/ns/cgroup` is the host's cgroup namespace. False
 /// when it cannot be read (no cgroup namespaces, or a fixture tree).
-pub fn is_host_cgroup_namespace(root: &Path) -> bool {
+pub(crate) fn is_host_cgroup_namespace(root: &Path) -> bool {
     inode(&root.join("proc/self/ns/cgroup")) == Some(HOST_CGROUP_NAMESPACE_INODE)
 }
 

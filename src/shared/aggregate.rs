@@ -52,8 +52,8 @@ use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 
-use super::lock;
-use super::queue::home_hint;
+use super::home::home_index;
+use super::mutex::lock;
 use super::random;
 use super::throttle::Throttle;
 use crate::error::{Error, ErrorKind};
@@ -253,7 +253,7 @@ impl Aggregator {
     ) -> Folded {
         match (kind, value) {
             (MetricType::Counter, Value::Int(n)) => {
-                let stripe = &self.stripes[home_hint() % self.stripes.len()];
+                let stripe = &self.stripes[home_index() % self.stripes.len()];
                 let mut counters = lock(&stripe.counters);
                 let sum = slot(&mut counters, name, tags, || 0);
                 *sum = sum.saturating_add(i128::from(n));
@@ -466,7 +466,7 @@ impl CounterCell {
     /// documentation).
     #[inline]
     pub(crate) fn add(&self, n: i64) {
-        let stripe = &self.stripes[home_hint() % self.stripes.len()].0;
+        let stripe = &self.stripes[home_index() % self.stripes.len()].0;
         let mut current = stripe.load(Relaxed);
         loop {
             let Some(sum) = current.checked_add(n) else {

@@ -16,10 +16,14 @@
 //! - `aggregate`: the opt-in aggregation tables (callers fold in, the
 //!   processor flushes).
 //! - `throttle`: the streak counting behind every throttled warning.
+//! - `home`: a small number per thread, for the aggregation stripes.
+//! - `mutex`: the one way a std mutex is locked.
 
 pub(crate) mod aggregate;
+mod home;
 pub(crate) mod ledger;
 mod loom;
+mod mutex;
 pub(crate) mod queue;
 pub(crate) mod random;
 pub(crate) mod slot;
@@ -40,6 +44,7 @@ use crate::error::{Error, ErrorKind};
 use crate::wire::format::{LineFormat, MetricLine};
 use aggregate::{Aggregate, Aggregator};
 use ledger::{Ledger, Stats, Tally};
+use mutex::lock;
 use queue::Queue;
 use state::State;
 use stop::{StopRequest, StopSignal};
@@ -368,14 +373,6 @@ impl Shared {
         self.state
             .send_if_modified(|state| state.set_running(false));
     }
-}
-
-/// Locks a mutex whatever happened to a previous holder: nothing that holds
-/// these locks leaves them half-changed.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The handles' share of the connector: every [`Connector`](crate::Connector)

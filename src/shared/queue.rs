@@ -53,8 +53,8 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, ErrorKind};
 use crate::shared::ledger::Tally;
-use crate::shared::lock;
 use crate::shared::loom::Arc as SlotArc;
+use crate::shared::mutex::lock;
 use crate::shared::slot::{Chunk, Refused, Slot, SlotOwner};
 use std::sync::Arc;
 
@@ -138,12 +138,7 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// A round-robin source of home indexes for threads.
-static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    /// This thread's home index (for the aggregation stripes).
-    static HOME: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
     /// The queue this thread emitted to last and its slot there: one
     /// comparison finds it on the next call. Cleared by `Owned::drop` before
     /// the entry that keeps both alive goes.
@@ -151,20 +146,6 @@ thread_local! {
         const { std::cell::Cell::new((std::ptr::null(), std::ptr::null())) };
     /// This thread's slots, one per queue it emitted to.
     static SLOTS: RefCell<Vec<Owned>> = const { RefCell::new(Vec::new()) };
-}
-
-/// This thread's home index, assigned round robin on first use; used by the
-/// aggregation stripes.
-#[inline]
-pub(crate) fn home_hint() -> usize {
-    HOME.with(|home| {
-        let mut value = home.get();
-        if value == usize::MAX {
-            value = NEXT_HOME.fetch_add(1, Relaxed);
-            home.set(value);
-        }
-        value
-    })
 }
 
 /// What gives a caller the owner's access to its slot (see

@@ -59,7 +59,7 @@ pub enum DatagramKind {
 }
 
 /// The kind of a line, from its prefix alone.
-pub fn datagram_kind(line: &str) -> DatagramKind {
+pub(crate) fn datagram_kind(line: &str) -> DatagramKind {
     if line.starts_with("_e{") {
         DatagramKind::Event
     } else if line.starts_with("_sc") {
@@ -176,7 +176,7 @@ impl<'a> ParsedServiceCheck<'a> {
 
 /// Reads one event line (a trailing `\n`, and a `\r` before it, are dropped as
 /// the Agent's line splitter drops them).
-pub fn parse_event(line: &str) -> Result<ParsedEvent<'_>, Error> {
+pub(crate) fn parse_event(line: &str) -> Result<ParsedEvent<'_>, Error> {
     let line = one_line(line)?;
     let header_end = line.find(':').ok_or(malformed(Reason::Expected(
         "an event header `_e{<title length>,<text length>}:`",
@@ -270,7 +270,7 @@ pub fn parse_event(line: &str) -> Result<ParsedEvent<'_>, Error> {
 
 /// Reads one service check line (a trailing `\n`, and a `\r` before it, are
 /// dropped as the Agent's line splitter drops them).
-pub fn parse_service_check(line: &str) -> Result<ParsedServiceCheck<'_>, Error> {
+pub(crate) fn parse_service_check(line: &str) -> Result<ParsedServiceCheck<'_>, Error> {
     let line = one_line(line)?;
     let rest = line.strip_prefix("_sc|").ok_or(malformed(Reason::Expected(
         "`_sc|` at the start of a service check",

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Builder, PortSetting};
+use super::settings::{Builder, PortSetting};
 use crate::config::address::Address;
 use crate::config::{
     origin, Config, Framing, Protocol, DEFAULT_MAX_PAYLOAD, DEFAULT_UNIX_MAX_PAYLOAD,
