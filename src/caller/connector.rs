@@ -72,7 +72,9 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 /// that may never run again (and `emitted = rejected + dropped + accepted`
 /// still holds), until the connector is started again:
 ///
-/// ```
+// Runs against the capture server (`testing`); shown, not run, without it.
+#[cfg_attr(feature = "testing", doc = "```")]
+#[cfg_attr(not(feature = "testing"), doc = "```ignore")]
 /// use statsd_connector::{testing::CaptureServer, Connector, ErrorKind, Metrics};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -201,7 +203,9 @@ impl Connector {
     /// # Errors
     /// An error of kind [`ErrorKind::NoRuntime`](crate::ErrorKind::NoRuntime) when called outside a tokio runtime.
     ///
-    /// ```
+    // Runs against the capture server (`testing`); shown, not run, without it.
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
     /// use std::time::Duration;
     /// use statsd_connector::{testing::CaptureServer, Connector, Metrics};
     ///
@@ -307,7 +311,9 @@ impl Connector {
     /// exit shortly after the stop deadline (its runtime does not run it): the
     /// wait is always bounded by the deadline. It never panics.
     ///
-    /// ```
+    // Runs against the capture server (`testing`); shown, not run, without it.
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
     /// use std::time::Duration;
     /// use statsd_connector::{testing::CaptureServer, Connector, Metrics};
     ///
@@ -354,7 +360,9 @@ impl Connector {
     /// Once it has returned (and the connector had been started), metric
     /// calls are refused with [`ErrorKind::Stopped`] until the next start.
     ///
-    /// ```
+    // Runs against the capture server (`testing`); shown, not run, without it.
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
     /// use std::time::Duration;
     /// use statsd_connector::{testing::CaptureServer, Connector, Metrics};
     ///
@@ -413,7 +421,9 @@ impl Connector {
     /// `is_running`, `is_stopped` and `is_connected` below read the same state;
     /// [`watch_state`](Connector::watch_state) waits for a change:
     ///
-    /// ```
+    // Runs against the capture server (`testing`); shown, not run, without it.
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
     /// use statsd_connector::{testing::CaptureServer, Connector};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -739,7 +749,9 @@ impl Connector {
     /// of [`Event`](crate::Event), written after this connector's global tags but without
     /// its prefix.
     ///
-    /// ```
+    // Runs against the capture server (`testing`); shown, not run, without it.
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
     /// use std::time::Duration;
     /// use statsd_connector::{testing::CaptureServer, AlertType, Connector, Event};
     ///
@@ -797,7 +809,9 @@ impl Connector {
     /// optional fields of [`ServiceCheck`](crate::ServiceCheck), written after this connector's
     /// global tags but without its prefix.
     ///
-    /// ```
+    // Runs against the capture server (`testing`); shown, not run, without it.
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
     /// use std::time::Duration;
     /// use statsd_connector::testing::CaptureServer;
     /// use statsd_connector::{Connector, Protocol, ServiceCheck, ServiceCheckStatus};

@@ -177,7 +177,9 @@ impl Builder {
     /// `distributions.`) after the prefix, as release 1.0 of the original
     /// connector did. Off by default.
     ///
-    /// ```
+    // Runs against the capture server (`testing`); shown, not run, without it.
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
     /// use std::time::Duration;
     /// use statsd_connector::{testing::CaptureServer, Connector, Metrics};
     ///
@@ -207,7 +209,9 @@ impl Builder {
     ///
     /// Telegraf, for instance, reads Influx tags after the name:
     ///
-    /// ```
+    // Runs against the capture server (`testing`); shown, not run, without it.
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
     /// use std::time::Duration;
     /// use statsd_connector::{testing::CaptureServer, Connector, Metrics, TagFormat};
     ///
