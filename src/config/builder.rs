@@ -259,7 +259,7 @@ impl Builder {
         self
     }
 
-    /// The queue bound in metrics (default [`DEFAULT_QUEUE_CAPACITY`]).
+    /// The queue bound in metrics (default [`DEFAULT_QUEUE_CAPACITY`](crate::DEFAULT_QUEUE_CAPACITY)).
     ///
     /// When the queue is full a call returns at once with
     /// an error of kind [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) and the metric is counted as dropped; it never

@@ -11,7 +11,7 @@ use crate::wire::metric::{Cardinality, TagFormat};
 /// Values kept per context and interval for packed lines, by default.
 const DEFAULT_MAX_SAMPLES_PER_CONTEXT: usize = 1024;
 
-/// Builds a [`Config`] (or directly a [`Connector`](crate::Connector)).
+/// Builds a [`Config`](crate::Config) (or directly a [`Connector`](crate::Connector)).
 ///
 /// ```
 /// use std::time::Duration;
