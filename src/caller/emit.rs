@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
 use crate::shared::ledger::Tally;
 use crate::shared::Shared;
-use crate::wire::format::{Extras, LineFormat, MetricLine, PreparedInt};
+use crate::wire::format::{Extras, LineFormat, MetricLine, PlainValue, PreparedInt};
 use crate::wire::metric::{Cardinality, MetricType, Value};
 use crate::wire::validate;
 
@@ -86,22 +86,53 @@ pub(crate) fn emit(
     if !shared.config.enabled {
         return Ok(());
     }
-    if let (Value::Int(n), Sampling::Every, [], None) = (value, sampling, tags, &shared.aggregator)
-    {
-        // The commonest call by far (`incr`, `count`): only the name to
-        // check, and the line formatted in place (a `Counter` handle has its
-        // own, `emit_prepared`). Every other call takes the general path
-        // below, which measures what it wrote.
+    if let (Sampling::Every, [], None) = (sampling, tags, &shared.aggregator) {
+        if let Value::Int(n) = value {
+            // The commonest call by far (`incr`, `count`): only the name to
+            // check, and the line formatted in place (a `Counter` handle has
+            // its own, `emit_prepared`).
+            let checked = validate::name(name, shared.format.name_overhead(kind));
+            if let Err(error) = checked {
+                return Err(rejected(shared, error));
+            }
+            if let Some(bound) = shared.format.int_bound(name, kind) {
+                let write = move |out: &mut [u8]| shared.format.write_int(out, name, n, kind);
+                return shared.push_direct(1, Tally::of(kind), bound, write);
+            }
+        } else if !matches!(value, Value::Text(_)) {
+            return emit_plain(shared, name, value, kind);
+        }
+    }
+    // The rest (tags, a rate, aggregation, text values) takes the general
+    // path, which measures what it wrote.
+    emit_general(shared, name, value, kind, sampling, tags)
+}
+
+/// [`emit`] for a plain line of a float or a duration (a gauge, a timing, a
+/// histogram without tags or rate): the value rendered on the stack, then
+/// the line written in place like an integer's. Out of line, so that the
+/// fast branch stays small; what it does not take (a negative absolute
+/// gauge, a value with an exponent, an invalid one) goes on to the general
+/// path.
+#[inline(never)]
+fn emit_plain(
+    shared: &Shared,
+    name: &str,
+    value: Value<'_>,
+    kind: MetricType,
+) -> Result<(), Error> {
+    if let Some(plain) = PlainValue::of(value, kind) {
         let checked = validate::name(name, shared.format.name_overhead(kind));
         if let Err(error) = checked {
             return Err(rejected(shared, error));
         }
-        if let Some(bound) = shared.format.int_bound(name, kind) {
-            let write = move |out: &mut [u8]| shared.format.write_int(out, name, n, kind);
+        if let Some(bound) = shared.format.plain_bound(name, &plain, kind) {
+            let plain = &plain;
+            let write = move |out: &mut [u8]| shared.format.write_plain(out, name, plain, kind);
             return shared.push_direct(1, Tally::of(kind), bound, write);
         }
     }
-    emit_general(shared, name, value, kind, sampling, tags)
+    emit_general(shared, name, value, kind, Sampling::Every, &[])
 }
 
 /// [`emit`] for every call but the plain integer line: out of line, so that

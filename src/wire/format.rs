@@ -240,6 +240,52 @@ impl LineFormat {
         self
     }
 
+    /// The room [`LineFormat::write_plain`] needs for `name` and `value`,
+    /// if the length limit allows that line.
+    #[inline]
+    pub(crate) fn plain_bound(
+        &self,
+        name: &str,
+        value: &PlainValue,
+        kind: MetricType,
+    ) -> Option<usize> {
+        let frame = &self.frames[kind.index()];
+        let longest = frame.longest - MAX_INT_LENGTH + value.len + name.len();
+        (longest <= self.max_line).then(|| frame.room(name) - MAX_INT_LENGTH + value.len)
+    }
+
+    /// Writes a plain line (no per-call tags, rate or extras) of a number
+    /// rendered as `value` at the start of `out`, which holds at least
+    /// [`plain_bound`](Self::plain_bound) bytes; returns its length. The
+    /// same bytes as [`LineFormat::write`] (a unit test compares them).
+    #[inline]
+    pub(crate) fn write_plain(
+        &self,
+        out: &mut [u8],
+        name: &str,
+        value: &PlainValue,
+        kind: MetricType,
+    ) -> usize {
+        let frame = &self.frames[kind.index()];
+        // One check for the whole line, so that the copies need none.
+        assert!(
+            frame.room(name) - MAX_INT_LENGTH + value.len <= out.len(),
+            "the room given is `plain_bound`"
+        );
+        let start = out.as_mut_ptr();
+        // SAFETY: each write below starts where the previous part ended and
+        // covers at most its part's padded length (the value exactly its
+        // length), so everything lands inside the room checked above; `out`
+        // is a `&mut`, so overlaps nothing we read.
+        unsafe {
+            let mut at = write_head(frame, name, start);
+            copy_short(value.as_bytes(), at);
+            at = at.add(value.len);
+            at = at.add(frame.tail.copy_to(at));
+            at.offset_from(start) as usize
+        }
+    }
+
     /// The longest plain line [`LineFormat::write_int`] writes for `name`,
     /// if the length limit allows a line that long: the room to give it.
     #[inline]
@@ -273,10 +319,7 @@ impl LineFormat {
         // `MAX_INT_LENGTH`), so everything lands inside the `room` bytes
         // checked above; `out` is a `&mut`, so overlaps nothing we read.
         unsafe {
-            let mut at = start.add(frame.head.copy_to(start));
-            copy_short(name.as_bytes(), at);
-            at = at.add(name.len());
-            at = at.add(frame.middle.copy_to(at));
+            let at = write_head(frame, name, start);
             let end = write_value_and_tail(at, value, &frame.tail);
             end.offset_from(start) as usize
         }
@@ -567,6 +610,116 @@ impl PreparedInt {
     }
 }
 
+/// Writes a frame's head, `name` and the frame's middle at `start`; returns
+/// where the value goes.
+///
+/// # Safety
+/// `start` is valid for writes of the head's and middle's padded lengths and
+/// `name.len()` bytes.
+#[inline(always)]
+unsafe fn write_head(frame: &Frame, name: &str, start: *mut u8) -> *mut u8 {
+    // SAFETY: the head's blocks, the name, then the middle's blocks, each
+    // where the last ended, as the caller promises room for.
+    unsafe {
+        let mut at = start.add(frame.head.copy_to(start));
+        copy_short(name.as_bytes(), at);
+        at = at.add(name.len());
+        at.add(frame.middle.copy_to(at))
+    }
+}
+
+/// The longest value [`PlainValue`] holds: a float's shortest digits in
+/// plain notation (at most 24 bytes, sign and leading zeros included), or a
+/// duration's whole milliseconds (at most 20 digits) with six decimals.
+const MAX_VALUE_LENGTH: usize = 32;
+
+/// A number rendered, on the stack, for the in-place writer
+/// ([`LineFormat::write_plain`]): the same text the general writer puts in
+/// a line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlainValue {
+    bytes: [u8; MAX_VALUE_LENGTH],
+    len: usize,
+}
+
+impl PlainValue {
+    /// `value` rendered, if it is a number the in-place writer takes: one
+    /// line (not a negative absolute gauge, which is two), finite, not a
+    /// float timing (refused by validation), and written without an
+    /// exponent. Otherwise `None`, and the general writer takes the call
+    /// (and refuses what it must).
+    #[inline]
+    pub(crate) fn of(value: Value<'_>, kind: MetricType) -> Option<PlainValue> {
+        let mut plain = PlainValue {
+            bytes: [0; MAX_VALUE_LENGTH],
+            len: 0,
+        };
+        match value {
+            Value::Int(n) => plain.put(itoa::Buffer::new().format(n).as_bytes()),
+            Value::Float(f) if kind != MetricType::Timing && f >= 0.0 => {
+                plain.put_float(f)?;
+            }
+            Value::Float(f)
+                if kind != MetricType::Timing && kind != MetricType::Gauge && f < 0.0 =>
+            {
+                plain.put_float(f)?;
+            }
+            Value::Delta(f) if f.is_finite() => {
+                if f >= 0.0 {
+                    plain.put(b"+");
+                }
+                plain.put_float(f)?;
+            }
+            Value::Duration(d) if millis_fit_u64(d) => write_millis(&mut plain, d),
+            _ => return None,
+        }
+        Some(plain)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Appends a finite float's plain digits, or says `None` (an exponent,
+    /// or not finite: the general writer's).
+    #[inline]
+    fn put_float(&mut self, f: f64) -> Option<()> {
+        if !f.is_finite() {
+            return None;
+        }
+        let (mut whole, mut shortest) = (itoa::Buffer::new(), zmij::Buffer::new());
+        self.put(float_digits(f, &mut whole, &mut shortest)?);
+        Some(())
+    }
+}
+
+/// Where [`write_millis`] writes: the general writer's buffer, or a
+/// [`PlainValue`].
+trait Digits {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Digits for Vec<u8> {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        put(self, bytes);
+    }
+}
+
+impl Digits for PlainValue {
+    /// Panics past [`MAX_VALUE_LENGTH`], which no number the constructor
+    /// takes reaches.
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        let room = &mut self.bytes[self.len..self.len + bytes.len()];
+        // SAFETY: `room` is exactly `bytes.len()` writable bytes of `self`,
+        // which `bytes` (borrowed apart) cannot overlap. `copy_short`, not
+        // `copy_from_slice`: no call to `memcpy` for a few bytes.
+        unsafe { copy_short(bytes, room.as_mut_ptr()) };
+        self.len += bytes.len();
+    }
+}
+
 /// Writes `value` and the padded `tail` at `at`; returns where the line
 /// ends (the blocks of the tail may reach further).
 ///
@@ -731,27 +884,51 @@ fn write_extras(buf: &mut Vec<u8>, extras: Extras, connector: Option<Cardinality
 #[inline]
 pub(crate) fn write_float(buf: &mut Vec<u8>, f: f64) {
     debug_assert!(f.is_finite(), "write_float({f})");
+    let (mut whole, mut shortest) = (itoa::Buffer::new(), zmij::Buffer::new());
+    match float_digits(f, &mut whole, &mut shortest) {
+        Some(text) => put(buf, text),
+        // Writing into a Vec cannot fail.
+        None => {
+            let _ = write!(buf, "{f}");
+        }
+    }
+}
+
+/// A finite float's text in plain notation, from one of the two buffers:
+/// integral values as integers, others shortest round-trip by `zmij`; `None`
+/// when `zmij` would write an exponent (the caller writes it through
+/// `Display`, which never does).
+#[inline(always)]
+fn float_digits<'a>(
+    f: f64,
+    whole: &'a mut itoa::Buffer,
+    shortest: &'a mut zmij::Buffer,
+) -> Option<&'a [u8]> {
     if f.fract() == 0.0 && f.abs() < 9.2e18 {
         // Every integral f64 below 2^63 converts to i64 exactly; -0.0
         // becomes 0, so no stray sign can make a delta.
-        put(buf, itoa::Buffer::new().format(f as i64).as_bytes());
-        return;
+        return Some(whole.format(f as i64).as_bytes());
     }
-    let mut shortest = zmij::Buffer::new();
     let text = shortest.format_finite(f).as_bytes();
     // An exponent (`e+16`, `e-7`, `e-324`) ends the text: its last five
-    // bytes tell, without a scan of the whole.
-    if text[text.len().saturating_sub(5)..].contains(&b'e') {
-        // Writing into a Vec cannot fail.
-        let _ = write!(buf, "{f}");
-    } else {
-        put(buf, text);
-    }
+    // bytes tell, without a scan of the whole (a loop of five compares, not
+    // a call to `memchr`).
+    let last = &text[text.len().saturating_sub(5)..];
+    #[allow(clippy::manual_contains)] // `contains` calls `memchr`: 29 instructions here
+    let exponent = last.iter().any(|&byte| byte == b'e');
+    (!exponent).then_some(text)
+}
+
+/// Whether a duration's whole milliseconds fit in `u64` (585 million
+/// years): the in-place writer's durations.
+#[inline]
+fn millis_fit_u64(d: Duration) -> bool {
+    d.as_secs() < u64::MAX / 1000
 }
 
 /// Writes a duration in milliseconds, exactly, from its integer nanoseconds:
 /// `1500µs` is `1.5`, `2s` is `2000`.
-fn write_millis(buf: &mut Vec<u8>, d: Duration) {
+fn write_millis(buf: &mut impl Digits, d: Duration) {
     // In `u64` while the milliseconds fit (585 million years), which spares
     // the `u128` division of `as_nanos`.
     let fraction = d.subsec_nanos() % 1_000_000;
@@ -759,11 +936,11 @@ fn write_millis(buf: &mut Vec<u8>, d: Duration) {
     let millis = d.as_secs().checked_mul(1000);
     match millis.and_then(|millis| millis.checked_add(subsec_millis)) {
         Some(whole) => {
-            put(buf, itoa::Buffer::new().format(whole).as_bytes());
+            buf.put(itoa::Buffer::new().format(whole).as_bytes());
         }
         None => {
             let whole = u128::from(d.as_secs()) * 1000 + u128::from(subsec_millis);
-            put(buf, itoa::Buffer::new().format(whole).as_bytes());
+            buf.put(itoa::Buffer::new().format(whole).as_bytes());
         }
     }
     if fraction != 0 {
@@ -784,9 +961,12 @@ fn write_millis(buf: &mut Vec<u8>, d: Duration) {
             .fold(0u64, |word, (i, &digit)| word | u64::from(digit) << (8 * i));
         let used = 8 - (word.leading_zeros() / 8) as usize;
         // No byte is above 9, so adding `'0'` to each cannot carry.
-        let text = (word + 0x3030_3030_3030_3030).to_le_bytes();
-        buf.push(b'.');
-        put(buf, &text[..used]);
+        let mut text = (word + 0x3030_3030_3030_3030).to_le_bytes();
+        // The point before the digits, in the byte the unused top frees
+        // (six digits of eight): one piece to write.
+        text.copy_within(..used, 1);
+        text[0] = b'.';
+        buf.put(&text[..=used]);
     }
 }
 
@@ -902,6 +1082,79 @@ mod tests {
                 assert_eq!(&buf[..3], b"abc", "{len} {spare_before}");
                 assert_eq!(buf[3..], piece[..], "{len} {spare_before}");
             }
+        }
+    }
+
+    /// The in-place writer of floats and durations writes the general
+    /// writer's bytes, in a buffer of exactly the room it asks for, for
+    /// every configuration and type; and it declines exactly what the
+    /// general writer must take (two lines, an exponent, no number).
+    #[test]
+    fn the_plain_writer_writes_the_general_writers_bytes() {
+        let mut values = vec![
+            Value::Duration(Duration::ZERO),
+            Value::Duration(Duration::from_nanos(1)),
+            Value::Duration(Duration::from_micros(1530)),
+            Value::Duration(Duration::from_secs(2)),
+            Value::Duration(Duration::from_nanos(u64::MAX)),
+            Value::Duration(Duration::new(u64::MAX / 1000 - 1, 999_999_999)),
+            Value::Int(i64::MIN),
+        ];
+        for f in [
+            0.0,
+            -0.0,
+            21.53,
+            -21.53,
+            0.1 + 0.2,
+            1e-5,
+            -1.234_567_890_123_4e-5,
+            1e15,
+            1.5e16,
+            9.2e18,
+            1e21,
+            1e-7,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            -f64::MAX,
+        ] {
+            values.extend([Value::Float(f), Value::Delta(f)]);
+        }
+        for format in formats() {
+            for kind in MetricType::ALL {
+                for name in ["a", "bench.gauge", &"n".repeat(40)] {
+                    for value in values.iter().copied() {
+                        let metric = MetricLine::new(name, value, kind);
+                        let mut expected = Vec::new();
+                        let general = format.write(&mut expected, &metric);
+                        let Some(plain) = PlainValue::of(value, kind) else {
+                            continue;
+                        };
+                        assert!(general.is_ok(), "{kind:?} {value:?}: plain but refused");
+                        assert_eq!(LineFormat::lines_for(kind, value), 1, "{value:?}");
+                        let Some(room) = format.plain_bound(name, &plain, kind) else {
+                            continue;
+                        };
+                        let mut out = vec![b'#'; room];
+                        let len = format.write_plain(&mut out, name, &plain, kind);
+                        assert_eq!(out[..len], expected[..], "{format:?} {kind:?} {value:?}");
+                    }
+                }
+            }
+        }
+        // What the general writer must take.
+        let declined = [
+            (Value::Float(-1.5), MetricType::Gauge),
+            (Value::Float(1.5), MetricType::Timing),
+            (Value::Float(f64::NAN), MetricType::Histogram),
+            (Value::Float(f64::INFINITY), MetricType::Gauge),
+            (Value::Delta(f64::NEG_INFINITY), MetricType::Gauge),
+            (Value::Float(1e-7), MetricType::Gauge),
+            (Value::Float(1e21), MetricType::Histogram),
+            (Value::Duration(Duration::MAX), MetricType::Timing),
+            (Value::Text("a"), MetricType::Set),
+        ];
+        for (value, kind) in declined {
+            assert!(PlainValue::of(value, kind).is_none(), "{kind:?} {value:?}");
         }
     }
 
