@@ -87,8 +87,8 @@ pub use caller::scoped::Scoped;
 pub use caller::timer::{Timer, TimerGuard};
 pub use caller::verbs::Metrics;
 pub use config::{
-    Builder, Config, Framing, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_UNIX_MAX_PAYLOAD,
+    Builder, Config, Framing, Protocol, Resolver, DEFAULT_DNS_REFRESH, DEFAULT_MAX_PAYLOAD,
+    DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY, DEFAULT_TAG_SET_WINDOW, DEFAULT_UNIX_MAX_PAYLOAD,
 };
 pub use error::{Error, ErrorKind, Reason, Result};
 pub use shared::ledger::Stats;

@@ -10,8 +10,11 @@
 //! - `transport`: the sockets it writes to, one file per kind of socket and
 //!   one per protocol.
 //! - `telemetry`: the connector's own stats, queued as metrics.
+//! - `resolve`: following a server that moves (re-resolution, the Unix
+//!   socket file's inode).
 
 pub(crate) mod batch;
 pub(crate) mod processor;
+pub(crate) mod resolve;
 pub(crate) mod telemetry;
 pub(crate) mod transport;

@@ -31,6 +31,7 @@ use crate::shared::throttle::should_log;
 use crate::shared::Shared;
 
 use super::batch::Batch;
+use super::resolve::{self, AddressWatch};
 use super::telemetry::Telemetry;
 use super::transport::{self, Connection};
 
@@ -58,6 +59,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: StopSignal, started: oneshot:
         short_streak: 0,
         back_off: false,
         telemetry: None,
+        watch: None,
     };
     let outcome = CatchUnwind(Box::pin(processor.run(stop))).await;
     if let Err(panic) = outcome {
@@ -91,6 +93,8 @@ struct Processor {
     back_off: bool,
     /// The self-telemetry schedule, when it is on.
     telemetry: Option<Telemetry>,
+    /// The address refresh schedule, when it is on.
+    watch: Option<AddressWatch>,
 }
 
 /// What woke the serving loop while it had nothing to write.
@@ -104,6 +108,7 @@ impl Processor {
     async fn run(&mut self, mut stop: StopSignal) {
         self.telemetry = (self.shared.config.telemetry)
             .map(|interval| Telemetry::new(interval, Instant::now(), &self.shared));
+        self.watch = AddressWatch::new(&self.shared.config);
         let deadline = self.serve(&mut stop).await;
         // What was aggregated or counted since the last report goes out with
         // the rest.
@@ -156,6 +161,17 @@ impl Processor {
                         deadline = stop.wait() => return deadline,
                         () = sleep(self.shared.config.reconnect_sleep) => continue,
                     }
+                }
+            }
+            if self.batch.is_empty() && self.watch.as_ref().is_some_and(|w| w.due(Instant::now())) {
+                // Between two batches: a stop may interrupt the look and the
+                // new connection, not the hand-over (`move_to`).
+                let opened = tokio::select! {
+                    deadline = stop.wait() => return deadline,
+                    opened = self.look_again() => opened,
+                };
+                if let Some(connection) = opened {
+                    self.move_to(connection).await;
                 }
             }
             let Some(connection) = self.connection.as_mut() else {
@@ -308,6 +324,9 @@ impl Processor {
                 self.ever_connected = true;
                 self.connected_at = Some(Instant::now());
                 self.failed_attempts = 0;
+                if let Some(watch) = &mut self.watch {
+                    watch.connected(config, &connection);
+                }
                 self.connection = Some(connection);
                 self.shared.set_connected(true);
                 true
@@ -339,6 +358,50 @@ impl Processor {
                 }
                 false
             }
+        }
+    }
+
+    /// [`Builder::dns_refresh`](crate::Builder::dns_refresh): looks the
+    /// server up again; when it moved, a connection to where it is now.
+    async fn look_again(&mut self) -> Option<Connection> {
+        let config = &self.shared.config;
+        let moved = self.watch.as_mut()?.look(config).await?;
+        match resolve::open_moved(config, moved).await {
+            Ok(connection) => Some(connection),
+            Err(error) => {
+                self.failed_attempts += 1;
+                if should_log(self.failed_attempts) {
+                    tracing::warn!(
+                        host = %config.host,
+                        %error,
+                        "statsd server moved, but its new address does not answer; staying"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Hands over to `connection` (the server moved): the old connection is
+    /// shut down after its last whole write, as a stop shuts it down, and
+    /// what it cannot have acknowledged within the grace counts as possibly
+    /// lost. The batch is empty here: nothing taken is left behind.
+    async fn move_to(&mut self, connection: Connection) {
+        let config = &self.shared.config;
+        let peer = connection.peer();
+        if let Some(watch) = &mut self.watch {
+            watch.connected(config, &connection);
+        }
+        self.failed_attempts = 0;
+        self.connected_at = Some(Instant::now());
+        let old = self.connection.replace(connection);
+        self.shared.ledger.address_changed();
+        self.shared.set_connected(true);
+        tracing::info!(%peer, "statsd connection moved to the server's new address");
+        if let Some(old) = old {
+            let deadline = Instant::now() + resolve::close_grace(config);
+            let unacknowledged = old.close(deadline).await;
+            self.shared.ledger.possibly_lost(unacknowledged);
         }
     }
 

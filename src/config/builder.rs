@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::address::Address;
+use super::operations::{Context, Operations};
 use super::{
     origin, Config, Framing, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_UNIX_MAX_PAYLOAD,
@@ -72,6 +73,8 @@ pub struct Builder {
     /// Global tags from `DD_ENV`, `DD_SERVICE`, `DD_VERSION`, `DD_ENTITY_ID`:
     /// after the explicit ones, and only for keys those do not set.
     pub(super) datadog_tags: Vec<(String, String)>,
+    /// Address refresh, telemetry address, tag-set cap (`operations`).
+    pub(super) ops: Operations,
 }
 
 /// A port as given: a number, or text from the environment, checked in `build`.
@@ -123,6 +126,7 @@ impl Default for Builder {
             external_env: None,
             cardinality: None,
             datadog_tags: Vec::new(),
+            ops: Operations::default(),
         }
     }
 }
@@ -813,8 +817,9 @@ impl Builder {
             validate::prefix(prefix)?;
         }
         let mut global_tags = self.global_tags;
+        let explicit = global_tags.len();
         for (key, value) in self.datadog_tags {
-            if !global_tags.iter().any(|(k, _)| *k == key) {
+            if !global_tags[..explicit].iter().any(|(k, _)| *k == key) {
                 global_tags.push((key, value));
             }
         }
@@ -883,7 +888,16 @@ impl Builder {
             .external_env
             .filter(|_| dogstatsd && self.origin_detection.unwrap_or(true));
         let cardinality = self.cardinality.filter(|_| dogstatsd);
+        let ops = self.ops.check(Context {
+            port,
+            protocol,
+            resolver: self.resolver.as_ref().map(|r| &r.0),
+            connect_timeout: self.connect_timeout,
+            telemetry: self.telemetry,
+            aggregate: self.aggregate,
+        })?;
         Ok(Config {
+            ops,
             framing,
             unix_probe,
             container_id,

@@ -21,6 +21,8 @@ impl Builder {
     /// | `STATSD_TYPE_PREFIXES` | truthy: `counters.` ... after the prefix |
     /// | `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT` | seconds, may be fractional |
     /// | `STATSD_QUEUE_CAPACITY` | the queue bound in metrics |
+    /// | `STATSD_DNS_REFRESH` | seconds between lookups of the server ([`Builder::dns_refresh`]); 0 turns them off |
+    /// | `STATSD_MAX_TAG_SETS` | [`Builder::max_tag_sets`] |
     ///
     /// `STATSD_HOST` takes the same forms as [`Builder::host`] (`udp://host:port`,
     /// `unixstream:///path` ...). The Datadog clients' variables are read too:
@@ -31,9 +33,11 @@ impl Builder {
     /// | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | `udp://<host>:<port, default 8125>` (a host with a port or a scheme is taken as it is) |
     /// | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` |
     /// | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:` |
+    /// | `DD_TAGS`, else `DATADOG_TAGS` | global tags, separated by commas or spaces (`team:web tier:1`); a key that `DD_ENV`, `DD_SERVICE` or `DD_VERSION` sets is taken from those |
     /// | `DD_ORIGIN_DETECTION_ENABLED` | container ID detection ([`Builder::origin_detection`]); default on |
     /// | `DD_EXTERNAL_ENV` | [`Config::external_env`](crate::Config::external_env) (`\|e:`) |
     /// | `DD_CARDINALITY`, else `DATADOG_CARDINALITY` | [`Config::cardinality`](crate::Config::cardinality) (`\|card:`) |
+    /// | `DD_TELEMETRY_HOST`, `DD_TELEMETRY_PORT` | [`Builder::telemetry_address`]: `udp://<host>:<port, default the metrics' port>`, used when telemetry is on |
     ///
     /// A `DD_*` address that is used declares a DogStatsD server
     /// ([`Builder::dogstatsd`]) with Datadog semantics (a `unix://` stream
@@ -43,7 +47,7 @@ impl Builder {
     /// |---|---|
     /// | a builder setter called after `from_env_with` | everything below |
     /// | `STATSD_*` (`STATSD_HOST` names the server whole: the `DD_*` address variables are then not read and do not declare DogStatsD) | `DD_*` |
-    /// | `DD_*` (tags: only for keys that no explicit [`Builder::global_tag`] sets) | the defaults |
+    /// | `DD_*` (tags: only for keys that no explicit [`Builder::global_tag`] sets; among them `DD_ENV`, `DD_SERVICE`, `DD_VERSION` win over the same key in `DD_TAGS`, and `DD_TAGS` over `DATADOG_TAGS`, which is then not read) | the defaults |
     /// | the built-in defaults | |
     ///
     /// A bad `DD_*` value is an error naming the variable (where the Datadog
@@ -130,7 +134,7 @@ impl Builder {
                     })
                 })?;
         }
-        Ok(builder)
+        builder.operations_from_env(&var, seconds)
     }
 }
 
