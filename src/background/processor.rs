@@ -126,6 +126,10 @@ impl Processor {
     async fn serve(&mut self, stop: &mut StopSignal) -> Instant {
         let flush_interval = self.shared.config.aggregate;
         let mut next_flush = flush_interval.map(|interval| Instant::now() + interval);
+        // The tag-set cap's window: with aggregation, each flush starts one.
+        let window = (self.shared.guard.is_some() && flush_interval.is_none())
+            .then_some(self.shared.config.ops.tag_set_window);
+        let mut next_window = window.map(|window| Instant::now() + window);
         loop {
             if let Some(deadline) = stop.requested() {
                 return deadline;
@@ -135,7 +139,18 @@ impl Processor {
             if let (Some(due), Some(interval)) = (next_flush, flush_interval) {
                 if Instant::now() >= due {
                     self.shared.flush_aggregates();
+                    if let Some(guard) = &self.shared.guard {
+                        guard.reset();
+                    }
                     next_flush = Some(due.max(Instant::now() - interval) + interval);
+                }
+            }
+            if let (Some(due), Some(window), Some(guard)) =
+                (next_window, window, &self.shared.guard)
+            {
+                if Instant::now() >= due {
+                    guard.reset();
+                    next_window = Some(due.max(Instant::now() - window) + window);
                 }
             }
             if let Some(telemetry) = &mut self.telemetry {

@@ -14,6 +14,8 @@
 //! | `statsd_connector.rejected` | counter | calls refused as invalid |
 //! | `statsd_connector.possibly_lost` | counter | lines that may have been lost in a disconnect |
 //! | `statsd_connector.reconnects` | counter | reconnections |
+//! | `statsd_connector.tag_set_overflows` | counter | calls over the tag-set cap, sent with the overflow tag |
+//! | `statsd_connector.address_changes` | counter | moves to a new server address ([`Builder::dns_refresh`](crate::Builder::dns_refresh)) |
 //! | `statsd_connector.queue_depth` | gauge | lines queued or held, now |
 //!
 //! Counters carry the change since the previous report, so the server sums
@@ -36,6 +38,7 @@
 //! | `datadog.dogstatsd.client.bytes_sent` | bytes written |
 //! | `datadog.dogstatsd.client.packets_sent` | datagrams sent (datagram transports) |
 //! | `datadog.dogstatsd.client.packets_dropped_writer` | lines that may have been lost by a failed connection (lines, not packets: the connector counts lines) |
+//! | `datadog.dogstatsd.client.tag_set_overflows` | calls over the tag-set cap (ours: Datadog's clients have no cap) |
 //!
 //! (All counters, the change since the last report. datadog-go counts its
 //! metrics before aggregation and sampling; these are the lines queued, so
@@ -131,6 +134,14 @@ impl Telemetry {
             ("rejected", now.rejected - last.rejected),
             ("possibly_lost", now.possibly_lost - last.possibly_lost),
             ("reconnects", now.reconnects - last.reconnects),
+            (
+                "tag_set_overflows",
+                now.tag_set_overflows - last.tag_set_overflows,
+            ),
+            (
+                "address_changes",
+                now.address_changes - last.address_changes,
+            ),
         ];
         let mut name = String::with_capacity(64);
         for (suffix, change) in changes {
@@ -180,6 +191,11 @@ fn report_datadog(
         (
             "packets_dropped_writer",
             now.possibly_lost - last.possibly_lost,
+        ),
+        // Ours: Datadog's clients have no tag-set cap.
+        (
+            "tag_set_overflows",
+            now.tag_set_overflows - last.tag_set_overflows,
         ),
     ];
     let mut name = String::with_capacity(64);

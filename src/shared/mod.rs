@@ -14,8 +14,10 @@
 //! - `aggregate`: the opt-in aggregation tables (callers fold in, the
 //!   processor flushes).
 //! - `throttle`: the streak counting behind every throttled warning.
+//! - `cardinality`: the cap on distinct tag sets per metric name.
 
 pub(crate) mod aggregate;
+pub(crate) mod cardinality;
 pub(crate) mod ledger;
 pub(crate) mod queue;
 pub(crate) mod random;
@@ -54,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) ledger: Ledger,
     /// The aggregation tables, when aggregation is on.
     pub(crate) aggregator: Option<Aggregator>,
+    /// The cap on tag sets per name, when it is on (`cardinality`).
+    pub(crate) guard: Option<cardinality::TagSetGuard>,
     /// The streak of drops, for the throttled warning.
     drops: Throttle,
     /// Running and connected, observable.
@@ -110,6 +114,8 @@ impl Shared {
                 let packing = config.dogstatsd.then_some(config.max_samples_per_context);
                 Aggregator::new(config.shards, packing)
             }),
+            guard: (config.ops.max_tag_sets)
+                .map(|limit| cardinality::TagSetGuard::new(limit, config.shards)),
             ledger: Ledger::default(),
             drops: Throttle::default(),
             state: watch::Sender::new(State::default()),

@@ -1,0 +1,135 @@
+//! The cap on distinct tag sets per metric name ([`Builder::max_tag_sets`](crate::Builder::max_tag_sets)).
+//!
+//! A tag whose value is unbounded (a user ID, a request path) turns one
+//! metric into as many contexts as it has values, and the server's memory
+//! and the bill grow with them. The guard keeps, per metric name, the
+//! distinct tag sets seen in the current window, at most `limit` of them; a
+//! call with a set it has not seen once the name is full is *over the cap*.
+//! That call is not dropped: its tags are replaced by the one tag
+//! [`OVERFLOW_TAGS`], so its value still counts (a counter's total per name
+//! stays right, a timing is still one sample) while the server sees at most
+//! `limit + 1` contexts per name and window. It is counted
+//! ([`Stats::tag_set_overflows`](crate::Stats::tag_set_overflows), the
+//! telemetry) and logged, throttled.
+//!
+//! Cost: off, one predictable branch on the path of calls with tags of their
+//! own (calls without tags never come here). On, one hash of the tags (order
+//! does not matter: the per-tag hashes are added), one of the name to pick a
+//! shard, and a lookup in that shard's map under its mutex; a set already
+//! seen allocates nothing. Memory is bounded per name by `limit` hashes of
+//! 8 bytes, and the processor clears everything at the end of each window
+//! (with aggregation, right after each flush, so that the cap bounds what
+//! one flush sends).
+//!
+//! Why not the aggregator's tables: they are kept per type (counters, gauges,
+//! sets, packed values) and counters per thread stripe, so a name's tag sets
+//! are spread over several maps, and a timing without packing never enters
+//! them. Counting across them would take several locks per call; one small
+//! set per name is cheaper and applies whether or not aggregation is on.
+
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet};
+
+use super::lock;
+use super::throttle::Throttle;
+
+/// What a call over the cap is sent with instead of its own tags.
+pub(crate) const OVERFLOW_TAGS: &[(&str, &str)] = &[("statsd_connector.overflow", "true")];
+
+/// One shard of the per-name sets, on its own cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<HashMap<String, HashSet<u64>>>);
+
+/// The per-name tag sets of the current window.
+#[derive(Debug)]
+pub(crate) struct TagSetGuard {
+    limit: usize,
+    shards: Box<[Shard]>,
+    hasher: DefaultHashBuilder,
+    /// Overflows since the window began, for the throttled warning.
+    overflows: Throttle,
+}
+
+impl TagSetGuard {
+    /// A guard of `limit` tag sets per name, its names spread over `shards`
+    /// maps (the queue's shard count, rounded to a power of two).
+    pub(crate) fn new(limit: usize, shards: usize) -> TagSetGuard {
+        let shards = shards.max(1).next_power_of_two();
+        TagSetGuard {
+            limit,
+            shards: (0..shards).map(|_| Shard::default()).collect(),
+            hasher: DefaultHashBuilder::default(),
+            overflows: Throttle::default(),
+        }
+    }
+
+    /// Whether a call on `name` with `tags` (its own, not empty) may keep
+    /// them: a set already seen in this window, or room for one more.
+    #[inline]
+    pub(crate) fn admit(&self, name: &str, tags: &[(&str, &str)]) -> bool {
+        if tags.is_empty() {
+            return true;
+        }
+        let set = tags
+            .iter()
+            .fold(0u64, |sum, tag| sum.wrapping_add(self.hasher.hash_one(tag)));
+        let shard = self.hasher.hash_one(name) as usize & (self.shards.len() - 1);
+        let mut names = lock(&self.shards[shard].0);
+        let sets = names.entry_ref(name).or_default();
+        if sets.contains(&set) {
+            return true;
+        }
+        if sets.len() < self.limit {
+            sets.insert(set);
+            return true;
+        }
+        false
+    }
+
+    /// A call on `name` was over the cap: logs it, throttled (the first 100
+    /// of a window, then one in 100).
+    #[cold]
+    pub(crate) fn overflowed(&self, name: &str) {
+        if let Some(n) = self.overflows.record() {
+            tracing::warn!(
+                metric = name,
+                limit = self.limit,
+                over_the_cap_in_this_window = n,
+                "statsd tag-set cap reached: metric sent with statsd_connector.overflow:true instead of its tags"
+            );
+        }
+    }
+
+    /// Starts a new window: forgets every name's tag sets.
+    pub(crate) fn reset(&self) {
+        for shard in self.shards.iter() {
+            lock(&shard.0).clear();
+        }
+        self.overflows.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_name_keeps_up_to_the_limit_of_sets_in_any_order() {
+        let guard = TagSetGuard::new(2, 4);
+        assert!(guard.admit("a", &[("k", "1"), ("x", "y")]));
+        assert!(
+            guard.admit("a", &[("x", "y"), ("k", "1")]),
+            "order does not matter"
+        );
+        assert!(guard.admit("a", &[("k", "2")]));
+        assert!(!guard.admit("a", &[("k", "3")]));
+        assert!(guard.admit("a", &[("k", "2")]), "a set seen stays admitted");
+        assert!(guard.admit("a", &[]), "no tags of its own: never over");
+        assert!(guard.admit("b", &[("k", "3")]), "per name");
+        guard.reset();
+        assert!(guard.admit("a", &[("k", "3")]), "a new window");
+    }
+}
