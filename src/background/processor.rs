@@ -118,8 +118,19 @@ impl Processor {
         self.shared.flush_aggregates();
         let queued = self.shared.queue.counts().1 + self.batch.lines() as u64;
         tracing::info!(queued, "statsd processor stopping; draining");
-        self.drain(deadline).await;
-        self.close(deadline).await;
+        // The telemetry's own server, if any, drains in its own task
+        // meanwhile.
+        let mut telemetry = self.telemetry.take();
+        let sink = async {
+            if let Some(telemetry) = &mut telemetry {
+                telemetry.stop_sink(deadline).await;
+            }
+        };
+        let metrics = async {
+            self.drain(deadline).await;
+            self.close(deadline).await;
+        };
+        tokio::join!(metrics, sink);
     }
 
     /// Step 1: serve until a stop is requested; returns the stop deadline.

@@ -163,11 +163,7 @@ fn telemetry_target(
                 Some(port) => builder.port_text(port.clone()),
                 None => builder.port(context.port),
             };
-            let variable = match port {
-                Some(port) if !host.contains("://") => (DD_TELEMETRY_PORT, port.clone()),
-                _ => (DD_TELEMETRY_HOST, host.clone()),
-            };
-            (builder, Some(variable))
+            (builder, Some((host.clone(), port.clone())))
         }
     };
     let built = builder
@@ -176,10 +172,17 @@ fn telemetry_target(
     let mut target = match (built, source) {
         (Ok(target), _) => target,
         (Err(error), None) => return Err(error),
-        (Err(error), Some((variable, value))) => {
-            let reason = match error.kind() {
-                ErrorKind::InvalidAddress { reason, .. } => reason.clone(),
-                _ => error.to_string(),
+        (Err(error), Some((host, port))) => {
+            let (variable, value, reason) = match error.kind() {
+                ErrorKind::InvalidPort { reason, .. } => (
+                    DD_TELEMETRY_PORT,
+                    port.unwrap_or_default(),
+                    (*reason).to_owned(),
+                ),
+                ErrorKind::InvalidAddress { reason, .. } => {
+                    (DD_TELEMETRY_HOST, host, reason.clone())
+                }
+                _ => (DD_TELEMETRY_HOST, host, error.to_string()),
             };
             return Err(Error::from(ErrorKind::InvalidEnvironment {
                 variable,

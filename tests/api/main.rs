@@ -11,6 +11,7 @@
 mod aggregation;
 mod behaviour;
 mod blocking;
+mod datadog_config;
 mod dns_refresh;
 mod dogstatsd_events;
 #[cfg(unix)]
