@@ -21,6 +21,7 @@ mod hardening_lifecycle;
 mod hardening_wire;
 #[cfg(all(feature = "metrics", feature = "tower"))]
 mod integrations;
+mod relay;
 mod smoke;
 mod tag_guard;
 mod telemetry;
