@@ -201,12 +201,9 @@ async fn run(
         };
         let before = state.ledger.snapshot((0, 0)).sent;
         let sent = match deadline {
-            Some(deadline) => {
-                match timeout_at(deadline, open.send(&mut held.batch, &state.ledger)).await {
-                    Ok(sent) => Some(sent),
-                    Err(_) => None,
-                }
-            }
+            Some(deadline) => timeout_at(deadline, open.send(&mut held.batch, &state.ledger))
+                .await
+                .ok(),
             None => tokio::select! {
                 sent = open.send(&mut held.batch, &state.ledger) => Some(sent),
                 // A stop interrupts a write the server does not read; the
