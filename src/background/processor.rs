@@ -189,14 +189,14 @@ impl Processor {
                     }
                 }
             }
-            if self.batch.is_empty() && self.watch.as_ref().is_some_and(|w| w.due(Instant::now())) {
-                // Between two batches: a stop may interrupt the look and the
-                // new connection, not the hand-over (`move_to`).
-                let opened = tokio::select! {
-                    deadline = stop.wait() => return deadline,
-                    opened = self.look_again() => opened,
+            if self.batch.is_empty() && self.connection.is_some() {
+                // Between two batches, the server may have moved (the look
+                // runs on a task of its own and never makes us wait).
+                let moved = match &mut self.watch {
+                    Some(watch) => watch.poll(&self.shared).await,
+                    None => None,
                 };
-                if let Some(connection) = opened {
+                if let Some(connection) = moved {
                     self.move_to(connection).await;
                 }
             }
@@ -383,27 +383,6 @@ impl Processor {
                     }
                 }
                 false
-            }
-        }
-    }
-
-    /// [`Builder::dns_refresh`](crate::Builder::dns_refresh): looks the
-    /// server up again; when it moved, a connection to where it is now.
-    async fn look_again(&mut self) -> Option<Connection> {
-        let config = &self.shared.config;
-        let moved = self.watch.as_mut()?.look(config).await?;
-        match resolve::open_moved(config, moved).await {
-            Ok(connection) => Some(connection),
-            Err(error) => {
-                self.failed_attempts += 1;
-                if should_log(self.failed_attempts) {
-                    tracing::warn!(
-                        host = %config.host,
-                        %error,
-                        "statsd server moved, but its new address does not answer; staying"
-                    );
-                }
-                None
             }
         }
     }

@@ -18,19 +18,24 @@
 //!   means a new server. A missing file keeps the connection (the server may
 //!   be restarting; the next look will tell).
 //!
-//! The look runs on the processor's task, between two batches, never on a
-//! caller's thread. When the server moved, the processor connects to the new
-//! address first; only once that succeeded does it give up the old
-//! connection (shut down, given up to a second to be acknowledged), so a new
-//! address that does not answer costs nothing.
+//! The look runs on a task the processor starts and owns (never on a
+//! caller's thread, and never making the processor wait): the lookup, then,
+//! when the server moved, a connection to the new address, each bounded by
+//! the connect timeout. The processor hands over between two batches, once
+//! the new connection is made, and only then gives up the old one (shut
+//! down, given up to a second to be acknowledged), so a new address that
+//! does not answer costs nothing.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::shared::throttle::should_log;
+use crate::shared::Shared;
 
 use super::transport::{self, Connection};
 
@@ -44,24 +49,36 @@ enum Identity {
     File { device: u64, inode: u64 },
 }
 
-/// Where the server is now, when it is no longer where the connection goes.
-#[derive(Debug)]
-pub(crate) enum Moved {
-    /// The host resolves to these addresses, none of them the current one.
-    Inet(Vec<SocketAddr>),
-    /// The socket file at the path is another one.
-    #[cfg(unix)]
-    File,
-}
-
 /// The schedule of the looks, and what the connection goes to.
 #[derive(Debug)]
 pub(crate) struct AddressWatch {
     interval: Duration,
     next: Instant,
     identity: Option<Identity>,
+    /// The look under way, on a task of its own: the processor never waits
+    /// for a lookup or for the new connection.
+    pending: Option<JoinHandle<Looked>>,
     /// Looks in a row that could not tell (lookup failed), for the log.
     failures: u64,
+}
+
+/// What a look found.
+#[derive(Debug)]
+enum Looked {
+    /// The server is where the connection goes.
+    Same,
+    /// The lookup failed or found nothing: keep the connection.
+    Unknown(String),
+    /// The server moved; the connection to where it is now, or why none.
+    Moved(std::io::Result<Connection>),
+}
+
+impl Drop for AddressWatch {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
+    }
 }
 
 impl AddressWatch {
@@ -72,99 +89,124 @@ impl AddressWatch {
             interval,
             next: Instant::now() + interval,
             identity: None,
+            pending: None,
             failures: 0,
         })
     }
 
-    /// A connection was made: remember what it goes to, and look again one
-    /// interval from now.
+    /// A connection was made: remember what it goes to, forget a look made
+    /// for the one before, and look again one interval from now.
     pub(crate) fn connected(&mut self, config: &Config, connection: &Connection) {
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
         self.identity = identity_of(config, connection);
         self.next = Instant::now() + self.interval;
     }
 
-    /// Whether a look is due (never while nothing is connected: the next
-    /// connection resolves anyway).
-    pub(crate) fn due(&self, now: Instant) -> bool {
-        self.identity.is_some() && now >= self.next
-    }
-
-    /// Looks again and schedules the next look; `Some` when the server is
-    /// no longer where the connection goes.
-    pub(crate) async fn look(&mut self, config: &Config) -> Option<Moved> {
-        self.next = Instant::now() + self.interval;
-        match self.identity? {
-            Identity::Inet(current) => {
-                let lookup =
-                    tokio::time::timeout(config.connect_timeout, transport::resolve(config)).await;
-                let answer = match lookup {
-                    Ok(Ok(addresses)) if !addresses.is_empty() => addresses,
-                    Ok(Ok(_)) => return self.could_not_tell(config, "no address"),
-                    Ok(Err(error)) => return self.could_not_tell(config, &error.to_string()),
-                    Err(_) => return self.could_not_tell(config, "the lookup timed out"),
-                };
-                self.failures = 0;
-                if answer.contains(&current) {
-                    None
-                } else {
-                    tracing::info!(
-                        host = %config.host,
-                        from = %current,
-                        to = ?answer,
-                        "statsd server resolves elsewhere now; moving"
-                    );
-                    Some(Moved::Inet(answer))
-                }
-            }
-            #[cfg(unix)]
-            Identity::File { device, inode } => match file_identity(config) {
-                Some(Identity::File {
-                    device: d,
-                    inode: i,
-                }) if (d, i) != (device, inode) => {
-                    tracing::info!(
-                        path = %config.host,
-                        "statsd socket file was replaced; moving to the new one"
-                    );
-                    Some(Moved::File)
-                }
-                _ => None,
-            },
+    /// Starts a look when one is due, and hands over the connection a
+    /// finished look made to where the server moved. Never waits: the look
+    /// (the lookup, then the new connection, each bounded by the connect
+    /// timeout) runs on a task of its own.
+    pub(crate) async fn poll(&mut self, shared: &Arc<Shared>) -> Option<Connection> {
+        if self.pending.as_ref().is_some_and(JoinHandle::is_finished) {
+            let looked = self.pending.take()?.await.ok()?;
+            return self.found(&shared.config, looked);
         }
-    }
-
-    #[cold]
-    fn could_not_tell(&mut self, config: &Config, why: &str) -> Option<Moved> {
-        self.failures += 1;
-        if should_log(self.failures) {
-            tracing::warn!(
-                host = %config.host,
-                port = config.port,
-                error = why,
-                in_a_row = self.failures,
-                "statsd address refresh: lookup failed; keeping the current address"
-            );
+        let now = Instant::now();
+        if self.pending.is_none() && now >= self.next {
+            if let Some(identity) = self.identity {
+                self.next = now + self.interval;
+                self.pending = Some(tokio::spawn(look(shared.clone(), identity)));
+            }
         }
         None
     }
-}
 
-/// Opens a connection to where the server moved (bounded by the connect
-/// timeout).
-pub(crate) async fn open_moved(config: &Config, moved: Moved) -> std::io::Result<Connection> {
-    let timeout = config.connect_timeout;
-    match moved {
-        Moved::Inet(addresses) => {
-            match tokio::time::timeout(timeout, Connection::open_to(config, addresses)).await {
-                Ok(result) => result,
-                Err(_) => Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("connection attempt took longer than {timeout:?}"),
-                )),
+    fn found(&mut self, config: &Config, looked: Looked) -> Option<Connection> {
+        match looked {
+            Looked::Same => {
+                self.failures = 0;
+                None
+            }
+            Looked::Unknown(why) => {
+                self.failures += 1;
+                if should_log(self.failures) {
+                    tracing::warn!(
+                        host = %config.host,
+                        port = config.port,
+                        error = %why,
+                        in_a_row = self.failures,
+                        "statsd address refresh: lookup failed; keeping the current address"
+                    );
+                }
+                None
+            }
+            Looked::Moved(Ok(connection)) => {
+                self.failures = 0;
+                Some(connection)
+            }
+            Looked::Moved(Err(error)) => {
+                self.failures += 1;
+                if should_log(self.failures) {
+                    tracing::warn!(
+                        host = %config.host,
+                        %error,
+                        in_a_row = self.failures,
+                        "statsd server moved, but its new address does not answer; staying"
+                    );
+                }
+                None
             }
         }
+    }
+}
+
+/// One look, on its own task: where the server is now and, if it moved, a
+/// connection there.
+async fn look(shared: Arc<Shared>, identity: Identity) -> Looked {
+    let config = &shared.config;
+    let timeout = config.connect_timeout;
+    match identity {
+        Identity::Inet(current) => {
+            let lookup = tokio::time::timeout(timeout, transport::resolve(config)).await;
+            let answer = match lookup {
+                Ok(Ok(addresses)) if !addresses.is_empty() => addresses,
+                Ok(Ok(_)) => return Looked::Unknown("no address".into()),
+                Ok(Err(error)) => return Looked::Unknown(error.to_string()),
+                Err(_) => return Looked::Unknown("the lookup timed out".into()),
+            };
+            if answer.contains(&current) {
+                return Looked::Same;
+            }
+            tracing::info!(
+                host = %config.host,
+                from = %current,
+                to = ?answer,
+                "statsd server resolves elsewhere now; moving"
+            );
+            let opened = tokio::time::timeout(timeout, Connection::open_to(config, answer)).await;
+            Looked::Moved(opened.unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connection attempt took longer than {timeout:?}"),
+                ))
+            }))
+        }
         #[cfg(unix)]
-        Moved::File => transport::open_with_timeout(config, timeout).await,
+        Identity::File { device, inode } => match file_identity(config) {
+            Some(Identity::File {
+                device: d,
+                inode: i,
+            }) if (d, i) != (device, inode) => {
+                tracing::info!(
+                    path = %config.host,
+                    "statsd socket file was replaced; moving to the new one"
+                );
+                Looked::Moved(transport::open_with_timeout(config, timeout).await)
+            }
+            _ => Looked::Same,
+        },
     }
 }
 

@@ -152,16 +152,21 @@ async fn a_busy_tcp_sender_moves_between_batches_and_loses_nothing() {
         .build()
         .unwrap();
     statsd.start().await.unwrap();
-    // Emit while the answer flips: every line must arrive once, somewhere.
-    let total = 20_000;
-    for chunk in 0..20 {
-        emit(&statsd, chunk * 1000, 1000);
-        if chunk == 10 {
+    // Emit in chunks while the answer flips, until the move, and a chunk
+    // after it: every line must arrive once, somewhere.
+    let mut total = 0;
+    let deadline = std::time::Instant::now() + statsd_connector_testkit::wait::WAIT;
+    while statsd.stats().address_changes == 0 {
+        assert!(std::time::Instant::now() < deadline, "no move");
+        emit(&statsd, total, 1000);
+        total += 1000;
+        if total == 10_000 {
             answer.set(new.address());
         }
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    poll_until("the move", || statsd.stats().address_changes >= 1).await;
+    emit(&statsd, total, 1000);
+    total += 1000;
     let report = statsd.stop().await;
     assert_eq!(report.undelivered, 0);
     let stats = statsd.stats();
