@@ -70,7 +70,7 @@ enum Looked {
     /// The lookup failed or found nothing: keep the connection.
     Unknown(String),
     /// The server moved; the connection to where it is now, or why none.
-    Moved(std::io::Result<Connection>),
+    Moved(std::io::Result<Box<Connection>>),
 }
 
 impl Drop for AddressWatch {
@@ -144,7 +144,7 @@ impl AddressWatch {
             }
             Looked::Moved(Ok(connection)) => {
                 self.failures = 0;
-                Some(connection)
+                Some(*connection)
             }
             Looked::Moved(Err(error)) => {
                 self.failures += 1;
@@ -186,12 +186,13 @@ async fn look(shared: Arc<Shared>, identity: Identity) -> Looked {
                 "statsd server resolves elsewhere now; moving"
             );
             let opened = tokio::time::timeout(timeout, Connection::open_to(config, answer)).await;
-            Looked::Moved(opened.unwrap_or_else(|_| {
+            let opened = opened.unwrap_or_else(|_| {
                 Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!("connection attempt took longer than {timeout:?}"),
                 ))
-            }))
+            });
+            Looked::Moved(opened.map(Box::new))
         }
         #[cfg(unix)]
         Identity::File { device, inode } => match file_identity(config) {
@@ -203,7 +204,8 @@ async fn look(shared: Arc<Shared>, identity: Identity) -> Looked {
                     path = %config.host,
                     "statsd socket file was replaced; moving to the new one"
                 );
-                Looked::Moved(transport::open_with_timeout(config, timeout).await)
+                let opened = transport::open_with_timeout(config, timeout).await;
+                Looked::Moved(opened.map(Box::new))
             }
             _ => Looked::Same,
         },
