@@ -61,30 +61,35 @@ fn poll_until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// Reads one connection of `listener` in the Agent's stream framing until
-/// the client closes: the frames' payloads, each checked to hold whole lines.
-fn read_frames(listener: &UnixListener) -> Vec<String> {
-    let (mut stream, _) = listener.accept().unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut frames = Vec::new();
-    loop {
-        let mut header = [0u8; 4];
-        match stream.read_exact(&mut header) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return frames,
-            Err(e) => panic!("reading a frame header: {e}"),
+/// Reads connections of `listener` in the Agent's stream framing until
+/// `lines` lines have arrived: the frames' payloads, each checked to hold
+/// whole lines. (A stop that races the first connection attempt may leave
+/// the server an empty connection: the sender connects again.)
+fn read_frames(listener: &UnixListener, lines: usize) -> Vec<String> {
+    let mut frames: Vec<String> = Vec::new();
+    while frames.iter().map(|f| f.lines().count()).sum::<usize>() < lines {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        loop {
+            let mut header = [0u8; 4];
+            match stream.read_exact(&mut header) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => panic!("reading a frame header: {e}"),
+            }
+            let length = u32::from_le_bytes(header) as usize;
+            assert!((1..=8192).contains(&length), "frame of {length} bytes");
+            let mut payload = vec![0u8; length];
+            stream.read_exact(&mut payload).unwrap();
+            let payload = String::from_utf8(payload).unwrap();
+            assert!(
+                payload.ends_with('\n'),
+                "a frame of whole lines: {payload:?}"
+            );
+            frames.push(payload);
         }
-        let length = u32::from_le_bytes(header) as usize;
-        assert!((1..=8192).contains(&length), "frame of {length} bytes");
-        let mut payload = vec![0u8; length];
-        stream.read_exact(&mut payload).unwrap();
-        let payload = String::from_utf8(payload).unwrap();
-        assert!(
-            payload.ends_with('\n'),
-            "a frame of whole lines: {payload:?}"
-        );
-        frames.push(payload);
     }
+    frames
 }
 
 #[test]
@@ -100,13 +105,15 @@ fn send_relays_dogstatsd_lines_unchanged_through_the_agents_stream_framing() {
         "upload.size:7|d|card:orchestrator|#url:http://x:80",
         "_sc|db.up|0|#env:prod",
     ];
-    let reader = std::thread::spawn(move || read_frames(&listener));
+    let reader = std::thread::spawn(move || read_frames(&listener, 5));
     let mut args = vec!["send", "--host", url.as_str()];
     args.extend(lines);
     let output = run(&args);
     assert_eq!(
         summary(&output),
-        "5 sent, 0 invalid, 0 dropped, 0 undelivered, 0 possibly lost"
+        "5 sent, 0 invalid, 0 dropped, 0 undelivered, 0 possibly lost",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.status.success());
     let frames = reader.join().unwrap();
@@ -259,6 +266,14 @@ fn listen_takes_udp_and_tcp_urls() {
     let output = run(&["listen", "--host", "http://127.0.0.1:1"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown scheme \"http\""));
+
+    let output = run(&["send", "--dns-refresh=-1", "a:1|c"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("dns_refresh = \"-1\""),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -268,8 +283,7 @@ fn send_follows_a_replaced_socket_file_and_loses_nothing() {
     let old = UnixDatagram::bind(&path).unwrap();
     old.set_read_timeout(Some(WAIT)).unwrap();
     let url = format!("unixgram://{}", path.display());
-    let mut child = command(&["send", "--host", &url])
-        .env("STATSD_DNS_REFRESH", "0.01")
+    let mut child = command(&["send", "--host", &url, "--dns-refresh", "0.01"])
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
