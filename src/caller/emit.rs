@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
-use crate::shared::cardinality::OVERFLOW_TAGS;
+use crate::shared::cardinality::{TagSetGuard, OVERFLOW_TAGS};
 use crate::shared::ledger::Tally;
 use crate::shared::Shared;
 use crate::wire::format::{Extras, LineFormat, MetricLine, PreparedInt};
@@ -252,21 +252,33 @@ pub(crate) fn emit_prepared(shared: &Shared, line: &PreparedInt, value: i64) -> 
 /// The tags a call is sent with under [`Builder::max_tag_sets`](crate::Builder::max_tag_sets):
 /// its own, or the overflow tag when its name has as many other tag sets in
 /// this window as the cap allows (counted and logged, throttled). Off, one
-/// branch.
-#[inline]
+/// branch: the rest is out of line.
+#[inline(always)]
 pub(crate) fn capped<'a>(
     shared: &Shared,
     name: &str,
     tags: &'a [(&'a str, &'a str)],
 ) -> &'a [(&'a str, &'a str)] {
     match &shared.guard {
-        Some(guard) if !guard.admit(name, tags) => {
-            shared.ledger.tag_set_overflow();
-            guard.overflowed(name);
-            OVERFLOW_TAGS
-        }
-        _ => tags,
+        None => tags,
+        Some(guard) => guarded(shared, guard, name, tags),
     }
+}
+
+/// [`capped`] with the cap on.
+#[inline(never)]
+fn guarded<'a>(
+    shared: &Shared,
+    guard: &TagSetGuard,
+    name: &str,
+    tags: &'a [(&'a str, &'a str)],
+) -> &'a [(&'a str, &'a str)] {
+    if guard.admit(name, tags) {
+        return tags;
+    }
+    shared.ledger.tag_set_overflow();
+    guard.overflowed(name);
+    OVERFLOW_TAGS
 }
 
 /// Counts a refused call and passes its error on.

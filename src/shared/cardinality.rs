@@ -13,10 +13,12 @@
 //! telemetry) and logged, throttled.
 //!
 //! Cost: off, one predictable branch on the path of calls with tags of their
-//! own (calls without tags never come here). On, one hash of the tags (order
-//! does not matter: the per-tag hashes are added), one of the name to pick a
-//! shard, and a lookup in that shard's map under its mutex; a set already
-//! seen allocates nothing. Memory is bounded per name by `limit` hashes of
+//! own (calls without tags never come here): 4 instructions more for a call
+//! with two tags (948 against 944, by callgrind). On, one hash per tag (order
+//! does not matter: the per-tag hashes are added) and one of the name, which
+//! picks the shard and finds the name in its table under the shard's mutex;
+//! a set already seen allocates nothing: about 300 instructions more for the
+//! same call. Memory is bounded per name by `limit` hashes of
 //! 8 bytes, and the processor clears everything at the end of each window
 //! (with aggregation, right after each flush, so that the cap bounds what
 //! one flush sends).
@@ -30,7 +32,7 @@
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashSet};
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::lock;
 use super::throttle::Throttle;
@@ -41,7 +43,16 @@ pub(crate) const OVERFLOW_TAGS: &[(&str, &str)] = &[("statsd_connector.overflow"
 /// One shard of the per-name sets, on its own cache lines.
 #[derive(Debug, Default)]
 #[repr(align(128))]
-struct Shard(Mutex<HashMap<String, HashSet<u64>>>);
+struct Shard(Mutex<HashTable<Name>>);
+
+/// One name's tag sets in this window, as hashes (the tables are keyed by
+/// hashes computed once per call: nothing is hashed twice).
+#[derive(Debug)]
+struct Name {
+    hash: u64,
+    name: Box<str>,
+    sets: HashTable<u64>,
+}
 
 /// The per-name tag sets of the current window.
 #[derive(Debug)]
@@ -76,14 +87,27 @@ impl TagSetGuard {
         let set = tags
             .iter()
             .fold(0u64, |sum, tag| sum.wrapping_add(self.hasher.hash_one(tag)));
-        let shard = self.hasher.hash_one(name) as usize & (self.shards.len() - 1);
-        let mut names = lock(&self.shards[shard].0);
-        let sets = names.entry_ref(name).or_default();
-        if sets.contains(&set) {
+        let hash = self.hasher.hash_one(name);
+        let mut names = lock(&self.shards[hash as usize & (self.shards.len() - 1)].0);
+        let entry = match names.find_mut(hash, |n| n.hash == hash && &*n.name == name) {
+            Some(entry) => entry,
+            None => names
+                .insert_unique(
+                    hash,
+                    Name {
+                        hash,
+                        name: name.into(),
+                        sets: HashTable::new(),
+                    },
+                    |n| n.hash,
+                )
+                .into_mut(),
+        };
+        if entry.sets.find(set, |&seen| seen == set).is_some() {
             return true;
         }
-        if sets.len() < self.limit {
-            sets.insert(set);
+        if entry.sets.len() < self.limit {
+            entry.sets.insert_unique(set, set, |&seen| seen);
             return true;
         }
         false
