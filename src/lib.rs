@@ -24,7 +24,8 @@
 //!   `verbs` (the [`Metrics`] trait: `incr`, `gauge`, `timing` ...),
 //!   `scoped` ([`Scoped`]: tags, a sample rate, a timestamp, a
 //!   cardinality), `emit` (the pipeline every call ends in), `dogstatsd`
-//!   (events and service checks), `sampling`, `counter` ([`Counter`]),
+//!   (events and service checks), `relay` (DogStatsD lines relayed as
+//!   written by [`Connector::send_line`]), `sampling`, `counter` ([`Counter`]),
 //!   `timer` ([`Timer`], [`TimerGuard`]), `blocking`.
 //! - `wire/` — pure code, no I/O: `metric` ([`MetricType`], [`TagFormat`],
 //!   [`Cardinality`]), `validate` (refuse what would break a line), `format`
@@ -39,15 +40,18 @@
 //!   unsafe code behind the `SlotOwner` token), `loom` (the model
 //!   checker's one switch), `ledger` ([`Stats`]: every metric accounted for), `state`
 //!   ([`State`]), `stop` (the stop request and its deadline), `aggregate`
-//!   (opt-in client-side aggregation and DogStatsD value packing), `random`,
-//!   `throttle`.
+//!   (opt-in client-side aggregation and DogStatsD value packing),
+//!   `cardinality` (the cap on tag sets per name), `random`, `throttle`.
 //! - `background/` — on the processor task: `processor` (serve, drain,
 //!   close, account), `batch` (what it took from the queue), `transport/`
 //!   (`stream` and `datagram` write, `tcp`, `udp`, `unix` connect),
-//!   `telemetry` (its own stats as metrics).
+//!   `resolve` (following a server that moves: re-resolution, the Unix
+//!   socket file's inode), `telemetry` (its own stats as metrics) and
+//!   `telemetry_sink` (their own server, when they have one).
 //! - `config/` — [`Builder`] and [`Config`], checked once; `address` (the
 //!   address URLs), `env` and `datadog_env` (the `STATSD_*` and `DD_*`
-//!   environment), `origin` (container detection for DogStatsD).
+//!   environment), `origin` (container detection for DogStatsD),
+//!   `operations` (address refresh, telemetry address, tag-set cap).
 //! - [`integrations`] — the `metrics` facade recorder and the tower layer,
 //!   behind their features.
 //! - `testing` (feature `testing`) — an in-process capture server for tests,
@@ -89,8 +93,8 @@ pub use caller::scoped::Scoped;
 pub use caller::timer::{Timer, TimerGuard};
 pub use caller::verbs::Metrics;
 pub use config::{
-    Builder, Config, Framing, Protocol, Resolver, DEFAULT_MAX_PAYLOAD, DEFAULT_PORT,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_UNIX_MAX_PAYLOAD,
+    Builder, Config, Framing, Protocol, Resolver, DEFAULT_DNS_REFRESH, DEFAULT_MAX_PAYLOAD,
+    DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY, DEFAULT_TAG_SET_WINDOW, DEFAULT_UNIX_MAX_PAYLOAD,
 };
 pub use error::{Error, ErrorKind, Reason, Result};
 pub use shared::ledger::Stats;

@@ -1,21 +1,31 @@
-//! `listen`: an embedded statsd server that prints what it receives.
+//! `listen`: an embedded statsd server that prints what it receives, on the
+//! addresses `--host` names for the other subcommands: an IP address (with
+//! `--port` and `--protocol`), `udp://`, `tcp://`, or a Unix socket
+//! (`listen_unix`).
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use statsd_connector::testing::{CaptureServer, Listen, Received};
 use statsd_connector::{Datagram, Line, ParsedEvent, ParsedServiceCheck, TagFormat};
+use tokio::sync::mpsc;
+
+use crate::listen_unix::UnixListen;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on
+    /// Address to listen on: an IP address (with --port and --protocol), or
+    /// an address URL as --host reads it elsewhere: udp://host:port,
+    /// tcp://host:port, unixgram:///path, unixstream:///path (the Datadog
+    /// Agent's 4-byte little-endian length prefix) or unix:///path (a
+    /// datagram socket, as the Agent's dogstatsd_socket)
     #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
-    /// Port to listen on
+    host: String,
+    /// Port to listen on (an IP address, or a URL without a port)
     #[arg(long, default_value_t = statsd_connector::DEFAULT_PORT)]
     port: u16,
-    /// tcp, udp or both
+    /// tcp, udp or both (an IP address only: a URL's scheme chooses)
     #[arg(long, default_value = "both")]
     protocol: Listen,
     /// Print each line parsed (name, value, type, rate, tags in any dialect;
@@ -25,35 +35,119 @@ pub struct Args {
     parsed: bool,
 }
 
+/// Where `listen` listens.
+#[derive(Debug, PartialEq, Eq)]
+enum Place {
+    Inet(SocketAddr, Listen),
+    Unix(UnixListen),
+}
+
+/// Reads `--host` (with `--port` and `--protocol`).
+fn place(host: &str, port: u16, protocol: Listen) -> Result<Place, String> {
+    let host = host.trim();
+    let Some((scheme, rest)) = host.split_once("://") else {
+        let ip: IpAddr = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| {
+                format!(
+                    "invalid --host {host:?}: expected an IP address or an address URL (udp://, tcp://, unixgram://, unixstream://, unix://)"
+                )
+            })?;
+        return Ok(Place::Inet(SocketAddr::new(ip, port), protocol));
+    };
+    let network = |listen| {
+        let unbracketed = rest.trim_start_matches('[').trim_end_matches(']');
+        let resolved = if let Ok(address) = rest.parse::<SocketAddr>() {
+            Some(address)
+        } else if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+            Some(SocketAddr::new(ip, port))
+        } else if rest.contains(':') {
+            rest.to_socket_addrs()
+                .map_err(|error| format!("invalid --host {host:?}: {error}"))?
+                .next()
+        } else {
+            (rest, port)
+                .to_socket_addrs()
+                .map_err(|error| format!("invalid --host {host:?}: {error}"))?
+                .next()
+        };
+        let resolved = resolved.ok_or_else(|| format!("invalid --host {host:?}: no address"))?;
+        Ok(Place::Inet(resolved, listen))
+    };
+    let path = |kind: fn(std::path::PathBuf) -> UnixListen| {
+        if rest.is_empty() {
+            Err(format!("invalid --host {host:?}: empty socket path"))
+        } else {
+            Ok(Place::Unix(kind(rest.into())))
+        }
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "udp" => network(Listen::Udp),
+        "tcp" => network(Listen::Tcp),
+        "unixgram" | "unix" => path(UnixListen::Datagram),
+        "unixstream" => path(UnixListen::LengthPrefixed),
+        _ => Err(format!(
+            "invalid --host {host:?}: unknown scheme {scheme:?} (expected udp, tcp, unix, unixgram or unixstream)"
+        )),
+    }
+}
+
 pub async fn run(args: Args) -> ExitCode {
+    let (address, listen) = match place(&args.host, args.port, args.protocol) {
+        Ok(Place::Inet(address, listen)) => (address, listen),
+        Ok(Place::Unix(unix)) => {
+            return match unix.start() {
+                Ok(received) => {
+                    eprintln!("listening on {unix}; Ctrl-C to stop");
+                    print(received, args.parsed).await;
+                    unix.remove();
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: cannot listen on {unix}: {error}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let server = CaptureServer::builder()
-        .address(SocketAddr::new(args.host, args.port))
-        .listen(args.protocol)
+        .address(address)
+        .listen(listen)
         .keep_lines(false)
         .start()
         .await;
     let server = match server {
         Ok(server) => server,
         Err(error) => {
-            eprintln!(
-                "error: cannot listen on {}:{}: {error}",
-                args.host, args.port
-            );
+            eprintln!("error: cannot listen on {address}: {error}");
             return ExitCode::from(1);
         }
     };
-    let mut received = server.subscribe();
+    let received = server.subscribe();
     eprintln!(
-        "listening on {} ({}); Ctrl-C to stop",
-        server.address(),
-        args.protocol
+        "listening on {} ({listen}); Ctrl-C to stop",
+        server.address()
     );
+    print(received, args.parsed).await;
+    server.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// Prints every line received (parsed with `parsed`), malformed ones on
+/// stderr, until interrupted or stdout closes.
+async fn print(mut received: mpsc::UnboundedReceiver<Received>, parsed: bool) {
     let stdout = std::io::stdout();
     loop {
         tokio::select! {
             event = received.recv() => match event {
                 Some(Received::Line(line)) => {
-                    let text = if args.parsed { describe(&line) } else { line };
+                    let text = if parsed { describe(&line) } else { line };
                     let mut out = stdout.lock();
                     if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
                         // stdout closed (e.g. piped into `head`): we are done.
@@ -66,8 +160,6 @@ pub async fn run(args: Args) -> ExitCode {
             () = crate::send::interrupted() => break,
         }
     }
-    server.stop().await;
-    ExitCode::SUCCESS
 }
 
 /// One received line, parsed: a metric as `name=… value=… type=… [rate=…]
@@ -165,6 +257,54 @@ fn push_tags<'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn host_takes_the_address_urls_of_the_other_subcommands() {
+        let inet = |text: &str, listen| Place::Inet(text.parse().unwrap(), listen);
+        assert_eq!(
+            place("127.0.0.1", 9, Listen::Both),
+            Ok(inet("127.0.0.1:9", Listen::Both))
+        );
+        assert_eq!(
+            place("::1", 9, Listen::Tcp),
+            Ok(inet("[::1]:9", Listen::Tcp))
+        );
+        assert_eq!(
+            place("udp://127.0.0.1:7", 9, Listen::Both),
+            Ok(inet("127.0.0.1:7", Listen::Udp))
+        );
+        assert_eq!(
+            place("tcp://127.0.0.1", 9, Listen::Both),
+            Ok(inet("127.0.0.1:9", Listen::Tcp))
+        );
+        assert_eq!(
+            place("udp://[::1]:7", 9, Listen::Both),
+            Ok(inet("[::1]:7", Listen::Udp))
+        );
+        assert_eq!(
+            place("unixgram:///run/d.sock", 9, Listen::Both),
+            Ok(Place::Unix(UnixListen::Datagram("/run/d.sock".into())))
+        );
+        assert_eq!(
+            place("unix:///run/d.sock", 9, Listen::Both),
+            Ok(Place::Unix(UnixListen::Datagram("/run/d.sock".into())))
+        );
+        assert_eq!(
+            place("unixstream:///run/d.sock", 9, Listen::Both),
+            Ok(Place::Unix(UnixListen::LengthPrefixed(
+                "/run/d.sock".into()
+            )))
+        );
+        assert!(place("http://x", 9, Listen::Both)
+            .unwrap_err()
+            .contains("unknown scheme \"http\""));
+        assert!(place("statsd.internal", 9, Listen::Both).is_err());
+        assert!(place("unix://", 9, Listen::Both)
+            .unwrap_err()
+            .contains("empty socket path"));
+    }
+
     #[test]
     fn describes_each_tag_dialect() {
         assert_eq!(

@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod event;
 mod listen;
+mod listen_unix;
 mod send;
 mod service_check;
 mod target;

@@ -5,7 +5,9 @@
 
 use std::process::ExitCode;
 
-use statsd_connector::{Builder, Connector, Error, Protocol};
+use std::time::Duration;
+
+use statsd_connector::{Builder, Connector, Error, ErrorKind, Protocol};
 
 /// The connection flags shared by `send` and `bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -21,6 +23,11 @@ pub struct Target {
     /// tcp, udp, unix or unixgram [env: STATSD_PROTOCOL] [default: tcp]
     #[arg(long)]
     pub protocol: Option<Protocol>,
+    /// Seconds between lookups of the server (a Unix socket: checks that its
+    /// file was not replaced); 0 turns them off [env: STATSD_DNS_REFRESH]
+    /// [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub dns_refresh: Option<f64>,
 }
 
 impl Target {
@@ -51,6 +58,16 @@ impl Target {
         }
         if let Some(prefix) = prefix {
             builder = builder.prefix(prefix);
+        }
+        if let Some(seconds) = self.dns_refresh {
+            let interval = Duration::try_from_secs_f64(seconds).map_err(|_| {
+                Error::from(ErrorKind::InvalidSetting {
+                    setting: "dns_refresh",
+                    value: seconds.to_string(),
+                    reason: "expected a non-negative number of seconds",
+                })
+            })?;
+            builder = builder.dns_refresh(interval);
         }
         Ok(builder)
     }

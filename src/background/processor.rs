@@ -32,6 +32,7 @@ use crate::shared::throttle::should_log;
 use crate::shared::Shared;
 
 use super::batch::Batch;
+use super::resolve::{self, AddressWatch};
 use super::telemetry::Telemetry;
 use super::transport::{self, Connection};
 
@@ -59,6 +60,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: StopSignal, started: oneshot:
         short_streak: 0,
         back_off: false,
         telemetry: None,
+        watch: None,
     };
     let outcome = CatchUnwind(Box::pin(processor.run(stop))).await;
     if let Err(panic) = outcome {
@@ -92,6 +94,8 @@ struct Processor {
     back_off: bool,
     /// The self-telemetry schedule, when it is on.
     telemetry: Option<Telemetry>,
+    /// The address refresh schedule, when it is on.
+    watch: Option<AddressWatch>,
 }
 
 /// What woke the serving loop while it had nothing to write.
@@ -105,6 +109,7 @@ impl Processor {
     async fn run(&mut self, mut stop: StopSignal) {
         self.telemetry = (self.shared.config.telemetry)
             .map(|interval| Telemetry::new(interval, Instant::now(), &self.shared));
+        self.watch = AddressWatch::new(&self.shared.config);
         let deadline = self.serve(&mut stop).await;
         // What was aggregated or counted since the last report goes out with
         // the rest.
@@ -114,14 +119,29 @@ impl Processor {
         self.shared.flush_aggregates();
         let queued = self.shared.queue.counts().1 + self.batch.lines() as u64;
         tracing::info!(queued, "statsd processor stopping; draining");
-        self.drain(deadline).await;
-        self.close(deadline).await;
+        // The telemetry's own server, if any, drains in its own task
+        // meanwhile.
+        let mut telemetry = self.telemetry.take();
+        let sink = async {
+            if let Some(telemetry) = &mut telemetry {
+                telemetry.stop_sink(deadline).await;
+            }
+        };
+        let metrics = async {
+            self.drain(deadline).await;
+            self.close(deadline).await;
+        };
+        tokio::join!(metrics, sink);
     }
 
     /// Step 1: serve until a stop is requested; returns the stop deadline.
     async fn serve(&mut self, stop: &mut StopSignal) -> Instant {
         let flush_interval = self.shared.config.aggregate;
         let mut next_flush = flush_interval.map(|interval| Instant::now() + interval);
+        // The tag-set cap's window: with aggregation, each flush starts one.
+        let window = (self.shared.guard.is_some() && flush_interval.is_none())
+            .then_some(self.shared.config.ops.tag_set_window);
+        let mut next_window = window.map(|window| Instant::now() + window);
         loop {
             if let Some(deadline) = stop.requested() {
                 return deadline;
@@ -131,7 +151,18 @@ impl Processor {
             if let (Some(due), Some(interval)) = (next_flush, flush_interval) {
                 if Instant::now() >= due {
                     self.shared.flush_aggregates();
+                    if let Some(guard) = &self.shared.guard {
+                        guard.reset();
+                    }
                     next_flush = Some(due.max(Instant::now() - interval) + interval);
+                }
+            }
+            if let (Some(due), Some(window), Some(guard)) =
+                (next_window, window, &self.shared.guard)
+            {
+                if Instant::now() >= due {
+                    guard.reset();
+                    next_window = Some(due.max(Instant::now() - window) + window);
                 }
             }
             if let Some(telemetry) = &mut self.telemetry {
@@ -157,6 +188,17 @@ impl Processor {
                         deadline = stop.wait() => return deadline,
                         () = sleep(self.shared.config.reconnect_sleep) => continue,
                     }
+                }
+            }
+            if self.batch.is_empty() && self.connection.is_some() {
+                // Between two batches, the server may have moved (the look
+                // runs on a task of its own and never makes us wait).
+                let moved = match &mut self.watch {
+                    Some(watch) => watch.poll(&self.shared).await,
+                    None => None,
+                };
+                if let Some(connection) = moved {
+                    self.move_to(connection).await;
                 }
             }
             let Some(connection) = self.connection.as_mut() else {
@@ -309,6 +351,9 @@ impl Processor {
                 self.ever_connected = true;
                 self.connected_at = Some(Instant::now());
                 self.failed_attempts = 0;
+                if let Some(watch) = &mut self.watch {
+                    watch.connected(config, &connection);
+                }
                 self.connection = Some(connection);
                 self.shared.set_connected(true);
                 true
@@ -340,6 +385,29 @@ impl Processor {
                 }
                 false
             }
+        }
+    }
+
+    /// Hands over to `connection` (the server moved): the old connection is
+    /// shut down after its last whole write, as a stop shuts it down, and
+    /// what it cannot have acknowledged within the grace counts as possibly
+    /// lost. The batch is empty here: nothing taken is left behind.
+    async fn move_to(&mut self, connection: Connection) {
+        let config = &self.shared.config;
+        let peer = connection.peer();
+        if let Some(watch) = &mut self.watch {
+            watch.connected(config, &connection);
+        }
+        self.failed_attempts = 0;
+        self.connected_at = Some(Instant::now());
+        let old = self.connection.replace(connection);
+        self.shared.ledger.address_changed();
+        self.shared.set_connected(true);
+        tracing::info!(%peer, "statsd connection moved to the server's new address");
+        if let Some(old) = old {
+            let deadline = Instant::now() + resolve::close_grace(config);
+            let unacknowledged = old.close(deadline).await;
+            self.shared.ledger.possibly_lost(unacknowledged);
         }
     }
 

@@ -14,6 +14,8 @@
 //! | `statsd_connector.rejected` | counter | calls refused as invalid |
 //! | `statsd_connector.possibly_lost` | counter | lines that may have been lost in a disconnect |
 //! | `statsd_connector.reconnects` | counter | reconnections |
+//! | `statsd_connector.tag_set_overflows` | counter | calls over the tag-set cap, sent with the overflow tag |
+//! | `statsd_connector.address_changes` | counter | moves to a new server address ([`Builder::dns_refresh`](crate::Builder::dns_refresh)) |
 //! | `statsd_connector.queue_depth` | gauge | lines queued or held, now |
 //!
 //! Counters carry the change since the previous report, so the server sums
@@ -36,11 +38,14 @@
 //! | `datadog.dogstatsd.client.bytes_sent` | bytes written |
 //! | `datadog.dogstatsd.client.packets_sent` | datagrams sent (datagram transports) |
 //! | `datadog.dogstatsd.client.packets_dropped_writer` | lines that may have been lost by a failed connection (lines, not packets: the connector counts lines) |
+//! | `datadog.dogstatsd.client.tag_set_overflows` | calls over the tag-set cap (ours: Datadog's clients have no cap) |
 //!
 //! (All counters, the change since the last report. datadog-go counts its
 //! metrics before aggregation and sampling; these are the lines queued, so
 //! with aggregation on a flushed aggregate counts once. The aggregation
 //! context counts of datadog-go are not kept.)
+
+use std::sync::Arc;
 
 use tokio::time::{Duration, Instant};
 
@@ -49,6 +54,8 @@ use crate::shared::ledger::{Stats, Tally};
 use crate::shared::Shared;
 use crate::wire::format::{LineFormat, MetricLine};
 use crate::wire::metric::{MetricType, Value};
+
+use super::telemetry_sink::TelemetrySink;
 
 /// The name every telemetry metric starts with.
 pub(crate) const TELEMETRY_PREFIX: &str = "statsd_connector";
@@ -67,11 +74,15 @@ pub(crate) struct Telemetry {
     /// For a DogStatsD server: the format of Datadog-named reports (no
     /// prefix; the global tags and the client tags).
     datadog: Option<LineFormat>,
+    /// The telemetry's own server, when it has one.
+    sink: Option<TelemetrySink>,
 }
 
 impl Telemetry {
-    pub(crate) fn new(interval: Duration, now: Instant, shared: &Shared) -> Telemetry {
+    pub(crate) fn new(interval: Duration, now: Instant, shared: &Arc<Shared>) -> Telemetry {
         let config = &shared.config;
+        let sink = (config.ops.telemetry_target.as_deref())
+            .map(|target| TelemetrySink::start(target.clone(), shared.clone()));
         let datadog = config.is_dogstatsd().then(|| {
             let transport = match config.protocol {
                 Protocol::Udp => "udp",
@@ -102,6 +113,15 @@ impl Telemetry {
             last: Stats::default(),
             last_by_tally: [0; Tally::COUNT],
             datadog,
+            sink,
+        }
+    }
+
+    /// Asks the telemetry's own server's task, if any, to deliver what it
+    /// holds by `deadline`, and waits for it.
+    pub(crate) async fn stop_sink(&mut self, deadline: Instant) {
+        if let Some(sink) = &mut self.sink {
+            sink.stop(deadline).await;
         }
     }
 
@@ -116,13 +136,24 @@ impl Telemetry {
 
     /// Queues one line per changed counter and the queue depth.
     pub(crate) fn report(&mut self, shared: &Shared) {
+        self.queue_report(shared);
+        if let Some(sink) = &self.sink {
+            sink.wake();
+        }
+    }
+
+    fn queue_report(&mut self, shared: &Shared) {
         let now = shared.stats();
         let last = std::mem::replace(&mut self.last, now);
+        let out = Out {
+            shared,
+            sink: self.sink.as_ref(),
+        };
         if let Some(format) = &self.datadog {
             let by_tally = shared.accepted_by_tally();
             let last_by_tally = std::mem::replace(&mut self.last_by_tally, by_tally);
             let changes = std::array::from_fn(|i| by_tally[i] - last_by_tally[i]);
-            return report_datadog(shared, format, &now, &last, &changes);
+            return report_datadog(out, format, &now, &last, &changes);
         }
         let changes = [
             ("sent", now.sent - last.sent),
@@ -131,39 +162,64 @@ impl Telemetry {
             ("rejected", now.rejected - last.rejected),
             ("possibly_lost", now.possibly_lost - last.possibly_lost),
             ("reconnects", now.reconnects - last.reconnects),
+            (
+                "tag_set_overflows",
+                now.tag_set_overflows - last.tag_set_overflows,
+            ),
+            (
+                "address_changes",
+                now.address_changes - last.address_changes,
+            ),
         ];
         let mut name = String::with_capacity(64);
         for (suffix, change) in changes {
             if change > 0 {
                 let value = Value::Int(i64::try_from(change).unwrap_or(i64::MAX));
-                push(shared, &mut name, suffix, value, MetricType::Counter);
+                push(out, &mut name, suffix, value, MetricType::Counter);
             }
         }
         let depth = Value::Int(i64::try_from(now.in_queue).unwrap_or(i64::MAX));
-        push(shared, &mut name, "queue_depth", depth, MetricType::Gauge);
+        push(out, &mut name, "queue_depth", depth, MetricType::Gauge);
     }
 }
 
-/// Queues `statsd_connector.<suffix>`; a full queue drops it (and counts it)
-/// like any other line.
-fn push(shared: &Shared, name: &mut String, suffix: &str, value: Value<'_>, kind: MetricType) {
+/// Where the report's lines go: the metrics' queue, or the telemetry's own
+/// server.
+#[derive(Clone, Copy)]
+struct Out<'a> {
+    shared: &'a Shared,
+    sink: Option<&'a TelemetrySink>,
+}
+
+impl Out<'_> {
+    /// Queues one line; a full queue drops it (and counts it) like any other
+    /// line, or, for the telemetry's own server, counts it lost.
+    fn line(self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), crate::Error>) {
+        match self.sink {
+            // Counted with events and service checks, not as the
+            // application's metrics.
+            None => {
+                let _ = self.shared.push(1, Tally::OTHER, write);
+            }
+            Some(sink) => sink.push(write),
+        }
+    }
+}
+
+/// Queues `statsd_connector.<suffix>`.
+fn push(out: Out<'_>, name: &mut String, suffix: &str, value: Value<'_>, kind: MetricType) {
     name.clear();
     name.push_str(TELEMETRY_PREFIX);
     name.push('.');
     name.push_str(suffix);
-    // Counted with events and service checks, not as the application's
-    // metrics.
-    let _ = shared.push(1, Tally::OTHER, |buf| {
-        shared
-            .format
-            .write(buf, &MetricLine::new(name, value, kind))
-    });
+    let format = &out.shared.format;
+    out.line(|buf| format.write(buf, &MetricLine::new(name, value, kind)));
 }
 
 /// The report in the names of Datadog's clients (see the module docs);
 /// `by_tally`: the lines accepted since the last report, by tally.
 fn report_datadog(
-    shared: &Shared,
+    out: Out<'_>,
     format: &LineFormat,
     now: &Stats,
     last: &Stats,
@@ -181,6 +237,11 @@ fn report_datadog(
             "packets_dropped_writer",
             now.possibly_lost - last.possibly_lost,
         ),
+        // Ours: Datadog's clients have no tag-set cap.
+        (
+            "tag_set_overflows",
+            now.tag_set_overflows - last.tag_set_overflows,
+        ),
     ];
     let mut name = String::with_capacity(64);
     for (suffix, change) in changes {
@@ -189,29 +250,23 @@ fn report_datadog(
             name.push_str(DATADOG_PREFIX);
             name.push('.');
             name.push_str(suffix);
-            push_datadog(shared, format, &name, change, &[]);
+            push_datadog(out, format, &name, change, &[]);
         }
     }
     let by_type_name = format!("{DATADOG_PREFIX}.metrics_by_type");
     for (kind, change) in by_type {
         if change > 0 {
             let tags = [("metrics_type", datadog_type_name(kind))];
-            push_datadog(shared, format, &by_type_name, change, &tags);
+            push_datadog(out, format, &by_type_name, change, &tags);
         }
     }
 }
 
 /// Queues one of Datadog's client counters (a full queue drops it and
 /// counts it like any other line).
-fn push_datadog(
-    shared: &Shared,
-    format: &LineFormat,
-    name: &str,
-    change: u64,
-    tags: &[(&str, &str)],
-) {
+fn push_datadog(out: Out<'_>, format: &LineFormat, name: &str, change: u64, tags: &[(&str, &str)]) {
     let value = Value::Int(i64::try_from(change).unwrap_or(i64::MAX));
-    let _ = shared.push(1, Tally::OTHER, |buf| {
+    out.line(|buf| {
         let metric = MetricLine {
             tags,
             ..MetricLine::new(name, value, MetricType::Counter)

@@ -629,6 +629,25 @@ impl Connector {
     /// The sample rate is passed on as written; no sampling is done here,
     /// since whoever wrote the line has sampled already.
     ///
+    /// On a connector declared DogStatsD ([`Builder::dogstatsd`](crate::Builder::dogstatsd)),
+    /// a line with packed values (`t:1:2|ms`) or the later DogStatsD fields
+    /// (`|T<seconds>`, `|c:<container id>`, `|e:<external data>`,
+    /// `|card:<cardinality>`) is relayed as written: the fields are checked,
+    /// then copied unchanged and in their order, never rewritten (the prefix
+    /// and global tags apply as to any line; the connector's own origin
+    /// fields only where the line carries none; no aggregation):
+    ///
+    /// ```
+    /// let agent = statsd_connector::Connector::builder()
+    ///     .host("udp://127.0.0.1:8125")
+    ///     .dogstatsd(true)
+    ///     .origin_detection(false)
+    ///     .build()?;
+    /// agent.send_line("page.views:1|c|#env:prod|T1700000000|c:abc123|card:low")?; // sent as written
+    /// assert!(agent.send_line("t:1|ms|T1700000000").is_err()); // a timestamp on a timing
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    ///
     /// This is how a relay forwards lines it received:
     ///
     /// ```
@@ -646,10 +665,12 @@ impl Connector {
     /// Refused and counted in [`Stats::rejected`](crate::Stats::rejected):
     /// [`ErrorKind::MalformedLine`](crate::ErrorKind::MalformedLine) for a line that does not follow the grammar (its
     /// [`Reason`](crate::Reason) says where), or that carries packed values or
-    /// DogStatsD fields (`|T`, `|c:`, `|e:`, `|card:`), or an event or service check
+    /// DogStatsD fields (`|T`, `|c:`, `|e:`, `|card:`) when the server is not
+    /// declared DogStatsD, or an event or service check
     /// with fields this crate does not write; [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName),
     /// [`ErrorKind::InvalidValue`](crate::ErrorKind::InvalidValue), [`ErrorKind::InvalidTag`](crate::ErrorKind::InvalidTag) or [`ErrorKind::InvalidField`](crate::ErrorKind::InvalidField) for a part
-    /// that cannot be sent as given; [`ErrorKind::NotDogStatsd`](crate::ErrorKind::NotDogStatsd) for an event or service
+    /// that cannot be sent as given (a timestamp on a type other than a
+    /// gauge or a count, a container ID that could end its field); [`ErrorKind::NotDogStatsd`](crate::ErrorKind::NotDogStatsd) for an event or service
     /// check when the server is not declared DogStatsD; [`ErrorKind::LineTooLong`](crate::ErrorKind::LineTooLong) when the
     /// line, with the prefix and global tags, would be longer than
     /// [`Config::max_line_length`](crate::Config::max_line_length). Then
@@ -663,10 +684,14 @@ impl Connector {
         if !self.shared().config.enabled {
             return Ok(());
         }
+        let text = line;
         let line = match Line::parse(line) {
             Ok(line) => line,
             Err(error) => return Err(emit::rejected(self.shared(), error)),
         };
+        if line.has_dogstatsd_extensions() && self.shared().config.is_dogstatsd() {
+            return super::relay::send(self.shared(), text, &line);
+        }
         if line.has_dogstatsd_extensions() {
             // Relayed as a plain statsd line, these would be dropped or
             // change meaning: refused, never repaired.

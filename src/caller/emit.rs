@@ -17,6 +17,7 @@ use std::time::SystemTime;
 
 use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
+use crate::shared::cardinality::{TagSetGuard, OVERFLOW_TAGS};
 use crate::shared::ledger::Tally;
 use crate::shared::Shared;
 use crate::wire::format::{Extras, LineFormat, MetricLine, PlainValue, PreparedInt};
@@ -147,7 +148,7 @@ fn emit_general(
     tags: &[(&str, &str)],
 ) -> Result<(), Error> {
     let rate = sampling.rate();
-    let metric = MetricLine {
+    let mut metric = MetricLine {
         sample_rate: rate,
         tags,
         ..MetricLine::new(name, value, kind)
@@ -156,6 +157,8 @@ fn emit_general(
     if sampling.drops_this_call() {
         return Ok(());
     }
+    let tags = capped(shared, name, tags);
+    metric.tags = tags;
     if rate == 1.0 || kind == MetricType::Gauge {
         if let Some(aggregator) = &shared.aggregator {
             // Folding bypasses the queue: refuse here what a stop refuses.
@@ -209,6 +212,10 @@ pub(crate) fn emit_with(
     if sampling.drops_this_call() {
         return Ok(());
     }
+    let metric = MetricLine {
+        tags: capped(shared, name, tags),
+        ..metric
+    };
     // A timestamp is the call's own time, not the flush's, and aggregation
     // keeps only the connector's cardinality: either way, straight to the
     // queue, never through the aggregation tables.
@@ -271,6 +278,38 @@ pub(crate) fn emit_checked(
 pub(crate) fn emit_prepared(shared: &Shared, line: &PreparedInt, value: i64) -> Result<(), Error> {
     let write = move |out: &mut [u8]| line.write(out, value);
     shared.push_direct(1, Tally::of(MetricType::Counter), line.room(), write)
+}
+
+/// The tags a call is sent with under [`Builder::max_tag_sets`](crate::Builder::max_tag_sets):
+/// its own, or the overflow tag when its name has as many other tag sets in
+/// this window as the cap allows (counted and logged, throttled). Off, one
+/// branch: the rest is out of line.
+#[inline(always)]
+pub(crate) fn capped<'a>(
+    shared: &Shared,
+    name: &str,
+    tags: &'a [(&'a str, &'a str)],
+) -> &'a [(&'a str, &'a str)] {
+    match &shared.guard {
+        None => tags,
+        Some(guard) => guarded(shared, guard, name, tags),
+    }
+}
+
+/// [`capped`] with the cap on.
+#[inline(never)]
+fn guarded<'a>(
+    shared: &Shared,
+    guard: &TagSetGuard,
+    name: &str,
+    tags: &'a [(&'a str, &'a str)],
+) -> &'a [(&'a str, &'a str)] {
+    if guard.admit(name, tags) {
+        return tags;
+    }
+    shared.ledger.tag_set_overflow();
+    guard.overflowed(name);
+    OVERFLOW_TAGS
 }
 
 /// Counts a refused call and passes its error on.

@@ -13,6 +13,8 @@
 //!   [`Connector::service_check`](crate::Connector::service_check)).
 //! - `emit`: the pipeline every call ends in: validate, sample, aggregate or
 //!   format, queue.
+//! - `relay`: DogStatsD lines relayed as written (`send_line` on a
+//!   DogStatsD connector).
 //! - `sampling`: the per-thread random draw.
 //! - `counter`, `timer`: the [`Counter`](crate::Counter) handle and the
 //!   timers.
@@ -26,6 +28,7 @@ pub(crate) mod connector;
 pub(crate) mod counter;
 pub(crate) mod dogstatsd;
 pub(crate) mod emit;
+pub(crate) mod relay;
 pub(crate) mod sampling;
 pub(crate) mod scoped;
 pub(crate) mod timer;

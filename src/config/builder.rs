@@ -5,6 +5,8 @@
 //! on the caller's side (`caller::build`): configuration knows nothing of
 //! what runs it.
 
+use super::operations::TelemetryAddress;
+
 mod settings;
 mod steps;
 
@@ -12,7 +14,6 @@ pub use settings::Builder;
 pub(super) use settings::PortSetting;
 use settings::ResolverSetting;
 
-use std::mem::take;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -650,21 +651,119 @@ impl Builder {
     /// `max_samples_per_context`, `aggregate` or `telemetry` interval, a
     /// `max_payload` outside 64..=65507, or newline framing asked of a
     /// `unixstream://` address.
-    pub fn build_config(mut self) -> Result<Config, Error> {
-        let port = steps::port(&self.port)?;
-        let endpoint = steps::endpoint(&self, port)?;
-        let max_payload = steps::max_payload(self.max_payload, &endpoint);
-        steps::check_prefix(self.prefix.as_deref())?;
-        let (explicit, datadog) = (take(&mut self.global_tags), take(&mut self.datadog_tags));
-        let global_tags = steps::global_tags(explicit, datadog, self.tag_format)?;
-        steps::check_limits(&self, max_payload)?;
-        let origin = steps::origin(&mut self)?;
-        Ok(steps::assemble(
-            self,
-            endpoint,
-            max_payload,
-            global_tags,
-            origin,
-        ))
+    pub fn build_config(self) -> Result<Config, Error> {
+        steps::build(self)
+    }
+}
+
+/// The operational settings (`operations`): where the server is now,
+/// where the telemetry goes, how many tag sets a name may have.
+impl Builder {
+    /// How often the processor looks the server up again (default
+    /// [`DEFAULT_DNS_REFRESH`](crate::DEFAULT_DNS_REFRESH), 30 s; [`Duration::ZERO`] turns it off;
+    /// `STATSD_DNS_REFRESH` in seconds).
+    ///
+    /// A UDP client that resolved its server once keeps sending to that
+    /// address for ever if nothing answers "port unreachable" (a moved pod,
+    /// a DNS fail-over): every interval the processor resolves the host again
+    /// through the configured [`Resolver`](crate::Resolver) (on its own task,
+    /// never on a caller's thread) and, when the address it is connected to
+    /// is no longer among the answers, connects to the new one and moves
+    /// there. UDP simply re-targets; a TCP connection is replaced the way a
+    /// reconnect replaces it, between two batches: the old one is shut down
+    /// after its last whole write and given up to a second to be
+    /// acknowledged (what is not is counted in
+    /// [`Stats::possibly_lost`](crate::Stats::possibly_lost)), and nothing
+    /// taken from the queue is left behind. For a Unix socket the check is
+    /// the socket file's device and inode: a file replaced (the Agent
+    /// restarted and bound a new socket) is connected to anew. Each move is
+    /// counted in [`Stats::address_changes`](crate::Stats::address_changes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::{Connector, DEFAULT_DNS_REFRESH};
+    ///
+    /// let statsd = Connector::builder().host("statsd.internal").build()?;
+    /// assert_eq!(statsd.config().dns_refresh(), Some(DEFAULT_DNS_REFRESH));
+    /// let fixed = Connector::builder()
+    ///     .host("statsd.internal")
+    ///     .dns_refresh(Duration::ZERO) // resolve on (re)connect only
+    ///     .build()?;
+    /// assert_eq!(fixed.config().dns_refresh(), None);
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn dns_refresh(mut self, interval: Duration) -> Builder {
+        self.ops.dns_refresh = interval;
+        self
+    }
+
+    /// Sends the self-telemetry ([`Builder::telemetry`]) to a server of its
+    /// own instead of the metrics' (datadog-go's `WithTelemetryAddr`;
+    /// datadogpy's `DD_TELEMETRY_HOST` and `DD_TELEMETRY_PORT`, which
+    /// [`Builder::from_env_with`] reads too).
+    ///
+    /// The address takes every form [`Builder::host`] reads: a URL chooses
+    /// the transport (`udp://monitor:8125`, `unixgram:///run/dsd.sock` ...),
+    /// a host alone or with a port takes the metrics' protocol (UDP for a
+    /// connector on a Unix socket) and port, and a path a Unix socket. The
+    /// processor owns the second socket: the telemetry lines never enter the
+    /// metrics' queue, so [`Stats::accepted`](crate::Stats::accepted) and the
+    /// accounting identity count the application's lines only, and the
+    /// telemetry's are counted apart in
+    /// [`Stats::telemetry_sent`](crate::Stats::telemetry_sent) and
+    /// [`Stats::telemetry_lost`](crate::Stats::telemetry_lost).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use statsd_connector::Connector;
+    ///
+    /// let statsd = Connector::builder()
+    ///     .host("udp://127.0.0.1:8125")
+    ///     .telemetry(Duration::from_secs(10))
+    ///     .telemetry_address("monitor.internal:9125")
+    ///     .build()?;
+    /// assert_eq!(statsd.config().telemetry_address().as_deref(), Some("udp://monitor.internal:9125"));
+    /// // Without .telemetry(interval) there is nothing to send there: refused.
+    /// assert!(Connector::builder().host("h").telemetry_address("m").build().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn telemetry_address(mut self, address: impl Into<String>) -> Builder {
+        self.ops.telemetry_address = Some(TelemetryAddress::Builder(address.into()));
+        self
+    }
+
+    /// Caps the distinct tag sets each metric name may have in a window
+    /// (the aggregation interval with [`Builder::aggregate`], else
+    /// [`DEFAULT_TAG_SET_WINDOW`](crate::DEFAULT_TAG_SET_WINDOW), 10 s; `STATSD_MAX_TAG_SETS`). Off by
+    /// default.
+    ///
+    /// A tag set is a call's own tags, in any order (the global tags are on
+    /// every line and do not count; a call without tags of its own is never
+    /// over the cap). The first `limit` distinct sets of a name in a window
+    /// go out as given; a call with another set is sent with its tags
+    /// collapsed into the one tag `statsd_connector.overflow:true`, counted
+    /// in [`Stats::tag_set_overflows`](crate::Stats::tag_set_overflows) and
+    /// in the telemetry, and logged, throttled (the first 100 in a row, then
+    /// one in 100). Collapsing rather than dropping keeps every counter's
+    /// total and every timing's count right per name, while the server sees
+    /// at most `limit + 1` contexts per name and window.
+    ///
+    /// ```
+    /// use statsd_connector::{Connector, Metrics};
+    ///
+    /// let statsd = Connector::builder().host("localhost").max_tag_sets(2).build()?;
+    /// statsd.with_tags(&[("user", "1")]).incr("logins")?;
+    /// statsd.with_tags(&[("user", "2")]).incr("logins")?;
+    /// statsd.with_tags(&[("user", "3")]).incr("logins")?; // logins:1|c|#statsd_connector.overflow:true
+    /// assert_eq!(statsd.stats().tag_set_overflows, 1);
+    /// assert!(Connector::builder().host("localhost").max_tag_sets(0).build().is_err());
+    /// # Ok::<(), statsd_connector::Error>(())
+    /// ```
+    #[must_use]
+    pub fn max_tag_sets(mut self, limit: usize) -> Builder {
+        self.ops.max_tag_sets = Some(limit);
+        self
     }
 }

@@ -25,6 +25,7 @@
 //! | `DD_ENV` | tag `env:<value>` | |
 //! | `DD_SERVICE` | tag `service:<value>` | |
 //! | `DD_VERSION` | tag `version:<value>` | |
+//! | `DD_TAGS`, else `DATADOG_TAGS` | [`DatadogEnv::tags`] | tags separated by commas or spaces (`team:web,tier:1` or `team:web tier:1`); `key:value` or a bare `key`; `DD_TAGS` wins when both are set; a key that `DD_ENV`, `DD_SERVICE` or `DD_VERSION` also sets is left out (those win) |
 //! | `DD_ORIGIN_DETECTION_ENABLED` | [`DatadogEnv::origin_detection`] | `false`, `f`, `0`, `no`, `n`, `off` / `true`, `t`, `1`, `yes`, `y`, `on`, any case; unset: enabled |
 //! | `DD_EXTERNAL_ENV` | [`DatadogEnv::external_env`], the `\|e:` field (protocol v1.5) | `\|` and control characters removed |
 //! | `DD_CARDINALITY`, then `DATADOG_CARDINALITY` | [`DatadogEnv::cardinality`], the `\|card:` field | `none`, `low`, `orchestrator`, `high`, any case; `DD_CARDINALITY` wins when both are set |
@@ -54,6 +55,11 @@ pub(crate) const DD_ENV: &str = "DD_ENV";
 pub(crate) const DD_SERVICE: &str = "DD_SERVICE";
 /// `DD_VERSION`: the `version` tag.
 pub(crate) const DD_VERSION: &str = "DD_VERSION";
+/// `DD_TAGS`: global tags, separated by commas or spaces.
+pub(crate) const DD_TAGS: &str = "DD_TAGS";
+/// `DATADOG_TAGS`: global tags (datadogpy's variable), when `DD_TAGS` is
+/// unset.
+pub(crate) const DATADOG_TAGS: &str = "DATADOG_TAGS";
 /// `DD_ENTITY_ID`: the `dd.internal.entity_id` tag (a Kubernetes pod UID).
 pub(crate) const DD_ENTITY_ID: &str = "DD_ENTITY_ID";
 /// `DD_ORIGIN_DETECTION_ENABLED`: whether to send the container ID field.
@@ -77,6 +83,8 @@ pub(crate) const VARIABLES: &[&str] = &[
     DD_ENV,
     DD_SERVICE,
     DD_VERSION,
+    DD_TAGS,
+    DATADOG_TAGS,
     DD_ORIGIN_DETECTION_ENABLED,
     DD_EXTERNAL_ENV,
     DD_CARDINALITY,
@@ -102,6 +110,9 @@ pub(crate) struct DatadogEnv {
     pub service: Option<String>,
     /// `DD_VERSION`, sent as the tag `version:<value>`.
     pub version: Option<String>,
+    /// `DD_TAGS`, else `DATADOG_TAGS`: `(key, value)` pairs in the order
+    /// written (a bare tag has an empty value).
+    pub tags: Vec<(String, String)>,
     /// `DD_ORIGIN_DETECTION_ENABLED`; unset means enabled (see
     /// [`origin_detection_enabled`](DatadogEnv::origin_detection_enabled)).
     pub origin_detection: Option<bool>,
@@ -127,6 +138,7 @@ impl DatadogEnv {
             env: get(DD_ENV),
             service: get(DD_SERVICE),
             version: get(DD_VERSION),
+            tags: tag_list(&get)?,
             origin_detection: get(DD_ORIGIN_DETECTION_ENABLED)
                 .map(|value| boolean(DD_ORIGIN_DETECTION_ENABLED, &value))
                 .transpose()?,
@@ -145,17 +157,28 @@ impl DatadogEnv {
     }
 
     /// The global tags these variables add, as `(key, value)`, in the order
-    /// the official clients add them: entity ID, env, service, version.
-    pub(crate) fn global_tags(&self) -> Vec<(&'static str, &str)> {
-        [
+    /// the official clients add them: entity ID, env, service, version, then
+    /// `DD_TAGS` (or `DATADOG_TAGS`) without the keys the three before set.
+    pub(crate) fn global_tags(&self) -> Vec<(&str, &str)> {
+        let unified = [
             (ENTITY_ID_TAG, &self.entity_id),
             ("env", &self.env),
             ("service", &self.service),
             ("version", &self.version),
-        ]
-        .into_iter()
-        .filter_map(|(key, value)| value.as_deref().map(|value| (key, value)))
-        .collect()
+        ];
+        let mut tags: Vec<(&str, &str)> = unified
+            .into_iter()
+            .filter_map(|(key, value)| value.as_deref().map(|value| (key, value)))
+            .collect();
+        let set = tags.len();
+        for (key, value) in &self.tags {
+            // DD_ENV, DD_SERVICE and DD_VERSION win over the same key in
+            // DD_TAGS, as Datadog's unified service tagging says they do.
+            if !tags[..set].iter().any(|(k, _)| k == key) {
+                tags.push((key, value));
+            }
+        }
+        tags
     }
 }
 
@@ -216,6 +239,36 @@ fn server_address(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Addres
         )),
         other => Ok(Some(other)),
     }
+}
+
+/// `DD_TAGS`, else `DATADOG_TAGS`: tags separated by commas or spaces (or
+/// both), each `key:value` or a bare `key`; the value is everything after
+/// the first `:`. An empty key (`:value`) or a key ending in `:` with no
+/// value is an error naming the variable; the builder checks the rest of
+/// each tag against the tag format.
+fn tag_list(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>, Error> {
+    for variable in [DD_TAGS, DATADOG_TAGS] {
+        let Some(text) = get(variable) else {
+            continue;
+        };
+        let mut tags = Vec::new();
+        for tag in text.split([',', ' ']).filter(|tag| !tag.is_empty()) {
+            let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
+            if key.is_empty() {
+                return Err(invalid(variable, &text, format!("tag {tag:?} has no key")));
+            }
+            if value.is_empty() && tag.ends_with(':') {
+                return Err(invalid(
+                    variable,
+                    &text,
+                    format!("tag {tag:?} has an empty value (write the bare tag {key:?})"),
+                ));
+            }
+            tags.push((key.to_owned(), value.to_owned()));
+        }
+        return Ok(tags);
+    }
+    Ok(Vec::new())
 }
 
 /// The boolean spellings of both official clients, in any case.
@@ -416,6 +469,41 @@ mod tests {
         let env = read(&[(DD_SERVICE, "checkout"), (DD_ENV, "")]).unwrap();
         assert_eq!(env.global_tags(), [("service", "checkout")]);
         assert_eq!(env.env, None);
+    }
+
+    #[test]
+    fn dd_tags_are_split_on_commas_and_spaces_and_lose_to_unified_service_tags() {
+        let env = read(&[
+            (DD_TAGS, " team:web, tier:1  canary,url:http://x:80 "),
+            (DATADOG_TAGS, "ignored:yes"),
+            (DD_ENV, "prod"),
+        ])
+        .unwrap();
+        assert_eq!(
+            env.tags,
+            [
+                ("team".to_owned(), "web".to_owned()),
+                ("tier".to_owned(), "1".to_owned()),
+                ("canary".to_owned(), String::new()),
+                ("url".to_owned(), "http://x:80".to_owned()),
+            ]
+        );
+        let env = read(&[(DD_TAGS, "env:staging,team:web"), (DD_ENV, "prod")]).unwrap();
+        assert_eq!(env.global_tags(), [("env", "prod"), ("team", "web")]);
+        // DATADOG_TAGS when DD_TAGS is unset or empty.
+        let env = read(&[(DD_TAGS, " "), (DATADOG_TAGS, "a:1,b")]).unwrap();
+        assert_eq!(env.global_tags(), [("a", "1"), ("b", "")]);
+        assert_eq!(
+            error(&[(DD_TAGS, "a:1,:2")]),
+            "invalid environment variable DD_TAGS=\"a:1,:2\": tag \":2\" has no key"
+        );
+        assert!(matches!(
+            read(&[(DATADOG_TAGS, "k:")]).unwrap_err().kind(),
+            ErrorKind::InvalidEnvironment {
+                variable: "DATADOG_TAGS",
+                ..
+            }
+        ));
     }
 
     #[test]

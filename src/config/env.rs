@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::builder::{Builder, PortSetting};
 use super::datadog_env::{DatadogEnv, DD_AGENT_HOST, DD_DOGSTATSD_PORT, DD_DOGSTATSD_URL};
+use super::operations::{TelemetryAddress, DD_TELEMETRY_HOST, DD_TELEMETRY_PORT};
 use crate::error::{Error, ErrorKind};
 
 impl Builder {
@@ -21,6 +22,8 @@ impl Builder {
     /// | `STATSD_TYPE_PREFIXES` | truthy: `counters.` ... after the prefix |
     /// | `STATSD_RECONNECT_SLEEP`, `STATSD_WAIT_TIMEOUT` | seconds, may be fractional |
     /// | `STATSD_QUEUE_CAPACITY` | the queue bound in metrics |
+    /// | `STATSD_DNS_REFRESH` | seconds between lookups of the server ([`Builder::dns_refresh`]); 0 turns them off |
+    /// | `STATSD_MAX_TAG_SETS` | [`Builder::max_tag_sets`] |
     ///
     /// `STATSD_HOST` takes the same forms as [`Builder::host`] (`udp://host:port`,
     /// `unixstream:///path` ...). The Datadog clients' variables are read too:
@@ -31,9 +34,11 @@ impl Builder {
     /// | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | `udp://<host>:<port, default 8125>` (a host with a port or a scheme is taken as it is) |
     /// | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` |
     /// | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:` |
+    /// | `DD_TAGS`, else `DATADOG_TAGS` | global tags, separated by commas or spaces (`team:web tier:1`); a key that `DD_ENV`, `DD_SERVICE` or `DD_VERSION` sets is taken from those |
     /// | `DD_ORIGIN_DETECTION_ENABLED` | container ID detection ([`Builder::origin_detection`]); default on |
     /// | `DD_EXTERNAL_ENV` | [`Config::external_env`](crate::Config::external_env) (`\|e:`) |
     /// | `DD_CARDINALITY`, else `DATADOG_CARDINALITY` | [`Config::cardinality`](crate::Config::cardinality) (`\|card:`) |
+    /// | `DD_TELEMETRY_HOST`, `DD_TELEMETRY_PORT` | [`Builder::telemetry_address`]: `udp://<host>:<port, default the metrics' port>`, used when telemetry is on |
     ///
     /// A `DD_*` address that is used declares a DogStatsD server
     /// ([`Builder::dogstatsd`]) with Datadog semantics (a `unix://` stream
@@ -43,7 +48,7 @@ impl Builder {
     /// |---|---|
     /// | a builder setter called after `from_env_with` | everything below |
     /// | `STATSD_*` (`STATSD_HOST` names the server whole: the `DD_*` address variables are then not read and do not declare DogStatsD) | `DD_*` |
-    /// | `DD_*` (tags: only for keys that no explicit [`Builder::global_tag`] sets) | the defaults |
+    /// | `DD_*` (tags: only for keys that no explicit [`Builder::global_tag`] sets; among them `DD_ENV`, `DD_SERVICE`, `DD_VERSION` win over the same key in `DD_TAGS`, and `DD_TAGS` over `DATADOG_TAGS`, which is then not read) | the defaults |
     /// | the built-in defaults | |
     ///
     /// A bad `DD_*` value is an error naming the variable (where the Datadog
@@ -81,7 +86,7 @@ impl Builder {
         })?;
         apply_datadog(&mut builder, statsd_host, datadog);
         apply_statsd(&mut builder, &var)?;
-        Ok(builder)
+        builder.operations_from_env(&var, seconds)
     }
 }
 
@@ -179,4 +184,36 @@ fn count(variable: &'static str, text: &str) -> Result<usize, Error> {
             reason: e.to_string(),
         })
     })
+}
+
+impl Builder {
+    /// Reads `STATSD_DNS_REFRESH`, `STATSD_MAX_TAG_SETS`, `DD_TELEMETRY_HOST`
+    /// and `DD_TELEMETRY_PORT` (for [`Builder::from_env_with`]).
+    pub(super) fn operations_from_env(
+        mut self,
+        var: &impl Fn(&str) -> Option<String>,
+        seconds: impl Fn(&'static str, &str) -> Result<Duration, Error>,
+    ) -> Result<Builder, Error> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(text) = get("STATSD_DNS_REFRESH") {
+            self.ops.dns_refresh = seconds("STATSD_DNS_REFRESH", &text)?;
+        }
+        if let Some(text) = get("STATSD_MAX_TAG_SETS") {
+            let limit = text.trim().parse::<usize>().map_err(|e| {
+                Error::from(ErrorKind::InvalidEnvironment {
+                    variable: "STATSD_MAX_TAG_SETS",
+                    value: text.clone(),
+                    reason: e.to_string(),
+                })
+            })?;
+            self.ops.max_tag_sets = Some(limit);
+        }
+        if let Some(host) = get(DD_TELEMETRY_HOST) {
+            self.ops.telemetry_address = Some(TelemetryAddress::Environment {
+                host: host.trim().to_owned(),
+                port: get(DD_TELEMETRY_PORT).map(|p| p.trim().to_owned()),
+            });
+        }
+        Ok(self)
+    }
 }

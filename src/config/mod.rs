@@ -12,11 +12,14 @@
 //!   `unixgram://`, `unixstream://`, `unix://`, bare hosts and paths).
 //! - `datadog_env`: the Datadog clients' `DD_*` variables.
 //! - `origin`: container ID detection for DogStatsD origin detection.
+//! - `operations`: address refresh, the telemetry's own address, the cap on
+//!   tag sets per name.
 
 pub(crate) mod address;
 mod builder;
 pub(crate) mod datadog_env;
 mod env;
+pub(crate) mod operations;
 pub(crate) mod origin;
 #[cfg(test)]
 pub(crate) mod test_dir;
@@ -34,6 +37,7 @@ use crate::wire::metric::{Cardinality, TagFormat};
 use crate::wire::validate::MAX_LINE_LENGTH;
 
 pub use builder::Builder;
+pub use operations::{DEFAULT_DNS_REFRESH, DEFAULT_TAG_SET_WINDOW};
 
 /// The port statsd servers listen on by default.
 pub const DEFAULT_PORT: u16 = 8125;
@@ -224,6 +228,8 @@ pub struct Config {
     pub(crate) external_env: Option<String>,
     /// `DD_CARDINALITY` (`|card:`), DogStatsD mode only.
     pub(crate) cardinality: Option<Cardinality>,
+    /// Address refresh, telemetry address, tag-set cap (`operations`).
+    pub(crate) ops: operations::OperationsConfig,
 }
 
 impl fmt::Debug for Config {
@@ -253,6 +259,7 @@ impl fmt::Debug for Config {
             .field("container_id", &self.container_id)
             .field("external_env", &self.external_env)
             .field("cardinality", &self.cardinality)
+            .field("ops", &self.ops)
             .finish()
     }
 }

@@ -104,6 +104,24 @@ pub struct Stats {
     /// DogStatsD service checks accepted into the queue (also counted in
     /// `accepted`).
     pub service_checks: u64,
+    /// Times the processor moved to a new server address while connected
+    /// ([`Builder::dns_refresh`](crate::Builder::dns_refresh)): the host
+    /// resolved elsewhere, or the Unix socket file was replaced.
+    pub address_changes: u64,
+    /// Calls over [`Builder::max_tag_sets`](crate::Builder::max_tag_sets),
+    /// sent with their tags collapsed into the overflow tag. These calls
+    /// are among the accepted ones (or, aggregated, folded into a line that
+    /// is): a count of calls, not a separate outcome.
+    pub tag_set_overflows: u64,
+    /// Telemetry lines written to the telemetry's own server
+    /// ([`Builder::telemetry_address`](crate::Builder::telemetry_address));
+    /// such lines are never counted in `accepted` or `sent`.
+    pub telemetry_sent: u64,
+    /// Telemetry lines for the telemetry's own server that could not be
+    /// written (no connection, a failed write, or the stop deadline): every
+    /// telemetry line made is in `telemetry_sent` or here, once the
+    /// processor has stopped.
+    pub telemetry_lost: u64,
 }
 
 /// The counters behind [`Stats`], changed only through named transitions.
@@ -123,6 +141,10 @@ pub(crate) struct Ledger {
     service_checks: AtomicU64,
     /// Lines taken from the queue by the processor and not yet written.
     held: AtomicU64,
+    address_changes: AtomicU64,
+    tag_set_overflows: AtomicU64,
+    telemetry_sent: AtomicU64,
+    telemetry_lost: AtomicU64,
 }
 
 impl Ledger {
@@ -201,6 +223,29 @@ impl Ledger {
         self.reconnects.fetch_add(1, Relaxed);
     }
 
+    /// The processor moved to a new address of the server.
+    pub(crate) fn address_changed(&self) {
+        self.address_changes.fetch_add(1, Relaxed);
+    }
+
+    /// A call was over the tag-set cap (and sent with the overflow tag).
+    #[cold]
+    pub(crate) fn tag_set_overflow(&self) {
+        self.tag_set_overflows.fetch_add(1, Relaxed);
+    }
+
+    /// Telemetry lines written to the telemetry's own server.
+    pub(crate) fn telemetry_sent(&self, lines: u64) {
+        self.telemetry_sent.fetch_add(lines, Relaxed);
+    }
+
+    /// Telemetry lines for the telemetry's own server given up.
+    pub(crate) fn telemetry_lost(&self, lines: u64) {
+        if lines > 0 {
+            self.telemetry_lost.fetch_add(lines, Relaxed);
+        }
+    }
+
     /// A connection attempt failed.
     pub(crate) fn connect_failed(&self) {
         self.connect_failures.fetch_add(1, Relaxed);
@@ -235,6 +280,10 @@ impl Ledger {
             accepted,
             events: self.events.load(Relaxed),
             service_checks: self.service_checks.load(Relaxed),
+            address_changes: self.address_changes.load(Relaxed),
+            tag_set_overflows: self.tag_set_overflows.load(Relaxed),
+            telemetry_sent: self.telemetry_sent.load(Relaxed),
+            telemetry_lost: self.telemetry_lost.load(Relaxed),
         }
     }
 

@@ -18,8 +18,10 @@
 //! - `throttle`: the streak counting behind every throttled warning.
 //! - `home`: a small number per thread, for the aggregation stripes.
 //! - `mutex`: the one way a std mutex is locked.
+//! - `cardinality`: the cap on distinct tag sets per metric name.
 
 pub(crate) mod aggregate;
+pub(crate) mod cardinality;
 mod home;
 pub(crate) mod ledger;
 mod loom;
@@ -62,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) ledger: Ledger,
     /// The aggregation tables, when aggregation is on.
     pub(crate) aggregator: Option<Aggregator>,
+    /// The cap on tag sets per name, when it is on (`cardinality`).
+    pub(crate) guard: Option<cardinality::TagSetGuard>,
     /// The streak of drops, for the throttled warning.
     drops: Throttle,
     /// Running and connected, observable.
@@ -118,6 +122,8 @@ impl Shared {
                 let packing = config.dogstatsd.then_some(config.max_samples_per_context);
                 Aggregator::new(config.emitting_threads, packing)
             }),
+            guard: (config.ops.max_tag_sets)
+                .map(|limit| cardinality::TagSetGuard::new(limit, config.emitting_threads)),
             ledger: Ledger::default(),
             drops: Throttle::default(),
             state: watch::Sender::new(State::default()),

@@ -18,6 +18,8 @@ use std::time::Duration;
 use crate::error::{Error, ErrorKind};
 use crate::wire::metric::{Cardinality, MetricType, TagFormat, Value};
 
+mod relay;
+
 /// Everything about a line that comes from the configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct LineFormat {

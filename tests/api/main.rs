@@ -11,6 +11,8 @@
 mod aggregation;
 mod behaviour;
 mod blocking;
+mod datadog_config;
+mod dns_refresh;
 mod dogstatsd_events;
 #[cfg(unix)]
 mod dogstatsd_transport;
@@ -19,7 +21,9 @@ mod hardening_lifecycle;
 mod hardening_wire;
 #[cfg(all(feature = "metrics", feature = "tower"))]
 mod integrations;
+mod relay;
 mod smoke;
+mod tag_guard;
 mod telemetry;
 #[cfg(unix)]
 mod unix;

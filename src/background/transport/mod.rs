@@ -83,6 +83,15 @@ impl Connection {
 
     async fn open_inet(config: &Config) -> io::Result<Connection> {
         let addresses = resolve(config).await?;
+        Connection::open_to(config, addresses).await
+    }
+
+    /// Connects to the first of `addresses` (already resolved) that answers,
+    /// with the configured protocol.
+    pub(crate) async fn open_to(
+        config: &Config,
+        addresses: Vec<SocketAddr>,
+    ) -> io::Result<Connection> {
         let mut last_error = None;
         for address in addresses {
             let attempt = match config.protocol {
@@ -162,6 +171,16 @@ impl Connection {
         }
     }
 
+    /// The network address connected to (TCP, UDP).
+    pub(crate) fn peer_address(&self) -> Option<SocketAddr> {
+        match self {
+            Connection::Tcp(tcp) => tcp.stream().peer_addr().ok(),
+            Connection::Udp(udp) => udp.socket().peer_addr().ok(),
+            #[cfg(unix)]
+            _ => None,
+        }
+    }
+
     /// The peer, for logs.
     pub(crate) fn peer(&self) -> String {
         let address = match self {
@@ -177,7 +196,7 @@ impl Connection {
 }
 
 /// Looks the host up with the configured resolver, or the system's.
-async fn resolve(config: &Config) -> io::Result<Vec<SocketAddr>> {
+pub(crate) async fn resolve(config: &Config) -> io::Result<Vec<SocketAddr>> {
     match &config.resolver {
         Some(resolver) => resolver(&config.host, config.port),
         None => Ok(tokio::net::lookup_host((config.host.as_str(), config.port))

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::operations::Operations;
 use crate::config::{Framing, Protocol, Resolver, DEFAULT_PORT, DEFAULT_QUEUE_CAPACITY};
 use crate::wire::metric::{Cardinality, TagFormat};
 
@@ -63,6 +64,8 @@ pub struct Builder {
     /// Global tags from `DD_ENV`, `DD_SERVICE`, `DD_VERSION`, `DD_ENTITY_ID`:
     /// after the explicit ones, and only for keys those do not set.
     pub(in crate::config) datadog_tags: Vec<(String, String)>,
+    /// Address refresh, telemetry address, tag-set cap (`operations`).
+    pub(in crate::config) ops: Operations,
 }
 
 /// A port as given: a number, or text from the environment, checked in `build`.
@@ -114,6 +117,7 @@ impl Default for Builder {
             external_env: None,
             cardinality: None,
             datadog_tags: Vec::new(),
+            ops: Operations::default(),
         }
     }
 }

@@ -9,6 +9,11 @@ use std::time::Duration;
 
 use super::settings::{Builder, PortSetting};
 use crate::config::address::Address;
+use crate::config::operations::{
+    OperationsConfig, TelemetryAddress, DD_TELEMETRY_HOST, DD_TELEMETRY_PORT,
+    DEFAULT_TAG_SET_WINDOW,
+};
+use crate::config::Resolver;
 use crate::config::{
     origin, Config, Framing, Protocol, DEFAULT_MAX_PAYLOAD, DEFAULT_UNIX_MAX_PAYLOAD,
 };
@@ -34,6 +39,31 @@ pub(super) struct Origin {
     container_id: Option<String>,
     external_env: Option<String>,
     cardinality: Option<Cardinality>,
+}
+
+/// Every step, in order: what [`Builder::build_config`] does (and the
+/// telemetry's own address, built by the same rules).
+pub(super) fn build(mut builder: Builder) -> Result<Config, Error> {
+    let port = port(&builder.port)?;
+    let endpoint = endpoint(&builder, port)?;
+    let max_payload = max_payload(builder.max_payload, &endpoint);
+    check_prefix(builder.prefix.as_deref())?;
+    let (explicit, datadog) = (
+        std::mem::take(&mut builder.global_tags),
+        std::mem::take(&mut builder.datadog_tags),
+    );
+    let global_tags = global_tags(explicit, datadog, builder.tag_format)?;
+    check_limits(&builder, max_payload)?;
+    let origin = origin(&mut builder)?;
+    let ops = operations(&mut builder, &endpoint)?;
+    Ok(assemble(
+        builder,
+        endpoint,
+        max_payload,
+        global_tags,
+        origin,
+        ops,
+    ))
 }
 
 /// The port as a number: zero and text that is not 1 to 65535 are refused
@@ -180,8 +210,11 @@ pub(super) fn global_tags(
     format: TagFormat,
 ) -> Result<Vec<(String, String)>, Error> {
     let mut tags = explicit;
+    // Only the explicit tags hide a Datadog one: a key repeated within
+    // `DD_TAGS` keeps every value.
+    let explicit = tags.len();
     for (key, value) in datadog {
-        if !tags.iter().any(|(k, _)| *k == key) {
+        if !tags[..explicit].iter().any(|(k, _)| *k == key) {
             tags.push((key, value));
         }
     }
@@ -302,8 +335,10 @@ pub(super) fn assemble(
     max_payload: usize,
     global_tags: Vec<(String, String)>,
     origin: Origin,
+    ops: OperationsConfig,
 ) -> Config {
     Config {
+        ops,
         host: endpoint.host,
         port: endpoint.port,
         protocol: endpoint.protocol,
@@ -341,4 +376,140 @@ fn default_emitting_threads() -> usize {
     std::thread::available_parallelism()
         .map_or(4, |n| n.get() * 2)
         .min(32)
+}
+
+/// What [`Operations::check`] needs of the rest of the configuration.
+struct Context<'a> {
+    port: u16,
+    protocol: Protocol,
+    resolver: Option<&'a Resolver>,
+    connect_timeout: Duration,
+    telemetry: Option<Duration>,
+    aggregate: Option<Duration>,
+}
+
+/// The operational settings (address refresh, telemetry address, tag-set
+/// cap), checked against the address and intervals they depend on.
+pub(super) fn operations(
+    builder: &mut Builder,
+    endpoint: &Endpoint,
+) -> Result<OperationsConfig, Error> {
+    let context = Context {
+        port: endpoint.port,
+        protocol: endpoint.protocol,
+        resolver: builder.resolver.as_ref().map(|r| &r.0),
+        connect_timeout: builder.connect_timeout,
+        telemetry: builder.telemetry,
+        aggregate: builder.aggregate,
+    };
+    let ops = std::mem::take(&mut builder.ops);
+    {
+        if ops.max_tag_sets == Some(0) {
+            return Err(Error::from(ErrorKind::InvalidSetting {
+                setting: "max_tag_sets",
+                value: "0".into(),
+                reason: "must allow at least one tag set (leave it unset for no cap)",
+            }));
+        }
+        let telemetry_target = match ops.telemetry_address {
+            None => None,
+            Some(address) => telemetry_target(address, &context)?.map(Box::new),
+        };
+        Ok(OperationsConfig {
+            dns_refresh: Some(ops.dns_refresh).filter(|d| !d.is_zero()),
+            telemetry_target,
+            max_tag_sets: ops.max_tag_sets,
+            tag_set_window: context.aggregate.unwrap_or(DEFAULT_TAG_SET_WINDOW),
+        })
+    }
+}
+
+/// The telemetry's own transport, as a configuration built by the rules of
+/// [`Builder::host`]: a URL chooses the transport, a host (with or without a
+/// port) takes the metrics' protocol and port, a path a Unix socket.
+fn telemetry_target(
+    address: TelemetryAddress,
+    context: &Context<'_>,
+) -> Result<Option<Config>, Error> {
+    let network = match context.protocol {
+        Protocol::Tcp | Protocol::Udp => context.protocol,
+        Protocol::Unix | Protocol::Unixgram => Protocol::Udp,
+    };
+    let (builder, source) = match &address {
+        TelemetryAddress::Builder(text) => {
+            if context.telemetry.is_none() {
+                return Err(Error::from(ErrorKind::InvalidSetting {
+                    setting: "telemetry_address",
+                    value: text.clone(),
+                    reason: "telemetry is off: set .telemetry(interval) as well",
+                }));
+            }
+            let mut builder = Builder {
+                host: text.clone(),
+                port: PortSetting::Number(context.port),
+                protocol: network,
+                ..Builder::default()
+            };
+            if text.trim_start().starts_with('/') {
+                builder.protocol = if context.protocol.is_unix() {
+                    context.protocol
+                } else {
+                    Protocol::Unixgram
+                };
+            }
+            (builder, None)
+        }
+        TelemetryAddress::Environment { host, port } => {
+            if context.telemetry.is_none() {
+                tracing::debug!(
+                    host = %host,
+                    "DD_TELEMETRY_HOST is set but telemetry is off: not used"
+                );
+                return Ok(None);
+            }
+            let protocol = if host.starts_with('/') {
+                Protocol::Unixgram
+            } else {
+                Protocol::Udp
+            };
+            let builder = Builder {
+                host: host.clone(),
+                protocol,
+                port: match port {
+                    Some(port) => PortSetting::Text(port.clone()),
+                    None => PortSetting::Number(context.port),
+                },
+                ..Builder::default()
+            };
+            (builder, Some((host.clone(), port.clone())))
+        }
+    };
+    let built = build(Builder {
+        connect_timeout: context.connect_timeout,
+        ..builder
+    });
+    let mut target = match (built, source) {
+        (Ok(target), _) => target,
+        (Err(error), None) => return Err(error),
+        (Err(error), Some((host, port))) => {
+            let (variable, value, reason) = match error.kind() {
+                ErrorKind::InvalidPort { reason, .. } => (
+                    DD_TELEMETRY_PORT,
+                    port.unwrap_or_default(),
+                    (*reason).to_owned(),
+                ),
+                ErrorKind::InvalidAddress { reason, .. } => {
+                    (DD_TELEMETRY_HOST, host, reason.clone())
+                }
+                _ => (DD_TELEMETRY_HOST, host, error.to_string()),
+            };
+            return Err(Error::from(ErrorKind::InvalidEnvironment {
+                variable,
+                value,
+                reason,
+            }));
+        }
+    };
+    target.resolver = context.resolver.cloned();
+    Ok(Some(target))
 }
