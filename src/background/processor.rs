@@ -177,11 +177,22 @@ impl Processor {
                 }
             }
             if self.connection.is_none() {
-                // A stop must not wait for an attempt that may take the
-                // whole connect timeout (an address that never answers).
-                let connected = tokio::select! {
-                    deadline = stop.wait() => return deadline,
-                    connected = self.connect(None) => connected,
+                let connected = {
+                    let attempt = self.connect(None);
+                    tokio::pin!(attempt);
+                    tokio::select! {
+                    connected = &mut attempt => connected,
+                    deadline = stop.wait() => {
+                        // The attempt goes on, but only until the stop's
+                        // deadline (an address that never answers must not
+                        // hold the stop for the whole connect timeout). The
+                        // server may have accepted it already: the drain
+                        // then writes on it, instead of leaving it empty
+                        // and opening a second connection.
+                        let _ = timeout_at(deadline, attempt).await;
+                        return deadline;
+                    }
+                    }
                 };
                 if !connected {
                     tokio::select! {

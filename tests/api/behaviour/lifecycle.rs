@@ -632,3 +632,33 @@ async fn stop_deadline_returns_with_the_undelivered_count_when_no_server_listens
     );
     drop(dead);
 }
+
+/// A stop that arrives while the first connection attempt is in flight
+/// (right after `start`) lets that attempt finish and drains on it: the
+/// server sees one connection, carrying every line, not an empty one
+/// followed by a second. Many rounds, since the window is short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_the_first_connect_drains_on_that_connection() {
+    let mut two_connections = Vec::new();
+    for round in 0..40 {
+        let server = CaptureServer::start().await.unwrap();
+        let statsd = builder(server.port()).build().unwrap();
+        for i in 0..10 {
+            statsd.incr(&format!("early.{i}")).unwrap();
+        }
+        bounded("start", statsd.start()).await.unwrap();
+        let report = bounded("stop", statsd.stop()).await;
+        assert_eq!(report.undelivered, 0, "round {round}");
+        server
+            .wait_for_lines(10, Duration::from_secs(5))
+            .await
+            .unwrap();
+        if server.connections() != 1 {
+            two_connections.push((round, server.connections()));
+        }
+    }
+    assert!(
+        two_connections.is_empty(),
+        "(round, connections) where the drain opened another: {two_connections:?}"
+    );
+}
