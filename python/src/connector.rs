@@ -288,7 +288,7 @@ impl PyConnector {
 
     /// Adds `value` (default 1) to a counter: `name:value|c`.
     #[pyo3(signature = (name, value=1, *, tags=None, sample_rate=None))]
-    fn incr(
+    pub(crate) fn incr(
         &self,
         name: &Bound<'_, PyAny>,
         value: i64,
@@ -305,7 +305,7 @@ impl PyConnector {
 
     /// Subtracts `value` (default 1) from a counter: `name:-value|c`.
     #[pyo3(signature = (name, value=1, *, tags=None, sample_rate=None))]
-    fn decr(
+    pub(crate) fn decr(
         &self,
         name: &Bound<'_, PyAny>,
         value: i64,
@@ -319,7 +319,7 @@ impl PyConnector {
     /// Sets a gauge (`name:value|g`; a negative value is sent as `0` then the
     /// value), or with `delta=True` adjusts it (`name:+value|g`).
     #[pyo3(signature = (name, value, *, delta=false, tags=None, sample_rate=None))]
-    fn gauge(
+    pub(crate) fn gauge(
         &self,
         name: &Bound<'_, PyAny>,
         value: f64,
@@ -338,7 +338,7 @@ impl PyConnector {
     /// Records a duration given in seconds (float) or as a `timedelta`, sent
     /// in milliseconds: `name:ms|ms`.
     #[pyo3(signature = (name, seconds, *, tags=None, sample_rate=None))]
-    fn timing(
+    pub(crate) fn timing(
         &self,
         name: &Bound<'_, PyAny>,
         seconds: &Bound<'_, PyAny>,
@@ -352,7 +352,7 @@ impl PyConnector {
 
     /// Records a histogram value: `name:value|h`.
     #[pyo3(signature = (name, value, *, tags=None, sample_rate=None))]
-    fn histogram(
+    pub(crate) fn histogram(
         &self,
         name: &Bound<'_, PyAny>,
         value: f64,
@@ -365,7 +365,7 @@ impl PyConnector {
 
     /// Records a distribution value: `name:value|d`.
     #[pyo3(signature = (name, value, *, tags=None, sample_rate=None))]
-    fn distribution(
+    pub(crate) fn distribution(
         &self,
         name: &Bound<'_, PyAny>,
         value: f64,
@@ -379,7 +379,7 @@ impl PyConnector {
     /// Adds a member to a set: `name:member|s` (a non-str member is sent as
     /// `str(member)`).
     #[pyo3(signature = (name, member, *, tags=None, sample_rate=None))]
-    fn set(
+    pub(crate) fn set(
         &self,
         name: &Bound<'_, PyAny>,
         member: &Bound<'_, PyAny>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use smallvec::SmallVec;
 
 use crate::errors::config_error;
@@ -99,6 +99,15 @@ impl<'py> Tags<'py> {
                     collected.objects.push(value.str()?.into_any());
                 }
             }
+            return Ok(collected);
+        }
+        // The common containers first, read by index (no iterator object).
+        if let Ok(list) = tags.cast::<PyList>() {
+            collected.objects.extend(list.iter());
+            return Ok(collected);
+        }
+        if let Ok(tuple) = tags.cast::<PyTuple>() {
+            collected.objects.extend(tuple.iter());
             return Ok(collected);
         }
         if tags.is_instance_of::<PyString>() {

@@ -7,6 +7,8 @@
 //!   ones), state, the fork and exit hooks.
 //! - `convert` — Python values to what the library takes: names borrowed
 //!   as `&str` without a copy, tags, seconds and `timedelta`.
+//! - `fastcall` — the metric calls through the vectorcall protocol (no
+//!   dict per call with keywords, on every CPython from 3.9).
 //! - `errors` — the `ValueError` subclasses, and the mapping from the
 //!   library's `ErrorKind`.
 //! - `stats` — `Stats` and `StopReport` snapshots.
@@ -27,6 +29,7 @@ mod capture;
 mod connector;
 mod convert;
 mod errors;
+mod fastcall;
 mod gate;
 mod logs;
 mod stats;
@@ -56,6 +59,7 @@ fn set_log_level(level: u8) {
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<connector::PyConnector>()?;
+    fastcall::install(&module.py().get_type::<connector::PyConnector>())?;
     module.add_class::<stats::PyStats>()?;
     module.add_class::<stats::PyStopReport>()?;
     module.add_class::<capture::PyCaptureServer>()?;

@@ -451,3 +451,25 @@ def test_etsy_statsd_reads_every_type(etsy, protocol):
     assert gauges[f"{p}.negative"] == -7
     assert etsy.timers()[f"{p}.db"] == [250, 125]
     assert etsy.counters()["statsd.bad_lines_seen"] == 0
+
+
+def test_argument_errors_of_the_metric_calls():
+    statsd = Connector(host="127.0.0.1")
+    with pytest.raises(TypeError, match="missing required argument 'name'"):
+        statsd.incr()
+    with pytest.raises(TypeError, match="missing required argument 'value'"):
+        statsd.gauge("g")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tag'"):
+        statsd.incr("x", tag={"a": "b"})
+    with pytest.raises(TypeError, match="multiple values for argument 'name'"):
+        statsd.incr("x", name="y")
+    with pytest.raises(TypeError, match="at most 2 positional"):
+        statsd.incr("x", 1, {"a": "b"})
+    with pytest.raises(TypeError):
+        statsd.incr("x", "one")
+    statsd.incr(name="kw", value=2, tags=None, sample_rate=None)
+    statsd.gauge(name="g", value=1, delta=True)
+    statsd.timing(name="t", seconds=0.5)
+    statsd.set(name="s", member="m")
+    assert statsd.stats().accepted == 4
+    assert "counter" in Connector.incr.__doc__
