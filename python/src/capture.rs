@@ -1,6 +1,7 @@
 //! `statsd_connector.testing.CaptureServer`: the library's in-process statsd
 //! listener, for tests and benchmarks, on a small tokio runtime of its own.
 
+use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyTimeoutError};
@@ -15,8 +16,26 @@ use crate::errors::config_error;
 #[pyclass(frozen, module = "statsd_connector._native", name = "CaptureServer")]
 pub(crate) struct PyCaptureServer {
     /// Runs the server's socket tasks (one worker thread).
-    runtime: tokio::runtime::Runtime,
-    server: CaptureServer,
+    runtime: ManuallyDrop<tokio::runtime::Runtime>,
+    server: ManuallyDrop<CaptureServer>,
+    /// The process that made it: a forked child has none of its threads.
+    pid: u32,
+}
+
+impl Drop for PyCaptureServer {
+    fn drop(&mut self) {
+        if std::process::id() != self.pid {
+            // A forked child (a multiprocessing worker, say) dropping its
+            // copy: the runtime's threads exist only in the parent, and
+            // shutting it down would wait for them forever. Leak it.
+            return;
+        }
+        // SAFETY: dropped once, here, and never used again.
+        unsafe {
+            ManuallyDrop::drop(&mut self.server);
+            ManuallyDrop::drop(&mut self.runtime);
+        }
+    }
 }
 
 #[pymethods]
@@ -54,7 +73,11 @@ impl PyCaptureServer {
                     .count_only(count_only)
                     .start(),
             )?;
-            Ok::<_, std::io::Error>(PyCaptureServer { runtime, server })
+            Ok::<_, std::io::Error>(PyCaptureServer {
+                runtime: ManuallyDrop::new(runtime),
+                server: ManuallyDrop::new(server),
+                pid: std::process::id(),
+            })
         })
         .map_err(|error| PyOSError::new_err(error.to_string()))
     }

@@ -14,7 +14,7 @@
 //! parent's, whose locks a thread absent from the child may hold: the old one
 //! is leaked in the child, never dropped.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -24,7 +24,7 @@ use statsd_connector::{
     Metrics, Protocol, ServiceCheck, ServiceCheckStatus, StopReport, TagFormat,
 };
 
-use crate::convert::{duration, seconds, text, Tags};
+use crate::convert::{duration, seconds, text, Pairs, Tags};
 use crate::errors::{config_error, to_py};
 use crate::gate;
 use crate::stats::{PyStats, PyStopReport};
@@ -47,12 +47,16 @@ pub(crate) struct PyConnector {
     started: AtomicBool,
     /// The deadline of the stop made at interpreter exit.
     exit_timeout: Duration,
+    /// The process `current` belongs to: a forked child that drops a
+    /// connector it did not renew leaks it instead (its locks may be held by
+    /// threads that exist only in the parent).
+    pid: AtomicU32,
 }
 
 impl Drop for PyConnector {
     fn drop(&mut self) {
         let current = *self.current.get_mut();
-        if !current.is_null() {
+        if !current.is_null() && *self.pid.get_mut() == std::process::id() {
             // SAFETY: `current` came from Box::into_raw and is owned by this
             // object; nothing else frees it. Dropping the last handle asks
             // the processor to deliver what is queued and exit on its own.
@@ -69,8 +73,10 @@ macro_rules! emit {
             let $m = connector;
             $call
         } else {
-            let objects = Tags::collect($tags)?;
-            let pairs = objects.pairs()?;
+            let mut objects = Tags::default();
+            objects.fill($tags)?;
+            let mut pairs = Pairs::new();
+            objects.pairs_into(&mut pairs)?;
             let scoped = connector.with_tags(&pairs);
             let scoped = match $rate {
                 Some(rate) => scoped.sampled(rate),
@@ -281,6 +287,7 @@ impl PyConnector {
             current: AtomicPtr::new(Box::into_raw(Box::new(connector))),
             started: AtomicBool::new(false),
             exit_timeout,
+            pid: AtomicU32::new(std::process::id()),
         })
     }
 
@@ -597,6 +604,7 @@ impl PyConnector {
         let config = unsafe { &*old }.config().clone();
         let fresh = Box::into_raw(Box::new(Connector::new(config)));
         self.current.store(fresh, Ordering::Release);
+        self.pid.store(std::process::id(), Ordering::Release);
         if self.started.load(Ordering::Acquire) {
             self.started.store(false, Ordering::Release);
             self.start_blocking(py)?;

@@ -65,23 +65,34 @@ fn type_name(object: &Bound<'_, PyAny>) -> String {
 ///
 /// A call fills it from `tags=` (a dict, or a list or tuple of `"k:v"` and
 /// `"k"` strings as datadogpy takes them), then borrows the pairs. Up to
-/// eight tags live on the stack.
+/// four tags live on the stack (small enough to move cheaply).
+/// Borrowed `(key, value)` tag pairs; up to four on the stack.
+pub(crate) type Pairs<'a> = SmallVec<[(&'a str, &'a str); 4]>;
+
 #[derive(Default)]
 pub(crate) struct Tags<'py> {
     /// For a dict: key, value, key, value ...; for a list: the strings.
-    objects: SmallVec<[Bound<'py, PyAny>; 16]>,
+    objects: SmallVec<[Bound<'py, PyAny>; 8]>,
     from_dict: bool,
 }
 
 impl<'py> Tags<'py> {
-    /// Collects the objects of `tags` (None: no tags).
+    /// The objects of `tags` (None: no tags).
     pub(crate) fn collect(tags: Option<&Bound<'py, PyAny>>) -> PyResult<Tags<'py>> {
         let mut collected = Tags::default();
+        collected.fill(tags)?;
+        Ok(collected)
+    }
+
+    /// Collects the objects of `tags` into `self` (in place: the call's
+    /// stack frame holds it, nothing is moved).
+    pub(crate) fn fill(&mut self, tags: Option<&Bound<'py, PyAny>>) -> PyResult<()> {
+        let collected = self;
         let Some(tags) = tags else {
-            return Ok(collected);
+            return Ok(());
         };
         if tags.is_none() {
-            return Ok(collected);
+            return Ok(());
         }
         if let Ok(dict) = tags.cast::<PyDict>() {
             collected.from_dict = true;
@@ -99,16 +110,16 @@ impl<'py> Tags<'py> {
                     collected.objects.push(value.str()?.into_any());
                 }
             }
-            return Ok(collected);
+            return Ok(());
         }
         // The common containers first, read by index (no iterator object).
         if let Ok(list) = tags.cast::<PyList>() {
             collected.objects.extend(list.iter());
-            return Ok(collected);
+            return Ok(());
         }
         if let Ok(tuple) = tags.cast::<PyTuple>() {
             collected.objects.extend(tuple.iter());
-            return Ok(collected);
+            return Ok(());
         }
         if tags.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err(
@@ -123,12 +134,18 @@ impl<'py> Tags<'py> {
         })? {
             collected.objects.push(item?);
         }
-        Ok(collected)
+        Ok(())
     }
 
     /// The `(key, value)` pairs; an empty value is a bare tag.
-    pub(crate) fn pairs(&self) -> PyResult<SmallVec<[(&str, &str); 8]>> {
-        let mut pairs = SmallVec::new();
+    pub(crate) fn pairs(&self) -> PyResult<Pairs<'_>> {
+        let mut pairs = Pairs::new();
+        self.pairs_into(&mut pairs)?;
+        Ok(pairs)
+    }
+
+    /// [`pairs`](Self::pairs), written into `pairs` (in place).
+    pub(crate) fn pairs_into<'s>(&'s self, pairs: &mut Pairs<'s>) -> PyResult<()> {
         if self.from_dict {
             for pair in self.objects.chunks_exact(2) {
                 pairs.push((text(&pair[0])?, text(&pair[1])?));
@@ -145,7 +162,7 @@ impl<'py> Tags<'py> {
                 });
             }
         }
-        Ok(pairs)
+        Ok(())
     }
 }
 

@@ -203,3 +203,28 @@ def test_exit_with_log_traffic_and_daemon_threads_is_clean(capture):
         result = run_python(script, str(capture.port), timeout=20)
         assert result.returncode == 0, result.stderr[-2000:]
         assert "Fatal Python error" not in result.stderr
+
+
+def test_a_child_dropping_inherited_native_objects_does_not_hang():
+    import gc
+
+    from statsd_connector import _native
+
+    server = CaptureServer()
+    raw = _native.Connector(host="127.0.0.1", port=server.port)  # not under the fork hook
+    raw.start_blocking()
+    raw.incr("x")
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            del raw
+            del server
+            gc.collect()
+            code = 0
+        finally:
+            os._exit(code)
+    assert wait_for_child(pid) == 0
+    raw.stop_blocking()
+    server.wait_for_lines(1)
+    server.stop()
