@@ -473,3 +473,23 @@ def test_argument_errors_of_the_metric_calls():
     statsd.set(name="s", member="m")
     assert statsd.stats().accepted == 4
     assert "counter" in Connector.incr.__doc__
+
+
+def test_address_urls_and_tag_formats(capture):
+    statsd = Connector(host=f"udp://127.0.0.1:{capture.port}", tag_format="influx")
+    assert (statsd.protocol, statsd.port) == ("udp", capture.port)
+    statsd.start_blocking()
+    statsd.incr("influx", tags={"region": "eu"})
+    statsd.stop_blocking()
+    capture.wait_for_lines(1)
+    assert capture.lines() == ["influx,region=eu:1|c"]
+
+
+def test_aggregation_sums_counters(capture):
+    statsd = connect(capture, aggregate=datetime.timedelta(seconds=60))
+    statsd.start_blocking()
+    for _ in range(10):
+        statsd.incr("summed")
+    statsd.stop_blocking()  # the last flush goes out on stop
+    capture.wait_for_lines(1)
+    assert capture.lines() == ["summed:10|c"]
