@@ -258,7 +258,8 @@ unsafe extern "C" fn gauge(
 }
 
 /// Replaces the metric methods of `class` (the native `Connector`) by their
-/// vectorcall versions; each keeps the docstring of the one it replaces.
+/// vectorcall versions; each keeps the docstring and signature of the one
+/// it replaces.
 pub(crate) fn install(class: &Bound<'_, PyType>) -> PyResult<()> {
     let methods: [(&CStr, FastWithKeywords); 7] = [
         (c"incr", incr),
@@ -271,11 +272,20 @@ pub(crate) fn install(class: &Bound<'_, PyType>) -> PyResult<()> {
     ];
     for (name, function) in &methods {
         let name_text = name.to_str().expect("ASCII names");
-        let doc = class
-            .getattr(name_text)?
+        let replaced = class.getattr(name_text)?;
+        let text = replaced
             .getattr("__doc__")?
             .extract::<Option<String>>()?
             .unwrap_or_default();
+        // CPython reads a builtin's signature (for `inspect.signature` and
+        // `help`) from a first line `name(...)` followed by `--`.
+        let doc = match replaced
+            .getattr("__text_signature__")?
+            .extract::<Option<String>>()?
+        {
+            Some(signature) => format!("{name_text}{signature}\n--\n\n{text}"),
+            None => text,
+        };
         // Leaked: a method definition must outlive its descriptors.
         let doc = Box::leak(
             std::ffi::CString::new(doc)

@@ -473,6 +473,9 @@ def test_argument_errors_of_the_metric_calls():
     statsd.set(name="s", member="m")
     assert statsd.stats().accepted == 4
     assert "counter" in Connector.incr.__doc__
+    import inspect
+
+    assert str(inspect.signature(Connector.incr)) == "(self, /, name, value=1, *, tags=None, sample_rate=None)"
 
 
 def test_address_urls_and_tag_formats(capture):
