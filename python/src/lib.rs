@@ -23,6 +23,10 @@
 //! `stop`, timers, the `atexit` and `os.register_at_fork` hooks and the
 //! sprockets-statsd drop-in.
 
+// Every `unsafe` block (the CPython C API the fast paths call) says why it
+// is sound.
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use pyo3::prelude::*;
 
 mod capture;
