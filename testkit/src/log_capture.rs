@@ -47,6 +47,19 @@ impl LogCapture {
         (capture, subscriber)
     }
 
+    /// A capture installed as this thread's default subscriber until the
+    /// guard drops: what a test wants. After installing it, every callsite's
+    /// cached interest is computed again: a callsite that another test's
+    /// thread registered while this subscriber was being installed may have
+    /// cached "nobody listens" (tracing combines the interest of every
+    /// subscriber registered at that moment), and its events would be lost.
+    pub fn set_default() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+        let (capture, subscriber) = LogCapture::new();
+        let guard = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
+        (capture, guard)
+    }
+
     /// Every event captured so far.
     pub fn events(&self) -> Vec<Captured> {
         self.events

@@ -13,8 +13,7 @@ const OVERFLOW: &str = "statsd_connector.overflow:true";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_over_the_cap_are_collapsed_counted_and_logged() {
-    let (capture, subscriber) = LogCapture::new();
-    let _log = tracing::subscriber::set_default(subscriber);
+    let (capture, _log) = LogCapture::set_default();
     let server = CaptureServer::start().await.unwrap();
     let statsd = Connector::builder()
         .host("127.0.0.1")
@@ -102,8 +101,7 @@ async fn calls_over_the_cap_are_collapsed_counted_and_logged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_warning_is_throttled() {
-    let (capture, subscriber) = LogCapture::new();
-    let _log = tracing::subscriber::set_default(subscriber);
+    let (capture, _log) = LogCapture::set_default();
     let statsd = Connector::builder()
         .host("127.0.0.1")
         .max_tag_sets(1)

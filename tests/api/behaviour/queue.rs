@@ -43,8 +43,7 @@ fn full_queue_holds_exactly_the_configured_capacity() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn full_queue_drops_counts_and_throttles_the_warning() {
-    let (capture, subscriber) = LogCapture::new();
-    let _log = tracing::subscriber::set_default(subscriber);
+    let (capture, _log) = LogCapture::set_default();
     let server = CaptureServer::start().await.unwrap();
     // One buffer: the bound is exact (see full_queue_holds_exactly_the_configured_capacity).
     let statsd = builder(server.port())
@@ -104,8 +103,7 @@ async fn full_queue_drops_counts_and_throttles_the_warning() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn reconnect_failures_are_logged_with_attempt_counts_and_success_with_attempts() {
-    let (capture, subscriber) = LogCapture::new();
-    let _log = tracing::subscriber::set_default(subscriber);
+    let (capture, _log) = LogCapture::set_default();
     let dead = DeadPort::new();
     let port = dead.port();
     let statsd = builder(port)
