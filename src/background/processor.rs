@@ -105,6 +105,59 @@ enum Idle {
     PeerClosed(io::Error),
 }
 
+/// How a step of the serve loop ended.
+enum Turn {
+    /// A stop was requested, with this deadline.
+    Stop(Instant),
+    /// Start the loop's turn over.
+    Again,
+    /// Go on to the next step.
+    Go,
+}
+
+/// The serve loop's duties on a clock: flushing the aggregates, and
+/// starting a new window of the tag-set cap (each flush starts one when
+/// aggregation is on).
+struct Clocks {
+    /// When the aggregates are due next, and the interval.
+    flush: Option<(Instant, std::time::Duration)>,
+    /// When the tag-set cap's window ends (without aggregation), and its length.
+    window: Option<(Instant, std::time::Duration)>,
+}
+
+impl Clocks {
+    fn new(shared: &Shared) -> Clocks {
+        let now = Instant::now();
+        let flush_interval = shared.config.aggregate;
+        let window = (shared.guard.is_some() && flush_interval.is_none())
+            .then_some(shared.config.ops.tag_set_window);
+        Clocks {
+            flush: flush_interval.map(|interval| (now + interval, interval)),
+            window: window.map(|window| (now + window, window)),
+        }
+    }
+
+    /// Does what is due now; a late turn does not make the next one early.
+    fn run_due(&mut self, shared: &Shared) {
+        let now = Instant::now();
+        if let Some((due, interval)) = &mut self.flush {
+            if now >= *due {
+                shared.flush_aggregates();
+                if let Some(guard) = &shared.guard {
+                    guard.reset();
+                }
+                *due = (*due).max(now - *interval) + *interval;
+            }
+        }
+        if let (Some((due, window)), Some(guard)) = (&mut self.window, &shared.guard) {
+            if now >= *due {
+                guard.reset();
+                *due = (*due).max(now - *window) + *window;
+            }
+        }
+    }
+}
+
 impl Processor {
     async fn run(&mut self, mut stop: StopSignal) {
         self.telemetry = (self.shared.config.telemetry)
@@ -135,138 +188,154 @@ impl Processor {
     }
 
     /// Step 1: serve until a stop is requested; returns the stop deadline.
+    /// Each turn: the duties on a clock, a connection, a batch, a write.
     async fn serve(&mut self, stop: &mut StopSignal) -> Instant {
-        let flush_interval = self.shared.config.aggregate;
-        let mut next_flush = flush_interval.map(|interval| Instant::now() + interval);
-        // The tag-set cap's window: with aggregation, each flush starts one.
-        let window = (self.shared.guard.is_some() && flush_interval.is_none())
-            .then_some(self.shared.config.ops.tag_set_window);
-        let mut next_window = window.map(|window| Instant::now() + window);
+        let mut clocks = Clocks::new(&self.shared);
         loop {
             if let Some(deadline) = stop.requested() {
                 return deadline;
             }
-            // Aggregates are flushed from here: every turn of the loop passes
-            // by at least every `wait_timeout`, close enough to the interval.
-            if let (Some(due), Some(interval)) = (next_flush, flush_interval) {
-                if Instant::now() >= due {
-                    self.shared.flush_aggregates();
-                    if let Some(guard) = &self.shared.guard {
-                        guard.reset();
-                    }
-                    next_flush = Some(due.max(Instant::now() - interval) + interval);
-                }
-            }
-            if let (Some(due), Some(window), Some(guard)) =
-                (next_window, window, &self.shared.guard)
-            {
-                if Instant::now() >= due {
-                    guard.reset();
-                    next_window = Some(due.max(Instant::now() - window) + window);
-                }
-            }
+            // Every turn of the loop passes by at least every
+            // `wait_timeout`: close enough to the intervals.
+            clocks.run_due(&self.shared);
             if let Some(telemetry) = &mut self.telemetry {
                 telemetry.report_if_due(&self.shared, Instant::now());
             }
-            if self.connection.is_none() && std::mem::take(&mut self.back_off) {
-                // A server that accepts and then closes at once (or half
-                // closes) must not cost a connection per batch.
-                tokio::select! {
-                    deadline = stop.wait() => return deadline,
-                    () = sleep(self.shared.config.reconnect_sleep) => {}
+            match self.connected(stop).await {
+                Turn::Stop(deadline) => return deadline,
+                Turn::Again => continue,
+                Turn::Go => {}
+            }
+            if self.batch.is_empty() && !refill(&mut self.batch, &self.shared) {
+                match self.idle(stop).await {
+                    Turn::Stop(deadline) => return deadline,
+                    Turn::Again | Turn::Go => continue,
                 }
             }
-            if self.connection.is_none() {
-                let connected = {
-                    let attempt = self.connect(None);
-                    tokio::pin!(attempt);
-                    tokio::select! {
+            if let Turn::Stop(deadline) = self.write(stop).await {
+                return deadline;
+            }
+        }
+    }
+
+    /// Makes sure there is a connection: backs off after a connection that
+    /// ended at once, connects, and, between two batches, moves to the
+    /// server's new address if it moved. `Again` after a failed attempt
+    /// (and its `reconnect_sleep`).
+    async fn connected(&mut self, stop: &mut StopSignal) -> Turn {
+        if self.connection.is_none() && std::mem::take(&mut self.back_off) {
+            // A server that accepts and then closes at once (or half
+            // closes) must not cost a connection per batch.
+            tokio::select! {
+                deadline = stop.wait() => return Turn::Stop(deadline),
+                () = sleep(self.shared.config.reconnect_sleep) => {}
+            }
+        }
+        if self.connection.is_none() {
+            let connected = {
+                let attempt = self.connect(None);
+                tokio::pin!(attempt);
+                tokio::select! {
                     connected = &mut attempt => connected,
                     deadline = stop.wait() => {
                         // The attempt goes on, but only until the stop's
                         // deadline (an address that never answers must not
                         // hold the stop for the whole connect timeout). The
                         // server may have accepted it already: the drain
-                        // then writes on it, instead of leaving it empty
-                        // and opening a second connection.
+                        // then writes on it, instead of leaving it empty and
+                        // opening a second connection.
                         let _ = timeout_at(deadline, attempt).await;
-                        return deadline;
-                    }
-                    }
-                };
-                if !connected {
-                    tokio::select! {
-                        deadline = stop.wait() => return deadline,
-                        () = sleep(self.shared.config.reconnect_sleep) => continue,
+                        return Turn::Stop(deadline);
                     }
                 }
-            }
-            if self.batch.is_empty() && self.connection.is_some() {
-                // Between two batches, the server may have moved (the look
-                // runs on a task of its own and never makes us wait).
-                let moved = match &mut self.watch {
-                    Some(watch) => watch.poll(&self.shared).await,
-                    None => None,
-                };
-                if let Some(connection) = moved {
-                    self.move_to(connection).await;
-                }
-            }
-            let Some(connection) = self.connection.as_mut() else {
-                continue;
             };
-
-            if self.batch.is_empty() && !refill(&mut self.batch, &self.shared) {
-                // Nothing to write: announce sleep, look once more, then sleep
-                // until a caller queues a line, the server goes away, a stop
-                // arrives, or `wait_timeout` passes.
-                let queue = &self.shared.queue;
-                connection.refresh();
-                queue.going_to_sleep();
-                let idle = if refill(&mut self.batch, &self.shared) {
-                    Idle::Work
-                } else {
-                    tokio::select! {
-                        deadline = stop.wait() => Idle::Stop(deadline),
-                        () = queue.woken() => Idle::Work,
-                        () = sleep(self.shared.config.wait_timeout) => Idle::Work,
-                        error = connection.closed() => Idle::PeerClosed(error),
-                    }
-                };
-                queue.awake();
-                match idle {
-                    Idle::Stop(deadline) => return deadline,
-                    Idle::Work => {}
-                    Idle::PeerClosed(error) => self.disconnected(error),
-                }
-                continue;
-            }
-
-            // A stop interrupts a write that the server is not reading: the
-            // drain then resumes it under the stop deadline.
-            let bytes_before = self.shared.ledger.sent_bytes();
-            let sent = tokio::select! {
-                deadline = stop.wait() => return deadline,
-                sent = connection.send(&mut self.batch, &self.shared.ledger) => sent,
-            };
-            if let Err(error) = sent {
-                self.disconnected(error);
-                continue;
-            }
-            // A small write means callers emit slowly or in bursts: let the
-            // next batch grow a little instead of chasing every line with a
-            // system call (and pulling the queue's cache lines away from the
-            // callers each time). Large writes mean we are behind: go on.
-            let written = self.shared.ledger.sent_bytes() - bytes_before;
-            let delay = self.shared.config.batch_delay;
-            if written < SMALL_WRITE && !delay.is_zero() {
+            if !connected {
                 tokio::select! {
-                    deadline = stop.wait() => return deadline,
-                    () = sleep(delay) => {}
-                    () = self.shared.queue.woken() => {}
+                    deadline = stop.wait() => return Turn::Stop(deadline),
+                    () = sleep(self.shared.config.reconnect_sleep) => return Turn::Again,
                 }
             }
         }
+        if self.batch.is_empty() && self.connection.is_some() {
+            // Between two batches, the server may have moved (the look runs
+            // on a task of its own and never makes us wait).
+            let moved = match &mut self.watch {
+                Some(watch) => watch.poll(&self.shared).await,
+                None => None,
+            };
+            if let Some(connection) = moved {
+                self.move_to(connection).await;
+            }
+        }
+        if self.connection.is_some() {
+            Turn::Go
+        } else {
+            Turn::Again
+        }
+    }
+
+    /// Nothing to write: announces sleep, looks once more, then sleeps until
+    /// a caller queues a line, the server goes away, a stop arrives, or
+    /// `wait_timeout` passes.
+    async fn idle(&mut self, stop: &mut StopSignal) -> Turn {
+        let Some(connection) = self.connection.as_mut() else {
+            return Turn::Again;
+        };
+        let queue = &self.shared.queue;
+        connection.refresh();
+        queue.going_to_sleep();
+        let idle = if refill(&mut self.batch, &self.shared) {
+            Idle::Work
+        } else {
+            tokio::select! {
+                deadline = stop.wait() => Idle::Stop(deadline),
+                () = queue.woken() => Idle::Work,
+                () = sleep(self.shared.config.wait_timeout) => Idle::Work,
+                error = connection.closed() => Idle::PeerClosed(error),
+            }
+        };
+        queue.awake();
+        match idle {
+            Idle::Stop(deadline) => Turn::Stop(deadline),
+            Idle::Work => Turn::Again,
+            Idle::PeerClosed(error) => {
+                self.disconnected(error);
+                Turn::Again
+            }
+        }
+    }
+
+    /// Writes what the batch holds; after a small write, lets the next
+    /// batch grow for `batch_delay`.
+    async fn write(&mut self, stop: &mut StopSignal) -> Turn {
+        let Some(connection) = self.connection.as_mut() else {
+            return Turn::Again;
+        };
+        // A stop interrupts a write that the server is not reading: the
+        // drain then resumes it under the stop deadline.
+        let bytes_before = self.shared.ledger.sent_bytes();
+        let sent = tokio::select! {
+            deadline = stop.wait() => return Turn::Stop(deadline),
+            sent = connection.send(&mut self.batch, &self.shared.ledger) => sent,
+        };
+        if let Err(error) = sent {
+            self.disconnected(error);
+            return Turn::Again;
+        }
+        // A small write means callers emit slowly or in bursts: let the
+        // next batch grow a little instead of chasing every line with a
+        // system call (and pulling the queue's cache lines away from the
+        // callers each time). Large writes mean we are behind: go on.
+        let written = self.shared.ledger.sent_bytes() - bytes_before;
+        let delay = self.shared.config.batch_delay;
+        if written < SMALL_WRITE && !delay.is_zero() {
+            tokio::select! {
+                deadline = stop.wait() => return Turn::Stop(deadline),
+                () = sleep(delay) => {}
+                () = self.shared.queue.woken() => {}
+            }
+        }
+        Turn::Go
     }
 
     /// Step 2: deliver what is held and queued, until `deadline`.
