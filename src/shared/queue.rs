@@ -764,7 +764,11 @@ mod tests {
         assert!(out.len() >= 3, "{} chunks", out.len());
         assert!(out.iter().all(|c| c.bytes.capacity() <= CHUNK));
         assert_eq!(out.iter().map(|c| c.lines).sum::<usize>(), lines);
-        let text: Vec<u8> = out.iter().flat_map(|c| c.bytes.clone()).collect();
+        let text = out
+            .iter()
+            .map(|c| &c.bytes[..])
+            .collect::<Vec<_>>()
+            .concat();
         let expected: String = (0..lines)
             .map(|i| format!("n{pad}:{:05}|c\n", i % 100_000))
             .collect();

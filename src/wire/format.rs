@@ -1146,9 +1146,17 @@ mod tests {
         ] {
             values.extend([Value::Float(f), Value::Delta(f)]);
         }
+        let long = "n".repeat(40);
+        // Under Miri one name: the name's copy is `write_int`'s, whose edges
+        // the block-edge test covers.
+        let names = if cfg!(miri) {
+            vec!["bench.gauge"]
+        } else {
+            vec!["a", "bench.gauge", &long]
+        };
         for format in formats() {
             for kind in kinds() {
-                for name in ["a", "bench.gauge", &"n".repeat(40)] {
+                for name in names.iter().copied() {
                     for value in values.iter().copied() {
                         let metric = MetricLine::new(name, value, kind);
                         let mut expected = Vec::new();
