@@ -103,6 +103,10 @@ pub(crate) fn emit(
         } else if !matches!(value, Value::Text(_)) {
             return emit_plain(shared, name, value, kind);
         }
+    } else if let (Sampling::Every, None, None) = (sampling, &shared.aggregator, &shared.guard) {
+        // A call with tags of its own (no rate, no aggregation, no tag-set
+        // cap): in place too, where the dialect allows.
+        return emit_tagged(shared, name, value, kind, tags);
     }
     // The rest (tags, a rate, aggregation, text values) takes the general
     // path, which measures what it wrote.
@@ -134,6 +138,40 @@ fn emit_plain(
         }
     }
     emit_general(shared, name, value, kind, Sampling::Every, &[])
+}
+
+/// [`emit`] for a line with the call's own tags: the value rendered on the
+/// stack, the tags checked, then the line written in place (DogStatsD: the
+/// tags go between the frame's global tags and its origin fields). What it
+/// does not take (another dialect, a text value, a negative absolute gauge,
+/// an invalid value) goes on to the general path.
+#[inline(never)]
+fn emit_tagged(
+    shared: &Shared,
+    name: &str,
+    value: Value<'_>,
+    kind: MetricType,
+    tags: &[(&str, &str)],
+) -> Result<(), Error> {
+    if let Some(plain) = PlainValue::of(value, kind) {
+        if let Some(bound) = shared.format.tagged_bound(name, &plain, kind, tags) {
+            // The checks of the general path, in its order (the value is
+            // valid, or it would have no plain text).
+            let checked = validate::name(name, shared.format.name_overhead(kind))
+                .and_then(|()| validate::tags(tags, shared.format.tag_format()));
+            if let Err(error) = checked {
+                return Err(rejected(shared, error));
+            }
+            let plain = &plain;
+            let write = move |out: &mut [u8]| {
+                shared
+                    .format
+                    .write_tagged(out, name, plain, kind, tags, bound)
+            };
+            return shared.push_direct(1, Tally::of(kind), bound.room, write);
+        }
+    }
+    emit_general(shared, name, value, kind, Sampling::Every, tags)
 }
 
 /// [`emit`] for every call but the plain integer line: out of line, so that

@@ -55,6 +55,9 @@ struct Frame {
     /// `|` and the type code, the DogStatsD global tags, the origin fields
     /// and the cardinality, and the newline.
     tail: Padded,
+    /// The tail split where a call's own tags go (DogStatsD only): see
+    /// [`TaggedTail`].
+    tagged: Option<TaggedTail>,
     /// The longest line without its name.
     longest: usize,
     /// [`Frame::room`] without the name.
@@ -68,6 +71,7 @@ impl Frame {
             head: Padded::default(),
             middle: Padded::default(),
             tail: Padded::default(),
+            tagged: None,
             longest: usize::MAX / 2,
             room: 0,
         }
@@ -81,6 +85,7 @@ impl Frame {
             head,
             middle,
             tail,
+            tagged: None,
         }
     }
 
@@ -90,6 +95,25 @@ impl Frame {
     fn room(&self, name: &str) -> usize {
         self.room + name.len()
     }
+}
+
+/// What [`LineFormat::tagged_bound`] measured, for
+/// [`LineFormat::write_tagged`] (the same name, value, type and tags).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TaggedRoom {
+    /// The room the line may touch, blocks included.
+    pub(crate) room: usize,
+}
+
+/// A DogStatsD frame's tail, split where a call's own tags go: `|c` and the
+/// global tags (`|#env:prod`), then `open` (`|#`, or `,` after global
+/// tags), the call's tags, then `end` (the origin fields, the cardinality
+/// and the newline).
+#[derive(Debug, Clone)]
+struct TaggedTail {
+    before: Padded,
+    open: &'static [u8],
+    end: Padded,
 }
 
 /// The longest integer `itoa` writes (`-9223372036854775808`).
@@ -236,10 +260,132 @@ impl LineFormat {
             }
             let head = self.name_overhead(kind);
             let colon = head + memchr::memchr(b':', &line[head..]).expect("a line has a `:`");
-            Frame::new(&line[..head], &line[head..=colon], &line[colon + 1..])
+            let mut frame = Frame::new(&line[..head], &line[head..=colon], &line[colon + 1..]);
+            frame.tagged = self.tagged_tail(kind, &line[colon + 1..]);
+            frame
         });
         self.frames = frames;
         self
+    }
+
+    /// Where a call's own tags go in `tail` (a plain line's tail for
+    /// `kind`), found by the general writer: the same line with one tag
+    /// whose key is a byte no tag holds. DogStatsD only: the other dialects
+    /// put tags after the name.
+    fn tagged_tail(&self, kind: MetricType, tail: &[u8]) -> Option<TaggedTail> {
+        if self.tag_format != TagFormat::DogStatsd {
+            return None;
+        }
+        let marker = [("\u{0}", "")];
+        let mut line = Vec::new();
+        let metric = MetricLine {
+            tags: &marker,
+            ..MetricLine::new("", Value::Text(""), kind)
+        };
+        self.write(&mut line, &metric).ok()?;
+        let at = memchr::memchr(0, &line)?;
+        let end = &line[at + 1..];
+        let before = &tail[..tail.len().checked_sub(end.len())?];
+        let open: &'static [u8] = if self.global_tags.is_empty() {
+            b"|#"
+        } else {
+            b","
+        };
+        // The line is what the general writer wrote: check the split.
+        let found = line.get(at.checked_sub(open.len() + before.len())?..at)?;
+        (found[..before.len()] == *before && found[before.len()..] == *open).then(|| TaggedTail {
+            before: Padded::new(before),
+            open,
+            end: Padded::new(end),
+        })
+    }
+
+    /// How many bytes a call's own `tags` take on a DogStatsD line, the
+    /// separator before them included.
+    #[inline]
+    fn tags_length(open: &[u8], tags: &[(&str, &str)]) -> usize {
+        debug_assert!(!tags.is_empty(), "a call's own tags, at least one");
+        let each: usize = tags
+            .iter()
+            .map(|(key, value)| key.len() + if value.is_empty() { 0 } else { 1 + value.len() })
+            .sum();
+        open.len() + each + tags.len() - 1
+    }
+
+    /// The room [`LineFormat::write_tagged`] needs for `name`, `value` and
+    /// the call's own `tags` (not empty), if this dialect writes them in
+    /// place and the length limit allows the line.
+    #[inline]
+    pub(crate) fn tagged_bound(
+        &self,
+        name: &str,
+        value: &PlainValue,
+        kind: MetricType,
+        tags: &[(&str, &str)],
+    ) -> Option<TaggedRoom> {
+        let frame = &self.frames[kind.index()];
+        let tagged = frame.tagged.as_ref()?;
+        let tags_length = Self::tags_length(tagged.open, tags);
+        let longest = frame.longest - MAX_INT_LENGTH + value.len + name.len() + tags_length;
+        (longest <= self.max_line).then(|| TaggedRoom {
+            room: frame.head.bytes.len()
+                + name.len()
+                + frame.middle.bytes.len()
+                + value.len
+                + tagged.before.bytes.len()
+                + tags_length
+                + tagged.end.bytes.len(),
+        })
+    }
+
+    /// Writes a line with the call's own tags (DogStatsD, no rate or
+    /// extras) at the start of `out`, which holds at least
+    /// [`tagged_bound`](Self::tagged_bound) bytes; returns its length. The
+    /// same bytes as [`LineFormat::write`] (a unit test compares them).
+    #[inline]
+    pub(crate) fn write_tagged(
+        &self,
+        out: &mut [u8],
+        name: &str,
+        value: &PlainValue,
+        kind: MetricType,
+        tags: &[(&str, &str)],
+        room: TaggedRoom,
+    ) -> usize {
+        let frame = &self.frames[kind.index()];
+        let tagged = frame.tagged.as_ref().expect("`tagged_bound` said yes");
+        // One check for the whole line, so that the copies need none (the
+        // room was measured for these parts by `tagged_bound`).
+        assert!(room.room <= out.len(), "the room given is `tagged_bound`");
+        let start = out.as_mut_ptr();
+        // SAFETY: each write below starts where the previous part ended (a
+        // part's padding is overwritten by the next) and covers at most its
+        // part's padded length, and the tags exactly `tags_length` bytes:
+        // everything lands inside the room checked above. `out` is a
+        // `&mut`, so it overlaps nothing we read.
+        unsafe {
+            let mut at = write_head(frame, name, start);
+            copy_short(value.as_bytes(), at);
+            at = at.add(value.len);
+            at = at.add(tagged.before.copy_to(at));
+            copy_short(tagged.open, at);
+            at = at.add(tagged.open.len());
+            for (i, (key, value)) in tags.iter().enumerate() {
+                if i > 0 {
+                    *at = b',';
+                    at = at.add(1);
+                }
+                copy_short(key.as_bytes(), at);
+                at = at.add(key.len());
+                if !value.is_empty() {
+                    *at = b':';
+                    copy_short(value.as_bytes(), at.add(1));
+                    at = at.add(1 + value.len());
+                }
+            }
+            at = at.add(tagged.end.copy_to(at));
+            at.offset_from(start) as usize
+        }
     }
 
     /// The room [`LineFormat::write_plain`] needs for `name` and `value`,
@@ -650,13 +796,15 @@ impl PlainValue {
     /// float timing (refused by validation), and written without an
     /// exponent. Otherwise `None`, and the general writer takes the call
     /// (and refuses what it must).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn of(value: Value<'_>, kind: MetricType) -> Option<PlainValue> {
         let mut plain = PlainValue {
             bytes: [0; MAX_VALUE_LENGTH],
             len: 0,
         };
         match value {
+            // The commonest value (`incr`) by far: no formatter.
+            Value::Int(n @ 0..=9) => plain.put(&[b'0' + n as u8]),
             Value::Int(n) => plain.put(itoa::Buffer::new().format(n).as_bytes()),
             Value::Float(f) if kind != MetricType::Timing && f >= 0.0 => {
                 plain.put_float(f)?;
@@ -1191,6 +1339,54 @@ mod tests {
         for (value, kind) in declined {
             assert!(PlainValue::of(value, kind).is_none(), "{kind:?} {value:?}");
         }
+    }
+
+    /// The in-place writer of a call's own tags writes the general
+    /// writer's bytes, in a buffer of exactly the room it asks for, for
+    /// every configuration (DogStatsD: with and without global tags, origin
+    /// fields and cardinality; the other dialects decline) and type.
+    #[test]
+    fn the_tagged_writer_writes_the_general_writers_bytes() {
+        let long = "t".repeat(40);
+        let tag_sets: [&[(&str, &str)]; 4] = [
+            &[("region", "eu"), ("host", "web-01")],
+            &[("bare", "")],
+            &[("k", "v"), ("bare", ""), ("x", "y")],
+            &[(&long, &long)],
+        ];
+        let values = [Value::Int(1), Value::Int(-42), Value::Float(21.53)];
+        let mut written = 0;
+        for format in formats() {
+            for kind in kinds() {
+                for tags in tag_sets {
+                    for value in values {
+                        let Some(plain) = PlainValue::of(value, kind) else {
+                            continue;
+                        };
+                        let Some(room) = format.tagged_bound("bench.tagged", &plain, kind, tags)
+                        else {
+                            assert!(
+                                format.tag_format != TagFormat::DogStatsd,
+                                "{format:?}: DogStatsD declined"
+                            );
+                            continue;
+                        };
+                        let metric = MetricLine {
+                            tags,
+                            ..MetricLine::new("bench.tagged", value, kind)
+                        };
+                        let mut expected = Vec::new();
+                        format.write(&mut expected, &metric).unwrap();
+                        let mut out = vec![b'#'; room.room];
+                        let len =
+                            format.write_tagged(&mut out, "bench.tagged", &plain, kind, tags, room);
+                        assert_eq!(out[..len], expected[..], "{format:?} {kind:?} {tags:?}");
+                        written += 1;
+                    }
+                }
+            }
+        }
+        assert!(written > 0);
     }
 
     #[test]
