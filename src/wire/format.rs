@@ -1054,10 +1054,12 @@ fn float_digits<'a>(
     whole: &'a mut itoa::Buffer,
     shortest: &'a mut zmij::Buffer,
 ) -> Option<&'a [u8]> {
-    if f.fract() == 0.0 && f.abs() < 9.2e18 {
-        // Every integral f64 below 2^63 converts to i64 exactly; -0.0
-        // becomes 0, so no stray sign can make a delta.
-        return Some(whole.format(f as i64).as_bytes());
+    // Integral below 2^63: it converts to i64 exactly, and back (one
+    // conversion each way, where `fract` would call `trunc`); -0.0 becomes
+    // 0, so no stray sign can make a delta.
+    let integral = f as i64;
+    if f.abs() < 9.2e18 && integral as f64 == f {
+        return Some(whole.format(integral).as_bytes());
     }
     let text = shortest.format_finite(f).as_bytes();
     // An exponent (`e+16`, `e-7`, `e-324`) ends the text: its last five
