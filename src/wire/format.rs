@@ -364,9 +364,7 @@ impl LineFormat {
         // everything lands inside the room checked above. `out` is a
         // `&mut`, so it overlaps nothing we read.
         unsafe {
-            let mut at = write_head(frame, name, start);
-            copy_short(value.as_bytes(), at);
-            at = at.add(value.len);
+            let mut at = write_head_and_value(frame, name, value, start);
             at = at.add(tagged.before.copy_to(at));
             copy_short(tagged.open, at);
             at = at.add(tagged.open.len());
@@ -426,11 +424,8 @@ impl LineFormat {
         // length), so everything lands inside the room checked above; `out`
         // is a `&mut`, so overlaps nothing we read.
         unsafe {
-            let mut at = write_head(frame, name, start);
-            copy_short(value.as_bytes(), at);
-            at = at.add(value.len);
-            at = at.add(frame.tail.copy_to(at));
-            at.offset_from(start) as usize
+            let at = write_head_and_value(frame, name, value, start);
+            at.add(frame.tail.copy_to(at)).offset_from(start) as usize
         }
     }
 
@@ -773,6 +768,27 @@ unsafe fn write_head(frame: &Frame, name: &str, start: *mut u8) -> *mut u8 {
         copy_short(name.as_bytes(), at);
         at = at.add(name.len());
         at.add(frame.middle.copy_to(at))
+    }
+}
+
+/// [`write_head`], then a rendered value; returns where the tail goes.
+///
+/// # Safety
+/// `start` is valid for writes of the head's and middle's padded lengths,
+/// `name.len()` and `value.len` bytes.
+#[inline(always)]
+unsafe fn write_head_and_value(
+    frame: &Frame,
+    name: &str,
+    value: &PlainValue,
+    start: *mut u8,
+) -> *mut u8 {
+    // SAFETY: the head as `write_head` writes it, then the value's bytes
+    // where it ended, as the caller promises room for.
+    unsafe {
+        let at = write_head(frame, name, start);
+        copy_short(value.as_bytes(), at);
+        at.add(value.len)
     }
 }
 
