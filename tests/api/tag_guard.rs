@@ -24,6 +24,7 @@ async fn calls_over_the_cap_are_collapsed_counted_and_logged() {
         .unwrap();
     assert_eq!(statsd.config().max_tag_sets(), Some(3));
     statsd.start().await.unwrap();
+    LogCapture::recheck();
     let users: Vec<String> = (0..10).map(|i| i.to_string()).collect();
     for user in &users {
         statsd.with_tags(&[("user", user)]).incr("logins").unwrap();
@@ -107,6 +108,7 @@ async fn the_warning_is_throttled() {
         .max_tag_sets(1)
         .build()
         .unwrap();
+    LogCapture::recheck();
     for i in 0..1000 {
         let value = i.to_string();
         statsd.with_tags(&[("id", &value)]).incr("ids").unwrap();

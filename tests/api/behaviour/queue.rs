@@ -52,6 +52,7 @@ async fn full_queue_drops_counts_and_throttles_the_warning() {
         .build()
         .unwrap();
 
+    LogCapture::recheck();
     let mut dropped = 0;
     for i in 0..1000 {
         match statsd.count("full", i) {
@@ -116,6 +117,9 @@ async fn reconnect_failures_are_logged_with_attempt_counts_and_success_with_atte
     })
     .await;
 
+    // The connection's info event: its callsite's interest is rechecked
+    // now that every test that started with this one has registered.
+    LogCapture::recheck();
     let server = dead.bring_up_server().await;
     wait_state(&statsd, "connected", |s| s.is_connected()).await;
     let failures = statsd.stats().connect_failures;
