@@ -545,9 +545,13 @@ impl Drop for ExitGuard {
         self.shared.ledger.abandon_held();
         // Nothing is held and only this task takes from the queue: the
         // ledger must add up exactly here.
-        self.shared
-            .ledger
-            .check_identity(self.shared.queue.counts());
+        let queue = &self.shared.queue;
+        let in_flight = if queue.is_closed() {
+            0
+        } else {
+            2 * queue.slot_count()
+        };
+        self.shared.ledger.check_identity(queue.counts(), in_flight);
         self.shared.processor_exited();
     }
 }

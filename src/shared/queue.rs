@@ -629,6 +629,12 @@ impl Queue {
         cleared
     }
 
+    /// How many slots the queue has (at most the threads that emitted at
+    /// once, and the one-buffer slot).
+    pub(crate) fn slot_count(&self) -> u64 {
+        lock(&self.core.slots).len() as u64
+    }
+
     /// Lines ever accepted, by tally.
     pub(crate) fn accepted_by_tally(&self) -> [u64; Tally::COUNT] {
         lock(&self.core.slots)
