@@ -209,6 +209,8 @@ fn emitting_allocates_nothing_once_warm() {
     let statsd = Connector::builder()
         .host("127.0.0.1")
         .port(server.port)
+        // DogStatsD: a call's own tags are written in place too.
+        .dogstatsd(true)
         .queue_capacity(100_000)
         .reconnect_sleep(Duration::from_millis(10))
         .build()
@@ -258,8 +260,43 @@ fn emitting_allocates_nothing_once_warm() {
         statsd.count("bench.count", i as i64).unwrap();
         statsd.with_tags(&tags).incr("bench.tagged").unwrap();
     }
-    let other_allocations = allocations_here() - before;
+    let mut other_allocations = allocations_here() - before;
     emitted += 10_000 * 6;
+    wait_delivered(&statsd, &server, emitted);
+
+    // Every other call shape: each verb, plain and with the call's own
+    // tags (in place), floats of each writer (integral, a few decimals,
+    // shortest digits by `zmij`), and tags the general writer takes (a `:`
+    // in a value, non-ASCII).
+    let counter = statsd.counter("bench.handle").unwrap();
+    let general_tags = [("url", "http://x"), ("région", "eu")];
+    let before = allocations_here();
+    for i in 0..2_000u64 {
+        for scope in [
+            statsd.with_tags(&[]),
+            statsd.with_tags(&tags),
+            statsd.with_tags(&general_tags),
+        ] {
+            scope.incr("shape.incr").unwrap();
+            scope.decr("shape.decr").unwrap();
+            scope.count("shape.count", -(i as i64)).unwrap();
+            scope.gauge("shape.gauge", 3.0).unwrap();
+            scope.gauge("shape.gauge", 0.1 + 0.2).unwrap();
+            scope.gauge_delta("shape.gauge", -1.25).unwrap();
+            scope
+                .timing("shape.timing", Duration::from_nanos(1_530_001 + i))
+                .unwrap();
+            scope.timing_secs("shape.timing", 0.25).unwrap();
+            scope
+                .histogram("shape.histogram", 42.0 + i as f64 / 8.0)
+                .unwrap();
+            scope.distribution("shape.distribution", 1e-3).unwrap();
+            scope.set("shape.set", "member").unwrap();
+        }
+        counter.incr().unwrap();
+    }
+    other_allocations += allocations_here() - before;
+    emitted += 2_000 * (3 * 11 + 1);
 
     wait_delivered(&statsd, &server, emitted);
     let report = runtime.block_on(statsd.stop());

@@ -213,12 +213,12 @@ pub(crate) mod tests {
     pub(crate) fn batch_of(lines: &[&str]) -> Batch {
         let queue = Queue::new(10_000, 1);
         for line in lines {
-            queue
-                .push(1, crate::shared::ledger::Tally::OTHER, |buf| {
-                    buf.extend_from_slice(line.as_bytes());
-                    Ok(())
-                })
-                .unwrap();
+            let write = crate::shared::Measured(|buf: &mut Vec<u8>| {
+                buf.extend_from_slice(line.as_bytes());
+                Ok::<(), ()>(())
+            });
+            let outcome = queue.publish(1, crate::shared::ledger::Tally::OTHER, true, write);
+            assert_eq!(outcome, crate::shared::Outcome::Accepted);
         }
         let mut batch = Batch::default();
         batch.refill(&queue);

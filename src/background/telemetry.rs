@@ -51,7 +51,7 @@ use tokio::time::{Duration, Instant};
 
 use crate::config::Protocol;
 use crate::shared::ledger::{Stats, Tally};
-use crate::shared::Shared;
+use crate::shared::{Measured, Shared};
 use crate::wire::format::{LineFormat, MetricLine};
 use crate::wire::metric::{MetricType, Value};
 
@@ -199,7 +199,7 @@ impl Out<'_> {
             // Counted with events and service checks, not as the
             // application's metrics.
             None => {
-                let _ = self.shared.push(1, Tally::OTHER, write);
+                let _ = self.shared.publish(1, Tally::OTHER, Measured(write));
             }
             Some(sink) => sink.push(write),
         }

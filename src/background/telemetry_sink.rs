@@ -31,7 +31,7 @@ use crate::error::Error;
 use crate::shared::ledger::{Ledger, Tally};
 use crate::shared::queue::Queue;
 use crate::shared::throttle::should_log;
-use crate::shared::Shared;
+use crate::shared::{Measured, Outcome, Shared};
 
 use super::batch::Batch;
 use super::transport::{self, Connection};
@@ -84,12 +84,8 @@ impl TelemetrySink {
     /// Queues one telemetry line written by `write`; a full queue loses it
     /// (counted).
     pub(crate) fn push(&self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>) {
-        if self
-            .state
-            .queue
-            .push_always(1, Tally::OTHER, write)
-            .is_err()
-        {
+        let outcome = (self.state.queue).publish(1, Tally::OTHER, false, Measured(write));
+        if !matches!(outcome, Outcome::Accepted) {
             self.state.shared.ledger.telemetry_lost(1);
         }
     }

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::ledger::Tally;
-use crate::shared::Shared;
+use crate::shared::{Measured, Shared};
 use crate::wire::dogstatsd_parse::{parse_event, parse_service_check};
 use crate::wire::event::{check_event, check_tags, invalid, write_event, Event};
 use crate::wire::format::render_tags;
@@ -78,7 +78,7 @@ fn queue(
         return Err(rejected(shared, error));
     }
     // Checked: only a full queue can refuse it now (dropped and counted).
-    shared.push(1, Tally::OTHER, |buf| {
+    let write = Measured(|buf: &mut Vec<u8>| {
         write(buf, &global, max_line)?;
         if !trailer.is_empty() {
             buf.pop(); // the newline, written again after the trailer
@@ -86,7 +86,8 @@ fn queue(
             buf.push(b'\n');
         }
         Ok(())
-    })
+    });
+    shared.publish(1, Tally::OTHER, write).into_result()
 }
 
 /// The global tags in the DogStatsD dialect (`k:v,k2`), checked by the rules

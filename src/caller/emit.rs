@@ -19,8 +19,8 @@ use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
 use crate::shared::cardinality::{TagSetGuard, OVERFLOW_TAGS};
 use crate::shared::ledger::Tally;
-use crate::shared::Shared;
-use crate::wire::format::{Extras, LineFormat, MetricLine, PlainValue, PreparedInt};
+use crate::shared::{InPlace, Measured, Shared};
+use crate::wire::format::{in_place, Extras, LineFormat, MetricLine, PreparedInt};
 use crate::wire::metric::{Cardinality, MetricType, Value};
 use crate::wire::validate;
 
@@ -96,29 +96,33 @@ pub(crate) fn emit(
             if let Err(error) = checked {
                 return Err(rejected(shared, error));
             }
-            if let Some(bound) = shared.format.int_bound(name, kind) {
+            if let Some(room) = shared.format.int_bound(name, kind) {
                 let write = move |out: &mut [u8]| shared.format.write_int(out, name, n, kind);
-                return shared.push_direct(1, Tally::of(kind), bound, write);
+                let published = shared.publish(1, Tally::of(kind), InPlace::new(room, write));
+                if let Some(answer) = published.settled() {
+                    return answer;
+                }
             }
-        } else if !matches!(value, Value::Text(_)) {
+        } else if in_place(value, kind) {
             return emit_plain(shared, name, value, kind);
         }
     } else if let (Sampling::Every, None, None) = (sampling, &shared.aggregator, &shared.guard) {
         // A call with tags of its own (no rate, no aggregation, no tag-set
         // cap): in place too, where the dialect allows.
-        return emit_tagged(shared, name, value, kind, tags);
+        if in_place(value, kind) {
+            return emit_tagged(shared, name, value, kind, tags);
+        }
     }
-    // The rest (tags, a rate, aggregation, text values) takes the general
-    // path, which measures what it wrote.
+    // The rest (a rate, aggregation, text values) takes the general path,
+    // which measures what it wrote.
     emit_general(shared, name, value, kind, sampling, tags)
 }
 
 /// [`emit`] for a plain line of a float or a duration (a gauge, a timing, a
-/// histogram without tags or rate): the value rendered on the stack, then
-/// the line written in place like an integer's. Out of line, so that the
-/// fast branch stays small; what it does not take (a negative absolute
-/// gauge, a value with an exponent, an invalid one) goes on to the general
-/// path.
+/// histogram without tags or rate), written in place like an integer's.
+/// Out of line, so that the fast branch stays small; what it does not take
+/// (a value that needs an exponent, a line near the length limit) goes on
+/// to the general path.
 #[inline(never)]
 fn emit_plain(
     shared: &Shared,
@@ -126,25 +130,25 @@ fn emit_plain(
     value: Value<'_>,
     kind: MetricType,
 ) -> Result<(), Error> {
-    if let Some(plain) = PlainValue::of(value, kind) {
-        let checked = validate::name(name, shared.format.name_overhead(kind));
-        if let Err(error) = checked {
-            return Err(rejected(shared, error));
-        }
-        if let Some(bound) = shared.format.plain_bound(name, &plain, kind) {
-            let plain = &plain;
-            let write = move |out: &mut [u8]| shared.format.write_plain(out, name, plain, kind);
-            return shared.push_direct(1, Tally::of(kind), bound, write);
+    let checked = validate::name(name, shared.format.name_overhead(kind));
+    if let Err(error) = checked {
+        return Err(rejected(shared, error));
+    }
+    if let Some(room) = shared.format.plain_bound(name, kind) {
+        let write = move |out: &mut [u8]| shared.format.write_plain(out, name, value, kind);
+        let published = shared.publish(1, Tally::of(kind), InPlace::new(room, write));
+        if let Some(answer) = published.settled() {
+            return answer;
         }
     }
     emit_general(shared, name, value, kind, Sampling::Every, &[])
 }
 
-/// [`emit`] for a line with the call's own tags: the value rendered on the
-/// stack, the tags checked, then the line written in place (DogStatsD: the
-/// tags go between the frame's global tags and its origin fields). What it
-/// does not take (another dialect, a text value, a negative absolute gauge,
-/// an invalid value) goes on to the general path.
+/// [`emit`] for a line with the call's own tags, written in place
+/// (DogStatsD: the tags go between the frame's global tags and its origin
+/// fields) and its tags checked as written. What it does not take (another
+/// dialect, a tag that is not plain bytes, a value that needs an exponent)
+/// goes on to the general path, which checks exactly, in order.
 #[inline(never)]
 fn emit_tagged(
     shared: &Shared,
@@ -153,22 +157,21 @@ fn emit_tagged(
     kind: MetricType,
     tags: &[(&str, &str)],
 ) -> Result<(), Error> {
-    if let Some(plain) = PlainValue::of(value, kind) {
-        if let Some(bound) = shared.format.tagged_bound(name, &plain, kind, tags) {
-            // The checks of the general path, in its order (the value is
-            // valid, or it would have no plain text).
-            let checked = validate::name(name, shared.format.name_overhead(kind))
-                .and_then(|()| validate::tags(tags, shared.format.tag_format()));
-            if let Err(error) = checked {
-                return Err(rejected(shared, error));
-            }
-            let plain = &plain;
-            let write = move |out: &mut [u8]| {
-                shared
-                    .format
-                    .write_tagged(out, name, plain, kind, tags, bound)
-            };
-            return shared.push_direct(1, Tally::of(kind), bound.room, write);
+    if let Some(room) = shared.format.tagged_bound(name, kind, tags) {
+        let checked = validate::name(name, shared.format.name_overhead(kind));
+        if let Err(error) = checked {
+            return Err(rejected(shared, error));
+        }
+        let format = &shared.format;
+        let write = InPlace {
+            room: room.room,
+            write: move |out: &mut [u8]| format.write_tagged(out, name, value, kind, tags, room),
+            // A full queue: the tags must still be good for it to count a
+            // drop (else the general path refuses them).
+            valid: move || validate::tags(tags, format.tag_format()).is_ok(),
+        };
+        if let Some(answer) = shared.publish(1, Tally::of(kind), write).settled() {
+            return answer;
         }
     }
     emit_general(shared, name, value, kind, Sampling::Every, tags)
@@ -315,7 +318,13 @@ pub(crate) fn emit_checked(
 #[inline]
 pub(crate) fn emit_prepared(shared: &Shared, line: &PreparedInt, value: i64) -> Result<(), Error> {
     let write = move |out: &mut [u8]| line.write(out, value);
-    shared.push_direct(1, Tally::of(MetricType::Counter), line.room(), write)
+    let published = shared.publish(
+        1,
+        Tally::of(MetricType::Counter),
+        InPlace::new(line.room(), write),
+    );
+    // The prepared line is always written.
+    published.settled().unwrap_or(Ok(()))
 }
 
 /// The tags a call is sent with under [`Builder::max_tag_sets`](crate::Builder::max_tag_sets):
@@ -363,12 +372,9 @@ fn push_line(shared: &Shared, metric: &MetricLine<'_>) -> Result<(), Error> {
     // A negative absolute gauge is two lines, pushed at once so that both
     // travel in the same write or datagram.
     let lines = LineFormat::lines_for(metric.kind, metric.value);
-    let tally = Tally::of(metric.kind);
-    let pushed = shared.push(lines, tally, |buf| shared.format.write_metric(buf, metric));
-    match pushed {
-        Err(error) if matches!(error.kind(), ErrorKind::LineTooLong { .. }) => {
-            Err(rejected(shared, error))
-        }
-        other => other,
-    }
+    let write = Measured(|buf: &mut Vec<u8>| shared.format.write_metric(buf, metric));
+    // A line too long is counted as rejected where it is refused.
+    shared
+        .publish(lines, Tally::of(metric.kind), write)
+        .into_result()
 }

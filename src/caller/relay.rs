@@ -13,7 +13,7 @@
 
 use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::ledger::Tally;
-use crate::shared::Shared;
+use crate::shared::{Measured, Shared};
 use crate::wire::line::Line;
 use crate::wire::metric::MetricType;
 use crate::wire::validate;
@@ -27,17 +27,13 @@ pub(crate) fn send(shared: &Shared, text: &str, line: &Line<'_>) -> Result<(), E
     }
     let own: Vec<(&str, &str)> = line.tags().collect();
     let tags = capped(shared, line.name, &own);
-    let pushed = shared.push(1, Tally::of(line.kind), |buf| {
+    let write = Measured(|buf: &mut Vec<u8>| {
         shared
             .format
             .write_relayed(buf, text, line.name, line.value, line.kind, tags)
     });
-    match pushed {
-        Err(error) if matches!(error.kind(), ErrorKind::LineTooLong { .. }) => {
-            Err(rejected(shared, error))
-        }
-        other => other,
-    }
+    // A line too long is counted as rejected where it is refused.
+    shared.publish(1, Tally::of(line.kind), write).into_result()
 }
 
 /// What [`Line::parse`] does not check of a relayed line: the name with this

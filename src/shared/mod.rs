@@ -48,6 +48,7 @@ use aggregate::{Aggregate, Aggregator};
 use ledger::{Ledger, Stats, Tally};
 use mutex::lock;
 use queue::Queue;
+pub(crate) use slot::{InPlace, LineWriter, Measured, Outcome};
 use state::State;
 use stop::{StopRequest, StopSignal};
 use throttle::Throttle;
@@ -135,86 +136,76 @@ impl Shared {
         }
     }
 
-    /// Queues `lines` lines written by `write`; a full queue drops them,
-    /// counts them and logs a throttled warning.
-    ///
-    /// Once a stop has completed (and until the next start) the lines are
-    /// refused with [`ErrorKind::Stopped`] and counted as dropped (the slot
-    /// refuses the publish, see `Queue::close_and_clear`), after validation,
-    /// so that an invalid call is still rejected as invalid.
-    #[inline]
-    pub(crate) fn push<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
-    where
-        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
-    {
-        self.counted(lines, self.queue.push(lines, tally, write))
-    }
-
-    /// [`Shared::push`] for `lines` lines of at most `max_len` bytes that
-    /// `write` formats in place and cannot fail to (`Queue::push_direct`).
-    #[inline]
-    pub(crate) fn push_direct<W>(
+    /// Writes `lines` lines with `write` into the queue and counts what
+    /// became of them: the one place a caller's lines are counted. A full
+    /// queue drops them (counted, with a throttled warning); once a stop has
+    /// completed (and until the next start) they are refused, counted as
+    /// dropped too (the slot refuses the publish, see
+    /// `Queue::close_and_clear`); a line the writer refuses as bad input
+    /// (too long) is counted as rejected. Callers validate first, so that an
+    /// invalid call is rejected as invalid whatever the queue's state.
+    #[inline(always)]
+    pub(crate) fn publish<W: LineWriter>(
         &self,
         lines: usize,
         tally: Tally,
-        max_len: usize,
         write: W,
-    ) -> Result<(), Error>
-    where
-        W: FnOnce(&mut [u8]) -> usize,
-    {
-        self.counted(lines, self.queue.push_direct(lines, tally, max_len, write))
+    ) -> Outcome<W::Declined> {
+        let outcome = self.queue.publish(lines, tally, true, write);
+        self.count(lines, &outcome, W::DECLINES_AS_REJECTED);
+        outcome
     }
 
-    /// The stopped check of [`Shared::push`], for what bypasses the queue
+    /// The stopped check of [`Shared::publish`], for what bypasses the queue
     /// (a data point folded into the aggregation tables): `Err` when a stop
     /// has completed, counted as dropped.
     #[inline]
     pub(crate) fn accepting(&self) -> Result<(), Error> {
         if self.queue.is_closed() {
-            return Err(self.refused(1));
+            self.refused(1);
+            return Err(Error::from(ErrorKind::Stopped));
         }
         Ok(())
     }
 
-    /// [`Shared::push`] without the stopped check: the processor's own lines
-    /// (aggregates, telemetry) and the last flush of a stop.
+    /// [`Shared::publish`] without the stopped check: the processor's own
+    /// lines (aggregates, telemetry) and the last flush of a stop.
     #[inline]
-    fn enqueue<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
+    fn enqueue<F>(&self, lines: usize, tally: Tally, write: F) -> Outcome<Error>
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
     {
-        self.counted(lines, self.queue.push_always(lines, tally, write))
+        let outcome = self.queue.publish(lines, tally, false, Measured(write));
+        self.count(lines, &outcome, true);
+        outcome
     }
 
-    /// Counts what a push refused: a full queue or a stopped connector is a
-    /// drop (with its throttled warning).
+    /// Counts what a publish did: lines accepted end a streak of drops;
+    /// a full queue or a stopped connector is a drop (with its throttled
+    /// warning); a line declined as bad input is a rejection.
     #[inline(always)]
-    fn counted(&self, lines: usize, pushed: Result<(), Error>) -> Result<(), Error> {
-        match pushed {
-            Ok(()) => {
-                self.drops.reset();
-                Ok(())
-            }
-            Err(error) => Err(self.refusal(lines, error)),
+    fn count<D>(&self, lines: usize, outcome: &Outcome<D>, declined_is_rejected: bool) {
+        match outcome {
+            Outcome::Accepted => self.drops.reset(),
+            other => self.count_unpublished(lines, other, declined_is_rejected),
         }
     }
 
-    /// The failing half of [`Shared::counted`].
+    /// The failing half of [`Shared::count`].
     #[cold]
     #[inline(never)]
-    fn refusal(&self, lines: usize, error: Error) -> Error {
-        if error.is_queue_full() {
-            self.dropped(lines)
-        } else if matches!(error.kind(), ErrorKind::Stopped) {
-            self.refused(lines)
-        } else {
-            error
+    fn count_unpublished<D>(&self, lines: usize, outcome: &Outcome<D>, declined_is_rejected: bool) {
+        match outcome {
+            Outcome::Accepted => {}
+            Outcome::Full => self.dropped(lines),
+            Outcome::Closed => self.refused(lines),
+            Outcome::Declined(_) if declined_is_rejected => self.ledger.rejected(),
+            Outcome::Declined(_) => {}
         }
     }
 
     #[cold]
-    fn refused(&self, lines: usize) -> Error {
+    fn refused(&self, lines: usize) {
         self.ledger.dropped(lines as u64);
         if let Some(n) = self.drops.record() {
             tracing::warn!(
@@ -222,7 +213,6 @@ impl Shared {
                 "statsd connector stopped: metric dropped"
             );
         }
-        Error::from(ErrorKind::Stopped)
     }
 
     /// A stop has completed: once a processor has run, refuse metric calls
@@ -257,7 +247,7 @@ impl Shared {
     }
 
     #[cold]
-    fn dropped(&self, lines: usize) -> Error {
+    fn dropped(&self, lines: usize) {
         self.ledger.dropped(lines as u64);
         if let Some(n) = self.drops.record() {
             tracing::warn!(
@@ -266,7 +256,6 @@ impl Shared {
                 "statsd queue full: metric dropped"
             );
         }
-        Error::from(ErrorKind::QueueFull)
     }
 
     /// A snapshot of every counter, the queue's included.
@@ -307,7 +296,7 @@ impl Shared {
                                 .write_packed(buf, name, kind, rest, rate, tags)?;
                             Ok(())
                         });
-                        if pushed.is_err() {
+                        if !matches!(pushed, Outcome::Accepted) {
                             break;
                         }
                         rest = &rest[written..];

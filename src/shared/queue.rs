@@ -10,13 +10,13 @@
 //! every slot (at most [`TAKE_BUDGET`] of each at a time), copying it into
 //! buffers of its own that it writes whole.
 //!
-//! Two ways in: [`Queue::push_direct`] for a line whose length is bounded
-//! up front and whose formatting cannot fail (the plain integer line of
-//! every `incr`, `count` and counter handle), written in place; and
-//! [`Queue::push`] for the rest (tags, rates, floats, DogStatsD fields),
-//! formatted into the slot's scratch buffer, which can measure and refuse a
-//! line that is too long, then copied. Both publish the same way, so one
-//! thread's lines keep their order whichever way each came.
+//! One way in, [`Queue::publish`], with two writers (`slot::LineWriter`):
+//! `InPlace` for a line whose length is bounded up front (the plain and
+//! tagged lines of the common calls), written straight into the chunk; and
+//! `Measured` for the rest (rates, DogStatsD fields, events), formatted into
+//! the slot's scratch buffer, which can measure and refuse a line that is
+//! too long, then copied. Both publish the same way, so one thread's lines
+//! keep their order whichever way each came.
 //!
 //! Why per thread: each thread that emits is given a slot of the queue (found
 //! through a thread-local cache, registered once in a small registry). A
@@ -51,11 +51,10 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use crate::error::{Error, ErrorKind};
 use crate::shared::ledger::Tally;
 use crate::shared::loom::Arc as SlotArc;
 use crate::shared::mutex::lock;
-use crate::shared::slot::{Chunk, Refused, Slot, SlotOwner};
+use crate::shared::slot::{Chunk, LineWriter, Outcome, Slot, SlotOwner};
 use std::sync::Arc;
 
 /// Lines taken from the queue by one [`Queue::take`], in a buffer of the
@@ -249,46 +248,26 @@ impl Queue {
         }
     }
 
-    /// Appends `lines` lines written by `write` to the caller's slot,
-    /// or refuses them with an error of kind `QueueFull` when the bound is reached
-    /// (the caller counts the drop; the queue keeps no statistics of drops).
-    ///
-    /// `write` must append whole lines or, on error, leave the buffer as it was.
-    #[inline]
-    pub(crate) fn push<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
-    where
-        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
-    {
-        self.push_inner::<true, F>(lines, tally, write)
-    }
-
-    /// [`Queue::push`] even when the queue is closed: the processor's own
-    /// lines (aggregates, telemetry) during a stop.
-    #[inline]
-    pub(crate) fn push_always<F>(&self, lines: usize, tally: Tally, write: F) -> Result<(), Error>
-    where
-        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
-    {
-        self.push_inner::<false, F>(lines, tally, write)
-    }
-
-    #[inline]
-    fn push_inner<const CHECK_CLOSED: bool, F>(
+    /// Writes `lines` lines with `write` into the caller's slot and
+    /// publishes them, or says why not ([`Outcome::Full`] when the bound is
+    /// reached; the caller counts what it means, the queue keeps no
+    /// statistics of drops). `check_closed: false` publishes even when the
+    /// queue is closed: the processor's own lines (aggregates, telemetry)
+    /// during a stop.
+    #[inline(always)]
+    pub(crate) fn publish<W: LineWriter>(
         &self,
         lines: usize,
         tally: Tally,
-        write: F,
-    ) -> Result<(), Error>
-    where
-        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
-    {
-        if CHECK_CLOSED && self.core.closed.load(Relaxed) {
-            return Err(Error::from(ErrorKind::Stopped));
-        }
+        check_closed: bool,
+        write: W,
+    ) -> Outcome<W::Declined> {
+        // No look at `closed` first: a closed slot refuses the publish (its
+        // `state` has `CLOSED`), which is the check that counts.
         match self.cached_owner() {
-            Some(mut owner) => self.push_to::<CHECK_CLOSED, F>(&mut owner, lines, tally, write),
+            Some(mut owner) => self.publish_to(&mut owner, lines, tally, check_closed, write),
             None => self
-                .uncached(move |owner| self.push_to::<CHECK_CLOSED, F>(owner, lines, tally, write)),
+                .uncached(move |owner| self.publish_to(owner, lines, tally, check_closed, write)),
         }
     }
 
@@ -306,31 +285,6 @@ impl Queue {
         // the slot's only `SlotOwner`.
         let mut owner = unsafe { (*slot).owner() };
         push(&mut owner)
-    }
-
-    /// Appends `lines` lines of at most `max_len` bytes, which `write`
-    /// formats in place and measures, to the caller's slot; refuses them as
-    /// [`Queue::push`] does. For lines that cannot fail to format (checked
-    /// before, bounded in length): no scratch buffer and no copy.
-    #[inline]
-    pub(crate) fn push_direct<W>(
-        &self,
-        lines: usize,
-        tally: Tally,
-        max_len: usize,
-        write: W,
-    ) -> Result<(), Error>
-    where
-        W: FnOnce(&mut [u8]) -> usize,
-    {
-        // No look at `closed` first: a closed slot refuses the publish (its
-        // `state` has `CLOSED`), which is the check that counts.
-        match self.cached_owner() {
-            Some(mut owner) => self.push_direct_to(&mut owner, lines, tally, max_len, write),
-            None => {
-                self.uncached(move |owner| self.push_direct_to(owner, lines, tally, max_len, write))
-            }
-        }
     }
 
     /// The owner's access to this thread's slot of this queue, if it is the
@@ -415,71 +369,34 @@ impl Queue {
         pointer
     }
 
-    /// Publishes through the scratch buffer (see [`Queue::push`]).
-    #[inline]
-    fn push_to<const CHECK_CLOSED: bool, F>(
+    /// [`Queue::publish`] with the owner's access: leases more room if the
+    /// slot has too little, and wakes the processor if it sleeps.
+    #[inline(always)]
+    fn publish_to<W: LineWriter>(
         &self,
         owner: &mut SlotOwner<'_>,
         lines: usize,
         tally: Tally,
-        write: F,
-    ) -> Result<(), Error>
-    where
-        F: FnOnce(&mut Vec<u8>) -> Result<(), Error>,
-    {
-        self.room_for(owner, lines)?;
-        let fresh = |len| self.fresh_chunk(len);
-        let pushed = owner.push(lines, tally, CHECK_CLOSED, write, fresh)?;
-        self.published(pushed)
-    }
-
-    /// Makes sure the slot has leased room for `lines` more lines, or says
-    /// the queue is full.
-    #[inline(always)]
-    fn room_for(&self, owner: &mut SlotOwner<'_>, lines: usize) -> Result<(), Error> {
+        check_closed: bool,
+        write: W,
+    ) -> Outcome<W::Declined> {
         if owner.room() < lines && !self.lease_more(owner, lines) {
-            return Err(Error::from(ErrorKind::QueueFull));
+            return write.unwritten().map_or(Outcome::Full, Outcome::Declined);
         }
-        Ok(())
-    }
-
-    /// What a publish means to the caller; wakes the processor if it sleeps.
-    #[inline(always)]
-    fn published(&self, pushed: Result<(), Refused>) -> Result<(), Error> {
-        if pushed == Err(Refused::Closed) {
-            return Err(Error::from(ErrorKind::Stopped));
-        }
+        let fresh = |len| self.fresh_chunk(len);
+        let outcome = owner.publish(lines, tally, check_closed, write, fresh);
         // After the publish (a read-modify-write): see `slot`, the wake
         // protocol. While the processor is busy no caller pays for a wake-up.
         if self.sleeping.load(Relaxed) {
             self.wake_processor();
         }
-        Ok(())
+        outcome
     }
 
     #[cold]
     fn wake_processor(&self) {
         self.sleeping.store(false, Relaxed);
         self.wake.notify_one();
-    }
-
-    /// Publishes in place (see [`Queue::push_direct`]).
-    #[inline]
-    fn push_direct_to<W>(
-        &self,
-        owner: &mut SlotOwner<'_>,
-        lines: usize,
-        tally: Tally,
-        max_len: usize,
-        write: W,
-    ) -> Result<(), Error>
-    where
-        W: FnOnce(&mut [u8]) -> usize,
-    {
-        self.room_for(owner, lines)?;
-        let fresh = |len| self.fresh_chunk(len);
-        let pushed = owner.push_direct(lines, tally, max_len, write, fresh);
-        self.published(pushed)
     }
 
     /// An empty chunk of at least `len` bytes: a written one from the pool,
@@ -691,20 +608,35 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Error, ErrorKind};
+    use crate::shared::slot::{InPlace, Leftover, Measured};
 
-    fn push_line(queue: &Queue, line: &[u8]) -> Result<(), Error> {
-        queue.push(1, Tally::OTHER, |buf| {
-            buf.extend_from_slice(line);
-            Ok(())
-        })
+    /// What a caller would answer for `outcome` (the writers here never
+    /// decline).
+    fn result<D: std::fmt::Debug>(outcome: Outcome<D>) -> Result<(), Error> {
+        match outcome {
+            Outcome::Accepted => Ok(()),
+            Outcome::Full => Err(Error::from(ErrorKind::QueueFull)),
+            Outcome::Closed => Err(Error::from(ErrorKind::Stopped)),
+            Outcome::Declined(declined) => panic!("declined: {declined:?}"),
+        }
     }
 
-    /// [`push_line`] by the in-place path (`push_direct`).
+    fn push_line(queue: &Queue, line: &[u8]) -> Result<(), Error> {
+        let write = Measured(|buf: &mut Vec<u8>| {
+            buf.extend_from_slice(line);
+            Ok::<(), Error>(())
+        });
+        result(queue.publish(1, Tally::OTHER, true, write))
+    }
+
+    /// [`push_line`] by the in-place writer.
     fn push_line_direct(queue: &Queue, line: &[u8]) -> Result<(), Error> {
-        queue.push_direct(1, Tally::OTHER, line.len(), |out| {
+        let write = InPlace::new(line.len(), |out: &mut [u8]| {
             out[..line.len()].copy_from_slice(line);
             line.len()
-        })
+        });
+        result(queue.publish(1, Tally::OTHER, true, write))
     }
 
     #[test]
@@ -712,17 +644,16 @@ mod tests {
         let queue = Queue::new(100, 4);
         let counter = Tally::of(crate::wire::metric::MetricType::Counter);
         let gauge = Tally::of(crate::wire::metric::MetricType::Gauge);
-        let write = |buf: &mut Vec<u8>| {
+        let write = Measured(|buf: &mut Vec<u8>| {
             buf.extend_from_slice(b"g:0|g\ng:-1|g\n");
-            Ok(())
-        };
-        queue.push(2, gauge, write).unwrap();
-        queue
-            .push_direct(1, counter, 4, |out| {
-                out[..4].copy_from_slice(b"c:1\n");
-                4
-            })
-            .unwrap();
+            Ok::<(), Error>(())
+        });
+        result(queue.publish(2, gauge, true, write)).unwrap();
+        let write = InPlace::new(4, |out: &mut [u8]| {
+            out[..4].copy_from_slice(b"c:1\n");
+            4
+        });
+        result(queue.publish(1, counter, true, write)).unwrap();
         push_line(&queue, b"_e{1,1}:a|b\n").unwrap();
         let by_tally = queue.accepted_by_tally();
         assert_eq!(by_tally[counter.index()], 1);
@@ -908,8 +839,16 @@ mod tests {
     #[test]
     fn a_failed_write_leaves_nothing_behind() {
         let queue = Queue::new(4, 1);
-        let err = queue.push(1, Tally::OTHER, |_| Err(Error::from(ErrorKind::QueueFull)));
-        assert!(err.is_err());
+        let write = Measured(|_: &mut Vec<u8>| Err("no"));
+        assert_eq!(
+            queue.publish(1, Tally::OTHER, true, write),
+            Outcome::Declined("no")
+        );
+        let write = InPlace::new(8, |_: &mut [u8]| 0);
+        assert_eq!(
+            queue.publish(1, Tally::OTHER, true, write),
+            Outcome::Declined(Leftover)
+        );
         assert_eq!(queue.counts(), (0, 0));
     }
 

@@ -43,6 +43,7 @@
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
+use crate::error::{Error, ErrorKind};
 use crate::shared::ledger::Tally;
 pub(crate) use crate::shared::loom::AtomicBool;
 use crate::shared::loom::{Arc, AtomicU64, Bytes, Cell, Mutex};
@@ -178,15 +179,6 @@ pub(crate) struct SlotOwner<'a> {
     not_send: PhantomData<*const ()>,
 }
 
-/// Why a publish did not happen.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Refused {
-    /// Not enough leased room: lease more, or drop.
-    NoRoom,
-    /// A stop closed the slot.
-    Closed,
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> impl std::ops::DerefMut<Target = T> + '_ {
     mutex
         .lock()
@@ -216,9 +208,9 @@ impl Slot {
                 chunk,
                 published: 0,
                 room: 0,
-                // Room for any usual line from the start: the plain lines
-                // never come here (`push_direct`), so the first tagged line
-                // of a warm thread must not be the one that allocates.
+                // Room for any usual line from the start: the common lines
+                // are written in place (`InPlace`), so the first measured
+                // line of a warm thread must not be the one that allocates.
                 scratch: Vec::with_capacity(SCRATCH),
             }),
             claimed: AtomicBool::new(false),
@@ -270,65 +262,225 @@ impl SlotOwner<'_> {
         self.state(|_, owner| std::mem::take(&mut owner.room))
     }
 
-    /// Formats `lines` lines with `write` and publishes them, or refuses.
-    /// `fresh` gives a chunk of at least the given capacity when the line
-    /// does not fit in the current one. `check_closed: false` publishes even
+    /// Writes `lines` lines with `write` above the published length and
+    /// publishes them, or says why not: the one way lines get into a slot.
+    /// `fresh` gives a chunk of at least the given capacity when the lines
+    /// do not fit in the current one. `check_closed: false` publishes even
     /// in a closed slot (the processor's own lines during a stop).
-    ///
-    /// Returns the error of `write`, or whether the publish happened.
-    #[inline]
-    pub(crate) fn push<E>(
+    #[inline(always)]
+    pub(crate) fn publish<W: LineWriter>(
         &mut self,
         lines: usize,
         tally: Tally,
         check_closed: bool,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+        write: W,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
-    ) -> Result<Result<(), Refused>, E> {
+    ) -> Outcome<W::Declined> {
         self.state(|slot, owner| {
             if owner.room < lines {
-                return Ok(Err(Refused::NoRoom));
+                return write.unwritten().map_or(Outcome::Full, Outcome::Declined);
             }
-            owner.scratch.clear();
-            write(&mut owner.scratch)?;
-            let len = owner.scratch.len();
-            slot.make_room(owner, lines, len, fresh);
-            let at = bytes_of(owner.published);
-            // SAFETY: `at..at + len` is inside the chunk (`make_room` left
-            // the room) and above what this owner published in it, so the
-            // processor does not read it, and only the owner (this call)
-            // writes there.
-            unsafe { owner.chunk.bytes.write(at, &owner.scratch) };
-            Ok(slot.publish(owner, lines, tally, len, check_closed))
+            let target = Target {
+                slot,
+                owner: &mut *owner,
+                lines,
+                fresh,
+            };
+            match write.write(target) {
+                Ok(len) => slot.commit(owner, lines, tally, len, check_closed),
+                Err(declined) => Outcome::Declined(declined),
+            }
         })
     }
+}
 
-    /// Writes `lines` lines of at most `max_len` bytes in place with
-    /// `write` (which returns how many bytes it wrote) and publishes them,
-    /// or refuses (no room, or closed: only callers' lines come this way).
-    /// The fast path: no scratch buffer, no copy, no error.
-    #[inline]
-    pub(crate) fn push_direct(
-        &mut self,
-        lines: usize,
-        tally: Tally,
-        max_len: usize,
-        write: impl FnOnce(&mut [u8]) -> usize,
-        fresh: impl FnOnce(usize) -> Arc<Chunk>,
-    ) -> Result<(), Refused> {
-        self.state(|slot, owner| {
-            if owner.room < lines {
-                return Err(Refused::NoRoom);
-            }
-            slot.make_room(owner, lines, max_len, fresh);
-            let at = bytes_of(owner.published);
-            // SAFETY: `at..at + max_len` is inside the chunk (`make_room`
-            // left that much room) and above what this owner published in
-            // it, so the processor does not read it, and only the owner
-            // (this call) writes there.
-            let len = unsafe { owner.chunk.bytes.write_in_place(at, max_len, write) };
-            slot.publish(owner, lines, tally, len, true)
+/// What became of a publish.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome<D> {
+    /// Published: the processor takes the lines from here.
+    Accepted,
+    /// Not enough leased room (the queue leases more, or the bound is
+    /// reached).
+    Full,
+    /// A stop closed the slot.
+    Closed,
+    /// The writer wrote nothing, for this reason.
+    Declined(D),
+}
+
+impl Outcome<Leftover> {
+    /// What the caller answers, or `None` when the line is left to the
+    /// general writer.
+    #[inline(always)]
+    pub(crate) fn settled(self) -> Option<Result<(), Error>> {
+        match self {
+            Outcome::Accepted => Some(Ok(())),
+            Outcome::Declined(Leftover) => None,
+            unpublished => Some(Err(unpublished.refusal())),
+        }
+    }
+}
+
+impl<D> Outcome<D> {
+    /// The error of a full queue or a closed one.
+    #[cold]
+    fn refusal(self) -> Error {
+        Error::from(match self {
+            Outcome::Closed => ErrorKind::Stopped,
+            _ => ErrorKind::QueueFull,
         })
+    }
+}
+
+impl Outcome<Error> {
+    /// What the caller answers: `Ok` for lines accepted, else the error
+    /// ([`ErrorKind::QueueFull`], [`ErrorKind::Stopped`], or the writer's).
+    #[inline(always)]
+    pub(crate) fn into_result(self) -> Result<(), Error> {
+        match self {
+            Outcome::Accepted => Ok(()),
+            Outcome::Declined(error) => Err(error),
+            unpublished => Err(unpublished.refusal()),
+        }
+    }
+}
+
+/// Where a [`LineWriter`] writes: above what the owner published in its
+/// chunk, which it seals for a fresh one if the lines do not fit.
+pub(crate) struct Target<'o, N> {
+    slot: &'o Slot,
+    owner: &'o mut Owner,
+    lines: usize,
+    fresh: N,
+}
+
+/// How a publish writes its lines: measured through the scratch buffer
+/// ([`Measured`]), or in place within a bound ([`InPlace`]).
+pub(crate) trait LineWriter {
+    /// Why the writer may write nothing.
+    type Declined;
+    /// Whether a line the writer declines was refused as bad input (the
+    /// caller counts it as rejected), rather than left to another writer.
+    const DECLINES_AS_REJECTED: bool;
+    /// Writes the lines at `target`; returns how many bytes.
+    fn write<N: FnOnce(usize) -> Arc<Chunk>>(
+        self,
+        target: Target<'_, N>,
+    ) -> Result<usize, Self::Declined>;
+
+    /// The queue cannot take the lines (full), so `write` will not run:
+    /// whether the writer declines them anyway. A writer that checks its
+    /// input as it writes checks it here instead, so that a bad call is
+    /// refused as bad, not dropped as if it were good.
+    #[inline(always)]
+    fn unwritten(self) -> Option<Self::Declined>
+    where
+        Self: Sized,
+    {
+        None
+    }
+}
+
+/// Lines formatted into the owner's scratch buffer, then copied above the
+/// published length: for lines whose length is known only once written.
+/// The formatter must append whole lines, or fail and leave the buffer as
+/// it was.
+pub(crate) struct Measured<F>(pub(crate) F);
+
+impl<F, E> LineWriter for Measured<F>
+where
+    F: FnOnce(&mut Vec<u8>) -> Result<(), E>,
+{
+    type Declined = E;
+    const DECLINES_AS_REJECTED: bool = true;
+
+    #[inline(always)]
+    fn write<N: FnOnce(usize) -> Arc<Chunk>>(self, target: Target<'_, N>) -> Result<usize, E> {
+        let Target {
+            slot,
+            owner,
+            lines,
+            fresh,
+        } = target;
+        owner.scratch.clear();
+        (self.0)(&mut owner.scratch)?;
+        let len = owner.scratch.len();
+        slot.make_room(owner, lines, len, fresh);
+        let at = bytes_of(owner.published);
+        // SAFETY: `at..at + len` is inside the chunk (`make_room` left the
+        // room) and above what this owner published in it, so the processor
+        // does not read it, and only the owner (this call) writes there.
+        unsafe { owner.chunk.bytes.write(at, &owner.scratch) };
+        Ok(len)
+    }
+}
+
+/// Lines of at most `room` bytes written in place by `write`, which returns
+/// how many bytes it wrote, or 0 to write nothing ([`Leftover`]): no
+/// scratch buffer and no copy. `valid` says, when the queue is full and
+/// `write` does not run, whether the input `write` would have checked is
+/// good (see [`LineWriter::unwritten`]).
+pub(crate) struct InPlace<W, V = fn() -> bool> {
+    /// The most bytes `write` touches.
+    pub(crate) room: usize,
+    /// The writer.
+    pub(crate) write: W,
+    /// Whether the input is good, when `write` does not run.
+    pub(crate) valid: V,
+}
+
+impl<W> InPlace<W> {
+    /// A writer whose input is checked before (so `valid` says yes).
+    #[inline(always)]
+    pub(crate) fn new(room: usize, write: W) -> InPlace<W> {
+        InPlace {
+            room,
+            write,
+            valid: || true,
+        }
+    }
+}
+
+/// An in-place writer wrote nothing: the line is left to the general
+/// writer (it needs what the in-place writer does not do).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Leftover;
+
+impl<W, V> LineWriter for InPlace<W, V>
+where
+    W: FnOnce(&mut [u8]) -> usize,
+    V: FnOnce() -> bool,
+{
+    type Declined = Leftover;
+    const DECLINES_AS_REJECTED: bool = false;
+
+    #[inline(always)]
+    fn write<N: FnOnce(usize) -> Arc<Chunk>>(
+        self,
+        target: Target<'_, N>,
+    ) -> Result<usize, Leftover> {
+        let Target {
+            slot,
+            owner,
+            lines,
+            fresh,
+        } = target;
+        slot.make_room(owner, lines, self.room, fresh);
+        let at = bytes_of(owner.published);
+        // SAFETY: `at..at + room` is inside the chunk (`make_room` left that
+        // much room) and above what this owner published in it, so the
+        // processor does not read it, and only the owner (this call) writes
+        // there.
+        let len = unsafe { owner.chunk.bytes.write_in_place(at, self.room, self.write) };
+        if len == 0 {
+            return Err(Leftover);
+        }
+        Ok(len)
+    }
+
+    #[inline(always)]
+    fn unwritten(self) -> Option<Leftover> {
+        (!(self.valid)()).then_some(Leftover)
     }
 }
 
@@ -356,14 +508,14 @@ impl Slot {
     /// Publishes `lines` lines of `len` bytes written above the published
     /// length, or refuses them (a stop closed the slot).
     #[inline(always)]
-    fn publish(
+    fn commit<D>(
         &self,
         owner: &mut Owner,
         lines: usize,
         tally: Tally,
         len: usize,
         check_closed: bool,
-    ) -> Result<(), Refused> {
+    ) -> Outcome<D> {
         let next = owner.published + ((lines as u64) << 32) + len as u64;
         // Release: the bytes written above are visible to whoever reads
         // `next` with Acquire. Acquire: see the module docs (the wake
@@ -377,7 +529,7 @@ impl Slot {
             // set it. Refuse, or (the processor's own lines) keep it set.
             debug_assert_eq!(actual, owner.published | CLOSED);
             if check_closed {
-                return Err(Refused::Closed);
+                return Outcome::Closed;
             }
             self.publish_closed(actual, next);
         }
@@ -385,7 +537,7 @@ impl Slot {
         owner.room -= lines;
         let accepted = &self.accepted[tally.index()];
         accepted.store(accepted.load(Relaxed) + lines as u64, Relaxed);
-        Ok(())
+        Outcome::Accepted
     }
 
     /// The compare-exchange of [`Slot::publish`] in a closed slot (the
@@ -555,34 +707,38 @@ mod loom_model {
     }
 
     /// Publishes `line` as one line through the scratch buffer, as
-    /// `Queue::push` does.
-    fn publish(owner: &mut SlotOwner<'_>, line: &[u8], check_closed: bool) -> Result<(), Refused> {
-        let pushed = owner.push(
-            1,
-            Tally::OTHER,
-            check_closed,
-            |buf: &mut Vec<u8>| {
-                buf.extend_from_slice(line);
-                Ok::<(), ()>(())
-            },
-            |len| Arc::new(Chunk::new(len.max(3))),
-        );
-        pushed.unwrap()
+    /// `Queue::publish` does with a `Measured` writer.
+    fn publish(owner: &mut SlotOwner<'_>, line: &[u8], check_closed: bool) -> Result<(), String> {
+        let write = Measured(|buf: &mut Vec<u8>| {
+            buf.extend_from_slice(line);
+            Ok::<(), ()>(())
+        });
+        let outcome = owner.publish(1, Tally::OTHER, check_closed, write, |len| {
+            Arc::new(Chunk::new(len.max(3)))
+        });
+        accepted(outcome)
     }
 
-    /// Publishes `line` as one line in place, as `Queue::push_direct`
-    /// does (the fast path: written above the published length, no scratch).
-    fn publish_direct(owner: &mut SlotOwner<'_>, line: &[u8]) -> Result<(), Refused> {
-        owner.push_direct(
-            1,
-            Tally::OTHER,
-            line.len(),
-            |out| {
-                out[..line.len()].copy_from_slice(line);
-                line.len()
-            },
-            |len| Arc::new(Chunk::new(len.max(3))),
-        )
+    /// Publishes `line` as one line in place, as `Queue::publish` does
+    /// with an `InPlace` writer (written above the published length, no
+    /// scratch).
+    fn publish_direct(owner: &mut SlotOwner<'_>, line: &[u8]) -> Result<(), String> {
+        let write = InPlace::new(line.len(), |out: &mut [u8]| {
+            out[..line.len()].copy_from_slice(line);
+            line.len()
+        });
+        let outcome = owner.publish(1, Tally::OTHER, true, write, |len| {
+            Arc::new(Chunk::new(len.max(3)))
+        });
+        accepted(outcome)
+    }
+
+    /// `Ok` for a line published, else what became of it.
+    fn accepted<D: std::fmt::Debug>(outcome: Outcome<D>) -> Result<(), String> {
+        match outcome {
+            Outcome::Accepted => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
     }
 
     /// Runs `publish` on a thread of its own, as the slot's only owner.

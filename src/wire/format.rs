@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 use crate::wire::metric::{Cardinality, MetricType, TagFormat, Value};
+use crate::wire::validate::{self, MAX_NAME_LENGTH};
 
 mod relay;
 
@@ -103,6 +104,8 @@ impl Frame {
 pub(crate) struct TaggedRoom {
     /// The room the line may touch, blocks included.
     pub(crate) room: usize,
+    /// How many separators (`,` and `:`) the tags are written with.
+    separators: usize,
 }
 
 /// A DogStatsD frame's tail, split where a call's own tags go: `|c` and the
@@ -300,54 +303,67 @@ impl LineFormat {
         })
     }
 
-    /// How many bytes a call's own `tags` take on a DogStatsD line, the
-    /// separator before them included.
-    #[inline]
-    fn tags_length(open: &[u8], tags: &[(&str, &str)]) -> usize {
-        debug_assert!(!tags.is_empty(), "a call's own tags, at least one");
-        let each: usize = tags
-            .iter()
-            .map(|(key, value)| key.len() + if value.is_empty() { 0 } else { 1 + value.len() })
-            .sum();
-        open.len() + each + tags.len() - 1
+    /// What a call's own `tags` take on a DogStatsD line, the separator
+    /// before them included, if each is one the in-place writer may take: a
+    /// key that is not empty, and a tag short enough for every dialect (the
+    /// rest goes to the exact checks). Also how many separators (`,` and
+    /// `:`) it writes between and inside them.
+    #[inline(always)]
+    fn tags_length(open: &[u8], tags: &[(&str, &str)]) -> Option<(usize, usize)> {
+        let (mut length, mut separators, mut simple) = (open.len(), 0, true);
+        for (key, value) in tags {
+            // A key, and room for `true` if the value is empty: the exact
+            // checks take the rest.
+            simple &= !key.is_empty() & (key.len() + value.len() <= MAX_NAME_LENGTH - 4);
+            let colon = usize::from(!value.is_empty());
+            length += key.len() + colon + value.len();
+            separators += colon;
+        }
+        // The commas between the tags.
+        let commas = tags.len().checked_sub(1)?;
+        (simple).then_some((length + commas, separators + commas))
     }
 
-    /// The room [`LineFormat::write_tagged`] needs for `name`, `value` and
-    /// the call's own `tags` (not empty), if this dialect writes them in
-    /// place and the length limit allows the line.
+    /// The room [`LineFormat::write_tagged`] needs for `name`, any value
+    /// and the call's own `tags` (not empty), if this dialect writes them
+    /// in place and the length limit allows the line with the longest
+    /// value.
     #[inline]
     pub(crate) fn tagged_bound(
         &self,
         name: &str,
-        value: &PlainValue,
         kind: MetricType,
         tags: &[(&str, &str)],
     ) -> Option<TaggedRoom> {
         let frame = &self.frames[kind.index()];
         let tagged = frame.tagged.as_ref()?;
-        let tags_length = Self::tags_length(tagged.open, tags);
-        let longest = frame.longest - MAX_INT_LENGTH + value.len + name.len() + tags_length;
+        let (tags_length, separators) = Self::tags_length(tagged.open, tags)?;
+        let longest = frame.longest - MAX_INT_LENGTH + MAX_VALUE_LENGTH + name.len() + tags_length;
         (longest <= self.max_line).then(|| TaggedRoom {
             room: frame.head.bytes.len()
                 + name.len()
                 + frame.middle.bytes.len()
-                + value.len
+                + MAX_VALUE_LENGTH
                 + tagged.before.bytes.len()
                 + tags_length
                 + tagged.end.bytes.len(),
+            separators,
         })
     }
 
     /// Writes a line with the call's own tags (DogStatsD, no rate or
-    /// extras) at the start of `out`, which holds at least
-    /// [`tagged_bound`](Self::tagged_bound) bytes; returns its length. The
-    /// same bytes as [`LineFormat::write`] (a unit test compares them).
+    /// extras) of `value` (one [`in_place`] takes) at the start of `out`,
+    /// which holds at least [`tagged_bound`](Self::tagged_bound) bytes;
+    /// returns its length, or 0 when the line is left to the general writer:
+    /// a float that needs an exponent, or tags that are not all plain bytes
+    /// (checked as written: see `validate::written_tags_plain`). The same
+    /// bytes as [`LineFormat::write`] (a unit test compares them).
     #[inline]
     pub(crate) fn write_tagged(
         &self,
         out: &mut [u8],
         name: &str,
-        value: &PlainValue,
+        value: Value<'_>,
         kind: MetricType,
         tags: &[(&str, &str)],
         room: TaggedRoom,
@@ -360,14 +376,18 @@ impl LineFormat {
         let start = out.as_mut_ptr();
         // SAFETY: each write below starts where the previous part ended (a
         // part's padding is overwritten by the next) and covers at most its
-        // part's padded length, and the tags exactly `tags_length` bytes:
-        // everything lands inside the room checked above. `out` is a
-        // `&mut`, so it overlaps nothing we read.
-        unsafe {
-            let mut at = write_head_and_value(frame, name, value, start);
+        // part's padded length, the value at most `MAX_VALUE_LENGTH` bytes
+        // and the tags exactly `tags_length` bytes: everything lands inside
+        // the room checked above. `out` is a `&mut`, so it overlaps nothing
+        // we read.
+        let (tags_at, end) = unsafe {
+            let Some(mut at) = write_head_and_value(frame, name, value, start) else {
+                return 0;
+            };
             at = at.add(tagged.before.copy_to(at));
             copy_short(tagged.open, at);
             at = at.add(tagged.open.len());
+            let tags_at = at;
             for (i, (key, value)) in tags.iter().enumerate() {
                 if i > 0 {
                     *at = b',';
@@ -381,51 +401,67 @@ impl LineFormat {
                     at = at.add(1 + value.len());
                 }
             }
-            at = at.add(tagged.end.copy_to(at));
-            at.offset_from(start) as usize
+            let end = at.add(tagged.end.copy_to(at));
+            (
+                tags_at.offset_from(start) as usize,
+                (
+                    at.offset_from(start) as usize,
+                    end.offset_from(start) as usize,
+                ),
+            )
+        };
+        let ((tags_end, line_end), tags_start) = (end, tags_at);
+        // The end's padded blocks (at least one) follow the tags inside
+        // `out`: room for the checker's whole blocks.
+        let plain = validate::written_tags_plain(
+            &out[tags_start..tags_end + FRAME_BLOCK],
+            tags_end - tags_start,
+            room.separators,
+        );
+        if !plain {
+            return 0;
         }
+        line_end
     }
 
-    /// The room [`LineFormat::write_plain`] needs for `name` and `value`,
-    /// if the length limit allows that line.
-    #[inline]
-    pub(crate) fn plain_bound(
-        &self,
-        name: &str,
-        value: &PlainValue,
-        kind: MetricType,
-    ) -> Option<usize> {
+    /// The room [`LineFormat::write_plain`] needs for `name` and any value,
+    /// if the length limit allows that line with the longest value.
+    #[inline(always)]
+    pub(crate) fn plain_bound(&self, name: &str, kind: MetricType) -> Option<usize> {
         let frame = &self.frames[kind.index()];
-        let longest = frame.longest - MAX_INT_LENGTH + value.len + name.len();
-        (longest <= self.max_line).then(|| frame.room(name) - MAX_INT_LENGTH + value.len)
+        let longest = frame.longest - MAX_INT_LENGTH + MAX_VALUE_LENGTH + name.len();
+        (longest <= self.max_line).then(|| frame.room(name) - MAX_INT_LENGTH + MAX_VALUE_LENGTH)
     }
 
-    /// Writes a plain line (no per-call tags, rate or extras) of a number
-    /// rendered as `value` at the start of `out`, which holds at least
-    /// [`plain_bound`](Self::plain_bound) bytes; returns its length. The
-    /// same bytes as [`LineFormat::write`] (a unit test compares them).
-    #[inline]
+    /// Writes a plain line (no per-call tags, rate or extras) of `value`
+    /// (one [`in_place`] takes) at the start of `out`, which holds at least
+    /// [`plain_bound`](Self::plain_bound) bytes; returns its length, or 0
+    /// for a float that needs an exponent (the general writer's). The same
+    /// bytes as [`LineFormat::write`] (a unit test compares them).
+    #[inline(always)]
     pub(crate) fn write_plain(
         &self,
         out: &mut [u8],
         name: &str,
-        value: &PlainValue,
+        value: Value<'_>,
         kind: MetricType,
     ) -> usize {
         let frame = &self.frames[kind.index()];
         // One check for the whole line, so that the copies need none.
         assert!(
-            frame.room(name) - MAX_INT_LENGTH + value.len <= out.len(),
+            frame.room(name) - MAX_INT_LENGTH + MAX_VALUE_LENGTH <= out.len(),
             "the room given is `plain_bound`"
         );
         let start = out.as_mut_ptr();
         // SAFETY: each write below starts where the previous part ended and
-        // covers at most its part's padded length (the value exactly its
-        // length), so everything lands inside the room checked above; `out`
-        // is a `&mut`, so overlaps nothing we read.
+        // covers at most its part's padded length (the value at most
+        // `MAX_VALUE_LENGTH` bytes), so everything lands inside the room
+        // checked above; `out` is a `&mut`, so overlaps nothing we read.
         unsafe {
-            let at = write_head_and_value(frame, name, value, start);
-            at.add(frame.tail.copy_to(at)).offset_from(start) as usize
+            match write_head_and_value(frame, name, value, start) {
+                Some(at) => at.add(frame.tail.copy_to(at)).offset_from(start) as usize,
+                None => 0,
+            }
         }
     }
 
@@ -771,119 +807,223 @@ unsafe fn write_head(frame: &Frame, name: &str, start: *mut u8) -> *mut u8 {
     }
 }
 
-/// [`write_head`], then a rendered value; returns where the tail goes.
+/// [`write_head`], then `value` (one [`in_place`] takes); returns where the
+/// tail goes, or `None` for a float that needs an exponent.
 ///
 /// # Safety
 /// `start` is valid for writes of the head's and middle's padded lengths,
-/// `name.len()` and `value.len` bytes.
+/// `name.len()` and [`MAX_VALUE_LENGTH`] bytes.
 #[inline(always)]
 unsafe fn write_head_and_value(
     frame: &Frame,
     name: &str,
-    value: &PlainValue,
+    value: Value<'_>,
     start: *mut u8,
-) -> *mut u8 {
-    // SAFETY: the head as `write_head` writes it, then the value's bytes
-    // where it ended, as the caller promises room for.
+) -> Option<*mut u8> {
+    // SAFETY: the head as `write_head` writes it, then the value's room
+    // where it ended, as the caller promises; nothing else refers to those
+    // bytes while the exclusive reference lives.
     unsafe {
         let at = write_head(frame, name, start);
-        copy_short(value.as_bytes(), at);
-        at.add(value.len)
+        let room = &mut *at.cast::<ValueRoom>();
+        match number_into(room, value) {
+            0 => None,
+            len => Some(at.add(len)),
+        }
     }
 }
 
-/// The longest value [`PlainValue`] holds: a float's shortest digits in
-/// plain notation (at most 24 bytes, sign and leading zeros included), or a
-/// duration's whole milliseconds (at most 20 digits) with six decimals.
+/// Whether the in-place writers take `value` for a line of `kind`: one line
+/// (not a negative absolute gauge, which is two), a finite number, not a
+/// float timing (refused by validation), a duration whose nanoseconds fit
+/// in `u64` (584 years). The rest goes to the general writer, which refuses
+/// what it must; so does a float the in-place writer finds to need an
+/// exponent.
+#[inline(always)]
+pub(crate) fn in_place(value: Value<'_>, kind: MetricType) -> bool {
+    match value {
+        Value::Int(_) => true,
+        Value::Float(f) => {
+            kind != MetricType::Timing && f.is_finite() && (f >= 0.0 || kind != MetricType::Gauge)
+        }
+        Value::Delta(f) => f.is_finite(),
+        Value::Duration(d) => d.as_secs() < MAX_NANOS_SECONDS,
+        Value::Text(_) => false,
+    }
+}
+
+/// The longest value the in-place writers write: a float in plain notation
+/// (at most 26 bytes: a sign, `0.0000`, 17 digits and a point, and a
+/// delta's `+`; a longer one is left to the general writer), an integer (at
+/// most 20), or a duration's milliseconds (at most 14 digits, a point and
+/// six decimals).
 const MAX_VALUE_LENGTH: usize = 32;
 
-/// A number rendered, on the stack, for the in-place writer
-/// ([`LineFormat::write_plain`]): the same text the general writer puts in
-/// a line.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PlainValue {
-    bytes: [u8; MAX_VALUE_LENGTH],
-    len: usize,
-}
+/// The room a value is written in.
+type ValueRoom = [u8; MAX_VALUE_LENGTH];
 
-impl PlainValue {
-    /// `value` rendered, if it is a number the in-place writer takes: one
-    /// line (not a negative absolute gauge, which is two), finite, not a
-    /// float timing (refused by validation), and written without an
-    /// exponent. Otherwise `None`, and the general writer takes the call
-    /// (and refuses what it must).
-    #[inline(always)]
-    pub(crate) fn of(value: Value<'_>, kind: MetricType) -> Option<PlainValue> {
-        let mut plain = PlainValue {
-            bytes: [0; MAX_VALUE_LENGTH],
-            len: 0,
-        };
-        match value {
-            // The commonest value (`incr`) by far: no formatter.
-            Value::Int(n @ 0..=9) => plain.put(&[b'0' + n as u8]),
-            Value::Int(n) => plain.put(itoa::Buffer::new().format(n).as_bytes()),
-            Value::Float(f) if kind != MetricType::Timing && f >= 0.0 => {
-                plain.put_float(f)?;
-            }
-            Value::Float(f)
-                if kind != MetricType::Timing && kind != MetricType::Gauge && f < 0.0 =>
-            {
-                plain.put_float(f)?;
-            }
-            Value::Delta(f) if f.is_finite() => {
-                if f >= 0.0 {
-                    plain.put(b"+");
-                }
-                plain.put_float(f)?;
-            }
-            Value::Duration(d) if millis_fit_u64(d) => write_millis(&mut plain, d),
-            _ => return None,
+/// The seconds below which a duration's nanoseconds fit in `u64`.
+const MAX_NANOS_SECONDS: u64 = u64::MAX / 1_000_000_000;
+
+/// Powers of ten, for decimals of up to six places.
+const POW10: [u64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+
+/// Writes `value` (one [`in_place`] takes) at the start of `out`; returns
+/// its length, or 0 for a float that needs an exponent.
+#[inline(always)]
+fn number_into(out: &mut ValueRoom, value: Value<'_>) -> usize {
+    match value {
+        // The commonest value (`incr`) by far: no formatter.
+        Value::Int(n @ 0..=9) => {
+            out[0] = b'0' + n as u8;
+            1
         }
-        Some(plain)
+        Value::Int(n) => put_at(out, 0, itoa::Buffer::new().format(n).as_bytes()),
+        Value::Float(f) => float_into(out, f, false),
+        Value::Delta(f) => float_into(out, f, true),
+        Value::Duration(d) => millis_into(out, d),
+        Value::Text(_) => 0,
     }
+}
 
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+/// Copies `bytes` into `out` at `at`; returns where they end, or 0 if they
+/// do not fit (no number the writers here take is that long).
+#[inline(always)]
+fn put_at(out: &mut ValueRoom, at: usize, bytes: &[u8]) -> usize {
+    let end = at + bytes.len();
+    if end > MAX_VALUE_LENGTH {
+        return 0;
     }
+    // SAFETY: `at..end` is inside `out` (checked above), which `bytes`
+    // (borrowed apart) cannot overlap. `copy_short`: no call to `memcpy`
+    // for a few bytes.
+    unsafe { copy_short(bytes, out.as_mut_ptr().add(at)) };
+    end
+}
 
-    /// Appends a finite float's plain digits, or says `None` (an exponent,
-    /// or not finite: the general writer's).
-    #[inline]
-    fn put_float(&mut self, f: f64) -> Option<()> {
-        if !f.is_finite() {
-            return None;
+/// Writes a finite float in plain decimal notation at the start of `out`
+/// (after a `+` when `plus` and it is not negative: a delta); returns its
+/// length, or 0 if the shortest round-trip digits need an exponent.
+///
+/// Integral values are written as integers (`3`, not `3.0`); a value with
+/// at most six decimals and fifteen significant digits (nearly every value
+/// a program measures) by integer arithmetic (see [`short_decimal`]); any
+/// other by `zmij` (Schubfach: the digits `ryu` gives, in about a third of
+/// the instructions). All three give the shortest text that reads back as
+/// the same `f64`.
+#[inline(always)]
+fn float_into(out: &mut ValueRoom, f: f64, plus: bool) -> usize {
+    debug_assert!(f.is_finite(), "float_into({f})");
+    let mut at = 0;
+    if plus && f >= 0.0 {
+        out[0] = b'+';
+        at = 1;
+    }
+    // Integral below 2^63: it converts to i64 exactly, and back (one
+    // conversion each way, where `fract` would call `trunc`); -0.0 becomes
+    // 0, so no stray sign can make a delta.
+    let integral = f as i64;
+    if f.abs() < 9.2e18 && integral as f64 == f {
+        return put_at(out, at, itoa::Buffer::new().format(integral).as_bytes());
+    }
+    if let Some((digits, places)) = short_decimal(f.abs()) {
+        if f < 0.0 {
+            out[at] = b'-';
+            at += 1;
         }
-        let (mut whole, mut shortest) = (itoa::Buffer::new(), zmij::Buffer::new());
-        self.put(float_digits(f, &mut whole, &mut shortest)?);
-        Some(())
+        let scale = POW10[places];
+        return decimal_into(out, at, digits / scale, digits % scale, places);
     }
+    let mut shortest = zmij::Buffer::new();
+    let text = shortest.format_finite(f).as_bytes();
+    // An exponent (`e+16`, `e-7`, `e-324`) ends the text: its last five
+    // bytes tell, without a scan of the whole (a loop of five compares, not
+    // a call to `memchr`).
+    let last = &text[text.len().saturating_sub(5)..];
+    #[allow(clippy::manual_contains)] // `contains` calls `memchr`: 29 instructions here
+    if last.iter().any(|&byte| byte == b'e') {
+        return 0;
+    }
+    put_at(out, at, text)
 }
 
-/// Where [`write_millis`] writes: the general writer's buffer, or a
-/// [`PlainValue`].
-trait Digits {
-    fn put(&mut self, bytes: &[u8]);
+/// The digits and decimal places `(m, k)` of `a` (positive, finite, not
+/// integral) as `m / 10^k`, with the fewest places `k` up to six, if
+/// `a < 10^9`; else `None`.
+///
+/// Why this is the shortest round-trip text: `m` and `10^k` are exact in
+/// `f64` (`m < 10^15 < 2^53`), so the division is correctly rounded, like
+/// reading the text `m / 10^k` back: equal to `a` means the text reads back
+/// as `a`. The shortest text has no more significant digits than that one,
+/// so at most fifteen, and two decimals of at most fifteen significant
+/// digits that read back as the same `f64` are the same number (`f64`
+/// holds fifteen decimal digits). With the fewest places, `m` does not end
+/// in zero, so the text is the shortest one's, digit for digit. `m` is
+/// `a * 10^k` rounded to the nearest integer: that product is within 0.25
+/// of the true one (at most fifteen digits), so rounding finds `m` when it
+/// exists.
+#[inline(always)]
+fn short_decimal(a: f64) -> Option<(u64, usize)> {
+    if a >= 1e9 {
+        return None;
+    }
+    let mut scale = 1.0;
+    for places in 1..POW10.len() {
+        scale *= 10.0;
+        // `i64`, not `u64`: one instruction each way (below 10^15).
+        let digits = (a * scale + 0.5) as i64;
+        if digits as f64 / scale == a {
+            return Some((digits as u64, places));
+        }
+    }
+    None
 }
 
-impl Digits for Vec<u8> {
-    #[inline(always)]
-    fn put(&mut self, bytes: &[u8]) {
-        put(self, bytes);
+/// Writes `whole`, a point and `fraction` on `places` digits (with leading
+/// zeros) at `at`; returns where they end, or 0 if they do not fit.
+#[inline(always)]
+fn decimal_into(out: &mut ValueRoom, at: usize, whole: u64, fraction: u64, places: usize) -> usize {
+    let at = put_at(out, at, itoa::Buffer::new().format(whole).as_bytes());
+    if at == 0 || at >= MAX_VALUE_LENGTH {
+        return 0;
     }
+    out[at] = b'.';
+    // `10^places + fraction` is a one and the `places` digits, zeros
+    // included: no loop to pad them.
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(POW10[places] + fraction).as_bytes();
+    put_at(out, at + 1, &digits[1..])
 }
 
-impl Digits for PlainValue {
-    /// Panics past [`MAX_VALUE_LENGTH`], which no number the constructor
-    /// takes reaches.
-    #[inline(always)]
-    fn put(&mut self, bytes: &[u8]) {
-        let room = &mut self.bytes[self.len..self.len + bytes.len()];
-        // SAFETY: `room` is exactly `bytes.len()` writable bytes of `self`,
-        // which `bytes` (borrowed apart) cannot overlap. `copy_short`, not
-        // `copy_from_slice`: no call to `memcpy` for a few bytes.
-        unsafe { copy_short(bytes, room.as_mut_ptr()) };
-        self.len += bytes.len();
+/// Writes a duration in milliseconds, exactly, from its integer nanoseconds
+/// (`1500µs` is `1.5`, `2s` is `2000`) at the start of `out`; returns its
+/// length, or 0 if its nanoseconds do not fit in `u64` (584 years).
+#[inline(always)]
+fn millis_into(out: &mut ValueRoom, d: Duration) -> usize {
+    if d.as_secs() >= MAX_NANOS_SECONDS {
+        return 0;
     }
+    let nanos = d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos());
+    let (whole, mut fraction) = (nanos / 1_000_000, nanos % 1_000_000);
+    if fraction == 0 {
+        return put_at(out, 0, itoa::Buffer::new().format(whole).as_bytes());
+    }
+    // Trailing zeros dropped, at most three steps: 530 000 is `53`, 1 is
+    // `000001`.
+    let mut places = 6;
+    if fraction % 1000 == 0 {
+        fraction /= 1000;
+        places = 3;
+    }
+    if fraction % 100 == 0 {
+        fraction /= 100;
+        places -= 2;
+    }
+    if fraction % 10 == 0 {
+        fraction /= 10;
+        places -= 1;
+    }
+    decimal_into(out, 0, whole, fraction, places)
 }
 
 /// Writes `value` and the padded `tail` at `at`; returns where the line
@@ -1018,12 +1158,7 @@ fn write_value(buf: &mut Vec<u8>, value: Value<'_>) {
     match value {
         Value::Int(n) => put(buf, itoa::Buffer::new().format(n).as_bytes()),
         Value::Float(f) => write_float(buf, f),
-        Value::Delta(f) => {
-            if f >= 0.0 {
-                buf.push(b'+');
-            }
-            write_float(buf, f);
-        }
+        Value::Delta(f) => write_float_or_delta(buf, f, true),
         Value::Duration(d) => write_millis(buf, d),
         Value::Text(text) => put(buf, text.as_bytes()),
     }
@@ -1042,99 +1177,46 @@ fn write_extras(buf: &mut Vec<u8>, extras: Extras, connector: Option<Cardinality
     }
 }
 
-/// Writes a finite float in plain decimal notation: integral values as integers
-/// (`3`, not `3.0`), others shortest round-trip by `zmij` (Schubfach: the
-/// digits `ryu` gives, in about a third of the instructions), and the rare
-/// value that `zmij` would write with an exponent through `Display`, which
-/// never does.
+/// Writes a finite float in plain decimal notation, as [`float_into`]
+/// does; the rare value whose shortest digits need an exponent through
+/// `Display`, which never writes one.
 #[inline]
 pub(crate) fn write_float(buf: &mut Vec<u8>, f: f64) {
+    write_float_or_delta(buf, f, false);
+}
+
+/// [`write_float`], after a `+` when `plus` and `f` is not negative.
+#[inline]
+fn write_float_or_delta(buf: &mut Vec<u8>, f: f64, plus: bool) {
     debug_assert!(f.is_finite(), "write_float({f})");
-    let (mut whole, mut shortest) = (itoa::Buffer::new(), zmij::Buffer::new());
-    match float_digits(f, &mut whole, &mut shortest) {
-        Some(text) => put(buf, text),
-        // Writing into a Vec cannot fail.
-        None => {
+    let mut room = [0; MAX_VALUE_LENGTH];
+    match float_into(&mut room, f, plus) {
+        0 => {
+            if plus && f >= 0.0 {
+                buf.push(b'+');
+            }
+            // Writing into a Vec cannot fail.
             let _ = write!(buf, "{f}");
         }
+        len => put(buf, &room[..len]),
     }
 }
 
-/// A finite float's text in plain notation, from one of the two buffers:
-/// integral values as integers, others shortest round-trip by `zmij`; `None`
-/// when `zmij` would write an exponent (the caller writes it through
-/// `Display`, which never does).
-#[inline(always)]
-fn float_digits<'a>(
-    f: f64,
-    whole: &'a mut itoa::Buffer,
-    shortest: &'a mut zmij::Buffer,
-) -> Option<&'a [u8]> {
-    // Integral below 2^63: it converts to i64 exactly, and back (one
-    // conversion each way, where `fract` would call `trunc`); -0.0 becomes
-    // 0, so no stray sign can make a delta.
-    let integral = f as i64;
-    if f.abs() < 9.2e18 && integral as f64 == f {
-        return Some(whole.format(integral).as_bytes());
-    }
-    let text = shortest.format_finite(f).as_bytes();
-    // An exponent (`e+16`, `e-7`, `e-324`) ends the text: its last five
-    // bytes tell, without a scan of the whole (a loop of five compares, not
-    // a call to `memchr`).
-    let last = &text[text.len().saturating_sub(5)..];
-    #[allow(clippy::manual_contains)] // `contains` calls `memchr`: 29 instructions here
-    let exponent = last.iter().any(|&byte| byte == b'e');
-    (!exponent).then_some(text)
-}
-
-/// Whether a duration's whole milliseconds fit in `u64` (585 million
-/// years): the in-place writer's durations.
-#[inline]
-fn millis_fit_u64(d: Duration) -> bool {
-    d.as_secs() < u64::MAX / 1000
-}
-
-/// Writes a duration in milliseconds, exactly, from its integer nanoseconds:
-/// `1500µs` is `1.5`, `2s` is `2000`.
-fn write_millis(buf: &mut impl Digits, d: Duration) {
-    // In `u64` while the milliseconds fit (585 million years), which spares
-    // the `u128` division of `as_nanos`.
-    let fraction = d.subsec_nanos() % 1_000_000;
-    let subsec_millis = u64::from(d.subsec_millis());
-    let millis = d.as_secs().checked_mul(1000);
-    match millis.and_then(|millis| millis.checked_add(subsec_millis)) {
-        Some(whole) => {
-            buf.put(itoa::Buffer::new().format(whole).as_bytes());
+/// Writes a duration in milliseconds, exactly, as [`millis_into`] does;
+/// beyond its 584 years, from `u128` nanoseconds.
+fn write_millis(buf: &mut Vec<u8>, d: Duration) {
+    let mut room = [0; MAX_VALUE_LENGTH];
+    match millis_into(&mut room, d) {
+        0 => {
+            let nanos = d.as_nanos();
+            let (whole, fraction) = (nanos / 1_000_000, nanos % 1_000_000);
+            put(buf, itoa::Buffer::new().format(whole).as_bytes());
+            if fraction != 0 {
+                let digits = format!(".{fraction:06}");
+                put(buf, digits.trim_end_matches('0').as_bytes());
+            }
         }
-        None => {
-            let whole = u128::from(d.as_secs()) * 1000 + u128::from(subsec_millis);
-            buf.put(itoa::Buffer::new().format(whole).as_bytes());
-        }
-    }
-    if fraction != 0 {
-        // The six digits of the fraction at once (no chain of divisions),
-        // one per byte of a word, the first in the lowest byte; the highest
-        // byte that is not zero is the last digit written, so trailing zeros
-        // are dropped: 530 000 is `53`, 1 is `000001`.
-        let (high, low) = (fraction / 1000, fraction % 1000);
-        let digits = [
-            high / 100,
-            high / 10 % 10,
-            high % 10,
-            low / 100,
-            low / 10 % 10,
-            low % 10,
-        ];
-        let word = (digits.iter().enumerate())
-            .fold(0u64, |word, (i, &digit)| word | u64::from(digit) << (8 * i));
-        let used = 8 - (word.leading_zeros() / 8) as usize;
-        // No byte is above 9, so adding `'0'` to each cannot carry.
-        let mut text = (word + 0x3030_3030_3030_3030).to_le_bytes();
-        // The point before the digits, in the byte the unused top frees
-        // (six digits of eight): one piece to write.
-        text.copy_within(..used, 1);
-        text[0] = b'.';
-        buf.put(&text[..=used]);
+        len => put(buf, &room[..len]),
     }
 }
 
@@ -1327,16 +1409,22 @@ mod tests {
                         let metric = MetricLine::new(name, value, kind);
                         let mut expected = Vec::new();
                         let general = format.write(&mut expected, &metric);
-                        let Some(plain) = PlainValue::of(value, kind) else {
+                        if !in_place(value, kind) {
                             continue;
-                        };
-                        assert!(general.is_ok(), "{kind:?} {value:?}: plain but refused");
+                        }
+                        assert!(general.is_ok(), "{kind:?} {value:?}: in place but refused");
                         assert_eq!(LineFormat::lines_for(kind, value), 1, "{value:?}");
-                        let Some(room) = format.plain_bound(name, &plain, kind) else {
+                        let Some(room) = format.plain_bound(name, kind) else {
                             continue;
                         };
                         let mut out = vec![b'#'; room];
-                        let len = format.write_plain(&mut out, name, &plain, kind);
+                        let len = format.write_plain(&mut out, name, value, kind);
+                        if len == 0 {
+                            // Left to the general writer: an exponent.
+                            let text = zmij::Buffer::new().format_finite(number(value)).to_owned();
+                            assert!(text.contains('e'), "{value:?} declined: {text}");
+                            continue;
+                        }
                         assert_eq!(out[..len], expected[..], "{format:?} {kind:?} {value:?}");
                     }
                 }
@@ -1349,13 +1437,27 @@ mod tests {
             (Value::Float(f64::NAN), MetricType::Histogram),
             (Value::Float(f64::INFINITY), MetricType::Gauge),
             (Value::Delta(f64::NEG_INFINITY), MetricType::Gauge),
-            (Value::Float(1e-7), MetricType::Gauge),
-            (Value::Float(1e21), MetricType::Histogram),
             (Value::Duration(Duration::MAX), MetricType::Timing),
             (Value::Text("a"), MetricType::Set),
         ];
         for (value, kind) in declined {
-            assert!(PlainValue::of(value, kind).is_none(), "{kind:?} {value:?}");
+            assert!(!in_place(value, kind), "{kind:?} {value:?}");
+        }
+        // Taken, then left to the general writer as written: an exponent.
+        let format = &formats()[0];
+        for f in [1e-7, 1e21] {
+            let room = format.plain_bound("g", MetricType::Gauge).unwrap();
+            let written =
+                format.write_plain(&mut vec![0; room], "g", Value::Float(f), MetricType::Gauge);
+            assert_eq!(written, 0, "{f}");
+        }
+    }
+
+    /// A value's number, for the exponent check.
+    fn number(value: Value<'_>) -> f64 {
+        match value {
+            Value::Float(f) | Value::Delta(f) => f,
+            other => panic!("{other:?} has no exponent"),
         }
     }
 
@@ -1378,11 +1480,10 @@ mod tests {
             for kind in kinds() {
                 for tags in tag_sets {
                     for value in values {
-                        let Some(plain) = PlainValue::of(value, kind) else {
+                        if !in_place(value, kind) {
                             continue;
-                        };
-                        let Some(room) = format.tagged_bound("bench.tagged", &plain, kind, tags)
-                        else {
+                        }
+                        let Some(room) = format.tagged_bound("bench.tagged", kind, tags) else {
                             assert!(
                                 format.tag_format != TagFormat::DogStatsd,
                                 "{format:?}: DogStatsD declined"
@@ -1397,7 +1498,7 @@ mod tests {
                         format.write(&mut expected, &metric).unwrap();
                         let mut out = vec![b'#'; room.room];
                         let len =
-                            format.write_tagged(&mut out, "bench.tagged", &plain, kind, tags, room);
+                            format.write_tagged(&mut out, "bench.tagged", value, kind, tags, room);
                         assert_eq!(out[..len], expected[..], "{format:?} {kind:?} {tags:?}");
                         written += 1;
                     }
@@ -1560,6 +1661,80 @@ mod tests {
             let text = std::str::from_utf8(&buf).unwrap();
             assert!(!text.contains(['e', 'E']), "{f:e} written as {text}");
             assert_eq!(text.parse::<f64>().unwrap(), f, "{f:e} written as {text}");
+        }
+    }
+
+    /// Whichever way a float is written (integral, by integer arithmetic,
+    /// by `zmij`, through `Display`), its text is as short as the standard
+    /// library's `Display` (the shortest digits that read back as the same
+    /// `f64`, in plain notation), and the same text wherever the integer
+    /// arithmetic writes it. (Where two texts of the shortest length read
+    /// back as the same `f64`, `zmij` may pick the other one: it happens
+    /// for a few raw bit patterns of seventeen digits.) Raw bit patterns,
+    /// and decimals of one to nine places and up to seventeen digits (the
+    /// integer arithmetic's edges: six places, fifteen digits, `10^9`).
+    #[test]
+    fn every_float_is_written_as_display_writes_it() {
+        let mut bits: u64 = 0x2545_f491_4f6c_dd1d;
+        let values = if cfg!(miri) { 30 } else { 300_000 };
+        for i in 0..values {
+            bits ^= bits << 13;
+            bits ^= bits >> 7;
+            bits ^= bits << 17;
+            let places = i / 3 % 9 + 1;
+            let digits = bits % 10u64.pow((i % 17 + 1) as u32);
+            let f = match i % 3 {
+                0 => f64::from_bits(bits),
+                1 => digits as f64 / 10f64.powi(places),
+                _ => -(digits as f64) / 10f64.powi(places),
+            };
+            if !f.is_finite() || f == 0.0 {
+                continue;
+            }
+            let mut buf = Vec::new();
+            write_float(&mut buf, f);
+            let text = String::from_utf8(buf).unwrap();
+            let display = f.to_string();
+            if short_decimal(f.abs()).is_some() || text == display {
+                assert_eq!(text, display, "{f:e}");
+            } else {
+                assert_eq!(text.len(), display.len(), "{f:e}: {text} and {display}");
+                assert_eq!(text.parse::<f64>().unwrap(), f, "{f:e}: {text}");
+            }
+            let mut delta = Vec::new();
+            write_value(&mut delta, Value::Delta(f));
+            let sign = if f > 0.0 { "+" } else { "" };
+            assert_eq!(
+                String::from_utf8(delta).unwrap(),
+                format!("{sign}{text}"),
+                "{f:e}"
+            );
+        }
+    }
+
+    /// Durations are written as their exact milliseconds, every fraction
+    /// of six places with its trailing zeros dropped, in place and not.
+    #[test]
+    fn every_duration_is_its_exact_milliseconds() {
+        let mut bits: u64 = 0x9e37_79b9_7f4a_7c15;
+        let values = if cfg!(miri) { 30 } else { 100_000 };
+        for i in 0..values {
+            bits ^= bits << 13;
+            bits ^= bits >> 7;
+            bits ^= bits << 17;
+            let nanos = bits % 10u64.pow((i % 19 + 1) as u32);
+            let d = Duration::from_nanos(nanos);
+            let (whole, fraction) = (nanos / 1_000_000, nanos % 1_000_000);
+            let expected = if fraction == 0 {
+                whole.to_string()
+            } else {
+                format!("{whole}.{fraction:06}")
+                    .trim_end_matches('0')
+                    .to_owned()
+            };
+            let mut buf = Vec::new();
+            write_value(&mut buf, Value::Duration(d));
+            assert_eq!(std::str::from_utf8(&buf).unwrap(), expected, "{d:?}");
         }
     }
 

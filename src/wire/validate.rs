@@ -148,30 +148,15 @@ fn first_forbidden(text: &str, table: &[u8; 256]) -> Option<Forbidden> {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn plain(bytes: &[u8]) -> bool {
-    use std::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
-        _mm_or_si128, _mm_set1_epi64x, _mm_set1_epi8, _mm_set_epi64x,
-    };
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_set1_epi64x, _mm_set_epi64x};
     /// Whether all 16 bytes of `block` are plain.
     ///
     /// # Safety
     /// SSE2 is available: it is on every x86-64 (the target enables it).
     #[inline(always)]
     unsafe fn all_plain(block: __m128i) -> bool {
-        // SAFETY: SSE2 is available (the caller promises it); these
-        // intrinsics only compute on registers.
-        unsafe {
-            // Signed comparisons: a byte of 0x80 or more is negative, so it
-            // is in neither range and the text goes to the tables.
-            let in_range = |low: i8, high: i8| {
-                _mm_and_si128(
-                    _mm_cmpgt_epi8(block, _mm_set1_epi8(low - 1)),
-                    _mm_cmplt_epi8(block, _mm_set1_epi8(high + 1)),
-                )
-            };
-            let plain = _mm_or_si128(in_range(0x2d, 0x39), in_range(0x41, 0x7b));
-            _mm_movemask_epi8(plain) == 0xffff
-        }
+        // SAFETY: as the caller promises.
+        unsafe { plain_mask(block) == 0xffff }
     }
     /// `N <= 8` bytes at `at`, as the low bytes of a word.
     #[inline(always)]
@@ -222,6 +207,112 @@ fn plain(bytes: &[u8]) -> bool {
         };
         all_plain(block)
     }
+}
+
+/// One bit per byte of `block`: set for a plain byte (see [`plain`]).
+///
+/// # Safety
+/// SSE2 is available: it is on every x86-64 (the target enables it).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn plain_mask(block: std::arch::x86_64::__m128i) -> u32 {
+    use std::arch::x86_64::{
+        _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is available (the caller promises it); these intrinsics
+    // only compute on registers.
+    unsafe {
+        // Signed comparisons: a byte of 0x80 or more is negative, so it is
+        // in neither range and the text goes to the tables.
+        let in_range = |low: i8, high: i8| {
+            _mm_and_si128(
+                _mm_cmpgt_epi8(block, _mm_set1_epi8(low - 1)),
+                _mm_cmplt_epi8(block, _mm_set1_epi8(high + 1)),
+            )
+        };
+        let plain = _mm_or_si128(in_range(0x2d, 0x39), in_range(0x41, 0x7b));
+        _mm_movemask_epi8(plain) as u32
+    }
+}
+
+/// Whether the first `len` bytes of `region` (a call's own tags as the
+/// in-place writer wrote them: `k:v,k2`) are all plain bytes (see
+/// [`plain`]) or separators (`:`, `,`), with exactly `separators` of those:
+/// the ones the writer put there, so no key or value holds one. A yes is
+/// final (every dialect allows such tags); a no sends the call to the exact
+/// checks (a `:` in a DogStatsD value is allowed, for one). `region` holds
+/// `len` rounded up to 16 bytes at least: the check reads whole blocks and
+/// ignores what is past `len`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn written_tags_plain(region: &[u8], len: usize, separators: usize) -> bool {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    assert!(
+        len.div_ceil(16) * 16 <= region.len(),
+        "whole blocks to read"
+    );
+    let (mut at, mut seen) = (0, 0);
+    while at < len {
+        // SAFETY: SSE2 is part of x86-64, which the target enables; the
+        // load reads 16 bytes inside `region` (asserted above: `at < len`
+        // and `at` is a multiple of 16); no alignment needed.
+        let (plain, separator) = unsafe {
+            let block = _mm_loadu_si128(region.as_ptr().add(at).cast());
+            let separator = _mm_or_si128(
+                _mm_cmpeq_epi8(block, _mm_set1_epi8(b':' as i8)),
+                _mm_cmpeq_epi8(block, _mm_set1_epi8(b',' as i8)),
+            );
+            (plain_mask(block), _mm_movemask_epi8(separator) as u32)
+        };
+        let wanted = if len - at >= 16 {
+            0xffff
+        } else {
+            (1 << (len - at)) - 1
+        };
+        if (plain | separator) & wanted != wanted {
+            return false;
+        }
+        seen += ones_in_16(separator & wanted);
+        at += 16;
+    }
+    seen == separators
+}
+
+/// How many bits of a 16-bit mask are set, by a table: `count_ones` is a
+/// chain of a dozen instructions where the target has no `popcnt`
+/// (x86-64's baseline).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ones_in_16(mask: u32) -> usize {
+    const ONES: [u8; 256] = {
+        let mut table = [0; 256];
+        let mut i = 0;
+        while i < 256 {
+            table[i] = (i as u32).count_ones() as u8;
+            i += 1;
+        }
+        table
+    };
+    usize::from(ONES[(mask & 0xff) as usize]) + usize::from(ONES[(mask >> 8 & 0xff) as usize])
+}
+
+/// The portable [`written_tags_plain`]: a byte at a time.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn written_tags_plain(region: &[u8], len: usize, separators: usize) -> bool {
+    written_tags_plain_bytewise(&region[..len], separators)
+}
+
+/// [`written_tags_plain`] a byte at a time: the portable version, and the
+/// reference its test compares the SSE2 one with.
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+fn written_tags_plain_bytewise(tags: &[u8], separators: usize) -> bool {
+    let is_plain = |b: u8| matches!(b, b'-'..=b'9' | b'A'..=b'{');
+    tags.iter().all(|&b| is_plain(b) || b == b':' || b == b',')
+        && tags.iter().filter(|&&b| b == b':' || b == b',').count() == separators
 }
 
 /// The portable version of the SSE2 `plain`: none, the tables decide.
@@ -497,6 +588,48 @@ mod tests {
                         is_plain_byte(b),
                         "len {len}, byte {b:#x} at {at}"
                     );
+                }
+            }
+        }
+    }
+
+    /// The written-tags check agrees with its byte-at-a-time reference for
+    /// every length across the block edges, every byte at every position,
+    /// and any number of separators, whatever lies past the tags (here a
+    /// `:` of origin fields, which must not count).
+    #[test]
+    fn the_written_tags_check_agrees_with_the_bytewise_one() {
+        let lengths: Vec<usize> = if cfg!(miri) {
+            vec![1, 15, 16, 17, 33]
+        } else {
+            (1..=48).collect()
+        };
+        for len in lengths {
+            let text: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % 5 == 4 {
+                        b','
+                    } else {
+                        b'a' + (i % 26) as u8
+                    }
+                })
+                .collect();
+            let separators = len / 5;
+            let mut region = text.clone();
+            region.extend_from_slice(&[b':'; 32]);
+            assert!(written_tags_plain(&region, len, separators), "{len}");
+            assert!(!written_tags_plain(&region, len, separators + 1), "{len}");
+            for at in 0..len {
+                for b in bytes_to_try() {
+                    let mut other = region.clone();
+                    other[at] = b;
+                    for expected in [separators, separators + 1] {
+                        assert_eq!(
+                            written_tags_plain(&other, len, expected),
+                            written_tags_plain_bytewise(&other[..len], expected),
+                            "len {len}, byte {b:#x} at {at}, {expected} separators"
+                        );
+                    }
                 }
             }
         }

@@ -157,3 +157,48 @@ async fn reconnect_failures_are_logged_with_attempt_counts_and_success_with_atte
     assert_eq!(warnings[0].u64_field("attempt"), Some(1));
     bounded("stop", statsd.stop()).await;
 }
+
+/// A full queue refuses good calls as drops, but a bad one still as bad:
+/// every kind of call, the in-place ones (tags checked as they are written)
+/// included, whose check would have run after the queue's answer.
+#[test]
+fn a_full_queue_still_refuses_bad_input_as_bad() {
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .dogstatsd(true)
+        .queue_capacity(1)
+        .emitting_threads(1)
+        .build()
+        .unwrap();
+    statsd.incr("fill").unwrap();
+    let bad_tags: [&[(&str, &str)]; 4] = [
+        &[("re:gion", "eu")],
+        &[("region", "e|u")],
+        &[("region", "eu"), ("host", "web,01")],
+        &[("", "eu")],
+    ];
+    for tags in bad_tags {
+        let scoped = statsd.with_tags(tags);
+        for result in [
+            scoped.incr("tagged"),
+            scoped.gauge("tagged", 21.53),
+            scoped.timing("tagged", Duration::from_micros(1530)),
+        ] {
+            let error = result.unwrap_err();
+            assert!(!error.is_queue_full(), "{tags:?}: {error}");
+        }
+    }
+    // Good ones, in place or not (a `:` in a DogStatsD value is allowed, but
+    // not by the in-place check), are dropped.
+    let good_tags: [&[(&str, &str)]; 3] = [
+        &[("region", "eu")],
+        &[("url", "http://x")],
+        &[("région", "eu")],
+    ];
+    for tags in good_tags {
+        let error = statsd.with_tags(tags).incr("tagged").unwrap_err();
+        assert!(error.is_queue_full(), "{tags:?}: {error}");
+    }
+    let stats = statsd.stats();
+    assert_eq!((stats.rejected, stats.dropped), (12, 3));
+}
