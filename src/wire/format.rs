@@ -878,7 +878,7 @@ fn number_into(out: &mut ValueRoom, value: Value<'_>) -> usize {
             out[0] = b'0' + n as u8;
             1
         }
-        Value::Int(n) => put_at(out, 0, itoa::Buffer::new().format(n).as_bytes()),
+        Value::Int(n) => int_into(out, 0, n),
         Value::Float(f) => float_into(out, f, false),
         Value::Delta(f) => float_into(out, f, true),
         Value::Duration(d) => millis_into(out, d),
@@ -924,15 +924,17 @@ fn float_into(out: &mut ValueRoom, f: f64, plus: bool) -> usize {
     // 0, so no stray sign can make a delta.
     let integral = f as i64;
     if f.abs() < 9.2e18 && integral as f64 == f {
-        return put_at(out, at, itoa::Buffer::new().format(integral).as_bytes());
+        return int_into(out, at, integral);
     }
     if let Some((digits, places)) = short_decimal(f.abs()) {
         if f < 0.0 {
             out[at] = b'-';
             at += 1;
         }
-        let scale = POW10[places];
-        return decimal_into(out, at, digits / scale, digits % scale, places);
+        // The whole part is `a`'s: `a` is not integral, so it is not the
+        // rounding of `digits / 10^places` up to the next integer.
+        let whole = f.abs() as u64;
+        return decimal_into(out, at, whole, digits - whole * POW10[places], places);
     }
     let mut shortest = zmij::Buffer::new();
     let text = shortest.format_finite(f).as_bytes();
@@ -979,20 +981,90 @@ fn short_decimal(a: f64) -> Option<(u64, usize)> {
     None
 }
 
-/// Writes `whole`, a point and `fraction` on `places` digits (with leading
-/// zeros) at `at`; returns where they end, or 0 if they do not fit.
+/// Writes `whole`, a point and `fraction` on `places` digits (1 to 8, with
+/// leading zeros; `fraction < 10^places`) at `at`; returns where they end,
+/// or 0 if they do not fit.
 #[inline(always)]
 fn decimal_into(out: &mut ValueRoom, at: usize, whole: u64, fraction: u64, places: usize) -> usize {
-    let at = put_at(out, at, itoa::Buffer::new().format(whole).as_bytes());
+    let at = whole_into(out, at, whole);
     if at == 0 || at >= MAX_VALUE_LENGTH {
         return 0;
     }
     out[at] = b'.';
-    // `10^places + fraction` is a one and the `places` digits, zeros
-    // included: no loop to pad them.
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(POW10[places] + fraction).as_bytes();
-    put_at(out, at + 1, &digits[1..])
+    // The last `places` of the fraction's eight digits.
+    let text = (eight_digits(fraction) + ASCII_ZEROS) >> (8 * (8 - places));
+    word_into(out, at + 1, text, places)
+}
+
+/// Writes `n` in decimal at `at`, after its sign if negative; returns where
+/// it ends, or 0 if it does not fit.
+#[inline(always)]
+fn int_into(out: &mut ValueRoom, at: usize, n: i64) -> usize {
+    if n >= 0 {
+        return whole_into(out, at, n as u64);
+    }
+    out[at] = b'-';
+    whole_into(out, at + 1, n.unsigned_abs())
+}
+
+/// Writes `n` in decimal at `at`; returns where it ends, or 0 if it does
+/// not fit. Below 10^8 (nearly every whole part of a measured value) by
+/// [`eight_digits`], with no call and no loop; above, by `itoa`.
+#[inline(always)]
+fn whole_into(out: &mut ValueRoom, at: usize, n: u64) -> usize {
+    if n >= 100_000_000 {
+        return put_at(out, at, itoa::Buffer::new().format(n).as_bytes());
+    }
+    let digits = eight_digits(n);
+    // The leading zeros are the low zero bytes (the bit at 56 keeps the
+    // last digit of a zero).
+    let leading = ((digits | 1 << 56).trailing_zeros() / 8) as usize;
+    word_into(
+        out,
+        at,
+        (digits + ASCII_ZEROS) >> (8 * leading),
+        8 - leading,
+    )
+}
+
+/// Stores the eight bytes of `text` (its first `len` are the digits, the
+/// rest is room the next part overwrites) at `at`; returns `at + len`, or
+/// 0 if the eight bytes do not fit.
+#[inline(always)]
+fn word_into(out: &mut ValueRoom, at: usize, text: u64, len: usize) -> usize {
+    match out.get_mut(at..at + 8) {
+        Some(room) => {
+            room.copy_from_slice(&text.to_le_bytes());
+            at + len
+        }
+        None => 0,
+    }
+}
+
+/// `'0'` in each byte of a word: added to eight digits (each at most 9, so
+/// no carry), it makes their text.
+const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// The eight decimal digits of `n` (below 10^8), leading zeros included,
+/// one per byte, the most significant in the lowest byte (first in memory),
+/// by multiplications on the word's lanes (SWAR): `n` split in two halves
+/// of four digits, each in two quarters of two, each in two digits; each
+/// division by a constant is a multiplication and a shift, exact in the
+/// range of its lane, and no lane carries into the next.
+#[inline(always)]
+fn eight_digits(n: u64) -> u64 {
+    debug_assert!(n < 100_000_000, "eight_digits({n})");
+    let high = n / 10_000;
+    // Two 32-bit lanes: the first four digits, then the last four.
+    let halves = high | (n - high * 10_000) << 32;
+    // `x * 10486 >> 20` is `x / 100` for `x < 10^4`.
+    let hundreds = ((halves * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    // Four 16-bit lanes of two digits each.
+    let quarters = hundreds | (halves - hundreds * 100) << 16;
+    // `x * 103 >> 10` is `x / 10` for `x < 100`.
+    let tens = ((quarters * 103) >> 10) & 0x000f_000f_000f_000f;
+    // Eight bytes of one digit each.
+    tens | (quarters - tens * 10) << 8
 }
 
 /// Writes a duration in milliseconds, exactly, from its integer nanoseconds
@@ -1004,26 +1076,17 @@ fn millis_into(out: &mut ValueRoom, d: Duration) -> usize {
         return 0;
     }
     let nanos = d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos());
-    let (whole, mut fraction) = (nanos / 1_000_000, nanos % 1_000_000);
-    if fraction == 0 {
-        return put_at(out, 0, itoa::Buffer::new().format(whole).as_bytes());
+    let (whole, fraction) = (nanos / 1_000_000, nanos % 1_000_000);
+    let at = whole_into(out, 0, whole);
+    if fraction == 0 || at == 0 || at >= MAX_VALUE_LENGTH {
+        return at;
     }
-    // Trailing zeros dropped, at most three steps: 530 000 is `53`, 1 is
-    // `000001`.
-    let mut places = 6;
-    if fraction % 1000 == 0 {
-        fraction /= 1000;
-        places = 3;
-    }
-    if fraction % 100 == 0 {
-        fraction /= 100;
-        places -= 2;
-    }
-    if fraction % 10 == 0 {
-        fraction /= 10;
-        places -= 1;
-    }
-    decimal_into(out, 0, whole, fraction, places)
+    out[at] = b'.';
+    // Six digits (the first two of the eight are zeros), without their
+    // trailing zeros (the high zero bytes): 530 000 is `53`, 1 is `000001`.
+    let digits = eight_digits(fraction);
+    let places = 8 - (digits.leading_zeros() / 8) as usize - 2;
+    word_into(out, at + 1, (digits + ASCII_ZEROS) >> 16, places)
 }
 
 /// Writes `value` and the padded `tail` at `at`; returns where the line
@@ -1709,6 +1772,21 @@ mod tests {
                 format!("{sign}{text}"),
                 "{f:e}"
             );
+        }
+    }
+
+    /// The multiplications of `eight_digits` are exact on every lane: each
+    /// number below 10^8 at the edges of its lanes, and a spread of others.
+    #[test]
+    fn eight_digits_are_the_numbers_digits() {
+        let edges = [0, 1, 9, 10, 99, 100, 999, 1_000, 9_999, 10_000, 99_999_999];
+        let step = if cfg!(miri) { 9_999_991 } else { 997 };
+        for n in edges.into_iter().chain((0..100_000_000).step_by(step)) {
+            let text = (eight_digits(n) + ASCII_ZEROS).to_le_bytes();
+            assert_eq!(text, *format!("{n:08}").as_bytes(), "{n}");
+            let mut out = [0; MAX_VALUE_LENGTH];
+            let end = whole_into(&mut out, 1, n);
+            assert_eq!(out[1..end], *n.to_string().as_bytes(), "{n}");
         }
     }
 
