@@ -3,6 +3,10 @@
 //!
 //! Run it with `scripts/compare.sh` (a release build); `--help` lists the flags.
 //!
+//! Its last section, `instructions`, is not timed: it counts instructions per
+//! call under callgrind (the `instructions` binary beside this one, run twice
+//! per call shape), ours beside cadence's and metrics-exporter-dogstatsd's.
+//!
 //! The server is part of this program: a TCP listener with one reader thread
 //! per connection and a UDP socket read with `recvmmsg` into a 64 MiB receive
 //! buffer (forced past `rmem_max` where root may), both on the same port. It
@@ -20,6 +24,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -48,11 +53,15 @@ struct Options {
     python_count: u64,
     only: Vec<String>,
     rows: Vec<usize>,
+    /// The instructions section for these shapes only (the instructions
+    /// binary's names), instead of its two tables.
+    shapes: Vec<String>,
 }
 
 const USAGE: &str = "\
 compare [--count N] [--rounds R] [--latency-calls N] [--emit-calls N]
         [--python] [--python-count M] [--only SECTION[,SECTION...]]
+        [--shapes SHAPE[,SHAPE...]]
 
   --count N          metrics per client in the throughput table (default 10000000)
   --rounds R         interleaved rounds; the median round is reported (default 3)
@@ -60,8 +69,18 @@ compare [--count N] [--rounds R] [--latency-calls N] [--emit-calls N]
   --emit-calls N     calls per thread in the emit-cost section (default 5000000)
   --python           also run sprockets-statsd 1.0.0 (python3 scripts/python_baseline.py)
   --python-count M   metrics for the Python client (default 200000)
-  --only SECTIONS    any of: throughput, latency, emit, aggregation, python
-  --rows LIST        throughput rows to run, by number from 1 (default: all)";
+  --only SECTIONS    any of: throughput, latency, emit, aggregation, python, instructions
+  --rows LIST        throughput rows to run, by number from 1 (default: all)
+  --shapes LIST      instructions per call of these shapes only (names as
+                     `instructions` lists them; implies --only instructions)
+
+The instructions section (run by default when valgrind is on PATH) counts
+instructions per call with callgrind: ours beside cadence and
+metrics-exporter-dogstatsd, for the issue's calls and the criterion benches'
+call shapes. It runs the `instructions` binary found beside this one, so
+build both in release first:
+  cargo build --release -p statsd-connector-tools --bin instructions --bin compare
+  cargo run --release -p statsd-connector-tools --bin compare -- --only instructions";
 
 fn options() -> Options {
     let mut options = Options {
@@ -73,6 +92,7 @@ fn options() -> Options {
         python_count: 200_000,
         only: Vec::new(),
         rows: Vec::new(),
+        shapes: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -101,6 +121,9 @@ fn options() -> Options {
             "--only" => {
                 options.only = value("--only").split(',').map(str::to_owned).collect();
             }
+            "--shapes" => {
+                options.shapes = value("--shapes").split(',').map(str::to_owned).collect();
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -110,6 +133,9 @@ fn options() -> Options {
     }
     if options.only.iter().any(|s| s == "python") {
         options.python = true;
+    }
+    if !options.shapes.is_empty() && options.only.is_empty() {
+        options.only.push("instructions".to_owned());
     }
     options
 }
@@ -1617,6 +1643,425 @@ fn python(server: &Server, options: &Options) {
     );
 }
 
+// ------------------------------------------------------------ instructions
+
+/// The two loop lengths of each callgrind run: their difference, 100 000
+/// calls, divides the difference of the two counts, which leaves start-up out.
+const SHORT_RUN: u64 = 1_000;
+const LONG_RUN: u64 = 101_000;
+
+/// A row of the issue's table: ours, the peer, the peer's shape, the call.
+const ISSUE_ROWS: [(&str, &str, &str, &str); 7] = [
+    (
+        "incr",
+        CADENCE,
+        "cadence_incr",
+        "`incr(\"bench.requests\")`",
+    ),
+    (
+        "tags2",
+        CADENCE,
+        "cadence_tags2",
+        "`with_tags(&[(\"region\",\"eu\"),(\"host\",\"web-01\")]).incr(..)`",
+    ),
+    (
+        "gauge",
+        CADENCE,
+        "cadence_gauge",
+        "`gauge(\"bench.gauge\", 21.53)`",
+    ),
+    (
+        "timing",
+        CADENCE,
+        "cadence_timing",
+        "`timing(\"bench.timing\", 1.53 ms)`",
+    ),
+    (
+        "hist_tags2",
+        CADENCE,
+        "cadence_hist_tags2",
+        "`with_tags(2 tags).histogram(\"bench.hist\", 42.0)`",
+    ),
+    (
+        "agg_incr",
+        DOGSTATSD_EXPORTER,
+        "dsd_incr",
+        "aggregating: `incr(name)` / `counter!(name).increment(1)`",
+    ),
+    (
+        "agg_tags2",
+        DOGSTATSD_EXPORTER,
+        "dsd_tags2",
+        "aggregating: `incr` / `counter!` with the same 2 tags",
+    ),
+];
+const CADENCE: &str = "cadence 1";
+const DOGSTATSD_EXPORTER: &str = "metrics-exporter-dogstatsd 0.9";
+
+/// A row of the bench table: the criterion bench ids, the call, ours, and
+/// the peer with its shape where it has an equivalent.
+struct BenchRow {
+    benches: &'static str,
+    call: &'static str,
+    ours: &'static str,
+    peer: Option<(&'static str, &'static str)>,
+}
+
+const fn bench_row(
+    benches: &'static str,
+    call: &'static str,
+    ours: &'static str,
+    peer: Option<(&'static str, &'static str)>,
+) -> BenchRow {
+    BenchRow {
+        benches,
+        call,
+        ours,
+        peer,
+    }
+}
+
+/// The criterion benches' call shapes (tools/benches/{format,emit,aggregate}.rs),
+/// one row per distinct call: a shape two benches share is one row.
+const BENCH_ROWS: [BenchRow; 23] = [
+    bench_row(
+        "`format_queue/incr`, `emit/ours/incr`",
+        "`incr(\"bench.requests\")`",
+        "format_queue/incr",
+        Some((CADENCE, "cadence_nop/count")),
+    ),
+    bench_row(
+        "`format_queue/count_varying`",
+        "`count(name, n & 0xffff)`, n += 7919 a call",
+        "format_queue/count_varying",
+        Some((CADENCE, "cadence_nop/count_varying")),
+    ),
+    bench_row(
+        "`format_queue/gauge_float`",
+        "`gauge(\"bench.gauge\", 21.53)`",
+        "format_queue/gauge_float",
+        Some((CADENCE, "cadence_nop/gauge_float")),
+    ),
+    bench_row(
+        "`emit/ours/gauge`",
+        "`gauge(\"bench.gauge\", 21.5)`",
+        "emit/ours/gauge",
+        Some((CADENCE, "cadence_nop/gauge")),
+    ),
+    bench_row(
+        "`format_queue/gauge_integral`",
+        "`gauge(\"bench.gauge\", 21.0)`",
+        "format_queue/gauge_integral",
+        Some((CADENCE, "cadence_nop/gauge_integral")),
+    ),
+    bench_row(
+        "`format_queue/gauge_negative_two_lines`",
+        "`gauge(\"bench.gauge\", -3.5)` (ours: `0|g` then `-3.5|g`)¹",
+        "format_queue/gauge_negative_two_lines",
+        Some((CADENCE, "cadence_nop/gauge_negative")),
+    ),
+    bench_row(
+        "`format_queue/timing`, `emit/ours/timing`",
+        "`timing(\"bench.timing\", 1.5 ms)`²",
+        "format_queue/timing",
+        Some((CADENCE, "cadence_nop/timing")),
+    ),
+    bench_row(
+        "`format_queue/incr_2_tags`, `emit/ours/incr_2_tags`",
+        "`with_tags(&[(\"region\",\"eu-west-1\"),(\"host\",\"web-1\")]).incr(..)`",
+        "format_queue/incr_2_tags",
+        Some((CADENCE, "cadence_nop/count_2_tags")),
+    ),
+    bench_row(
+        "`emit/ours/gauge_2_tags`",
+        "`with_tags(2 tags).gauge(\"bench.gauge\", 21.5)`",
+        "emit/ours/gauge_2_tags",
+        Some((CADENCE, "cadence_nop/gauge_2_tags")),
+    ),
+    bench_row(
+        "`emit/ours/timing_2_tags`",
+        "`with_tags(2 tags).timing(\"bench.timing\", 1.5 ms)`²",
+        "emit/ours/timing_2_tags",
+        Some((CADENCE, "cadence_nop/timing_2_tags")),
+    ),
+    bench_row(
+        "`format_queue/incr_sampled_0.5`",
+        "`sampled(0.5).incr(..)` (kept or not)³",
+        "format_queue/incr_sampled_0.5",
+        Some((CADENCE, "cadence_nop/count_sampled_0.5")),
+    ),
+    bench_row(
+        "`format_queue/counter_handle_incr`, `emit/ours/counter_handle_incr`",
+        "`Counter::incr` (a handle)",
+        "format_queue/counter_handle_incr",
+        None,
+    ),
+    bench_row(
+        "`format_queue/incr_38_byte_name`",
+        "`incr(\"service.frontend.requests.completed.ok\")`",
+        "format_queue/incr_38_byte_name",
+        Some((CADENCE, "cadence_nop/count_38_byte_name")),
+    ),
+    bench_row(
+        "`format_queue/incr_name_outside_the_fast_check`",
+        "`incr(\"bench.requests!\")`",
+        "format_queue/incr_name_outside_the_fast_check",
+        Some((CADENCE, "cadence_nop/count_name_outside_the_fast_check")),
+    ),
+    bench_row(
+        "(none: a non-ASCII name)",
+        "`incr(\"bench.requêtes\")`",
+        "extra/incr_non_ascii_name",
+        Some((CADENCE, "cadence_nop/count_non_ascii_name")),
+    ),
+    bench_row(
+        "`format_queue/incr_prefix_global_tag`",
+        "prefix `app.web` + global tag `env:prod`: `incr(..)`",
+        "format_queue/incr_prefix_global_tag",
+        Some((CADENCE, "cadence_nop/count_prefix_global_tag")),
+    ),
+    bench_row(
+        "`format_queue/incr_prefix_global_tag_2_tags`",
+        "prefix + global tag: `with_tags(2 tags).incr(..)`",
+        "format_queue/incr_prefix_global_tag_2_tags",
+        Some((CADENCE, "cadence_nop/count_prefix_global_tag_2_tags")),
+    ),
+    bench_row(
+        "`format_queue/send_line`",
+        "`send_line(\"bench.requests:1|c|#region:eu\")` (a relayed line)",
+        "format_queue/send_line",
+        None,
+    ),
+    bench_row(
+        "`aggregate/counter_handle_incr/1_threads`",
+        "aggregating: `Counter::incr` / a `metrics::Counter` handle's `increment(1)`",
+        "aggregate/counter_handle_incr",
+        Some((DOGSTATSD_EXPORTER, "dsd/counter_handle_incr")),
+    ),
+    bench_row(
+        "`aggregate/incr_by_name/1_threads`",
+        "aggregating: `incr(name)` / `counter!(name).increment(1)`",
+        "aggregate/incr_by_name",
+        Some((DOGSTATSD_EXPORTER, "dsd/incr_by_name")),
+    ),
+    bench_row(
+        "`aggregate/incr_2_tags`",
+        "aggregating: `incr` / `counter!` with 2 tags",
+        "aggregate/incr_2_tags",
+        Some((DOGSTATSD_EXPORTER, "dsd/incr_2_tags")),
+    ),
+    bench_row(
+        "`aggregate/gauge`",
+        "aggregating: `gauge(\"bench.gauge\", 21.5)` / `gauge!(..).set(21.5)`",
+        "aggregate/gauge",
+        Some((DOGSTATSD_EXPORTER, "dsd/gauge")),
+    ),
+    bench_row(
+        "`aggregate/set_member`",
+        "aggregating: `set(\"bench.users\", \"alice\")`",
+        "aggregate/set_member",
+        None,
+    ),
+];
+
+/// Counts instructions with callgrind: the `instructions` binary run twice
+/// per shape, as `valgrind --tool=callgrind`.
+struct Callgrind {
+    binary: PathBuf,
+    /// What failed, printed after the tables.
+    failures: Vec<String>,
+    /// Numbers the callgrind output files of this process.
+    runs: u64,
+}
+
+impl Callgrind {
+    /// Instructions per call of `shape`, or `None` (noted in `failures`).
+    fn per_call(&mut self, shape: &str) -> Option<u64> {
+        eprintln!("callgrind: {shape}");
+        let short = self.count(shape, SHORT_RUN)?;
+        let long = self.count(shape, LONG_RUN)?;
+        Some(long.saturating_sub(short) / (LONG_RUN - SHORT_RUN))
+    }
+
+    /// The instructions of one whole run (callgrind's `summary:` line).
+    fn count(&mut self, shape: &str, calls: u64) -> Option<u64> {
+        self.runs += 1;
+        let out = std::env::temp_dir().join(format!(
+            "compare-callgrind-{}-{}.out",
+            std::process::id(),
+            self.runs
+        ));
+        let run = std::process::Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(&self.binary)
+            .arg(shape)
+            .arg(calls.to_string())
+            .output();
+        let summary = std::fs::read_to_string(&out).ok();
+        let _ = std::fs::remove_file(&out);
+        let failure = match run {
+            Ok(run) if run.status.success() => {
+                let total = summary.as_deref().and_then(|text| {
+                    text.lines()
+                        .find_map(|line| line.strip_prefix("summary:"))
+                        .and_then(|n| n.trim().parse().ok())
+                });
+                match total {
+                    Some(total) => return Some(total),
+                    None => "no `summary:` line in callgrind's output".to_owned(),
+                }
+            }
+            Ok(run) => {
+                let stderr = String::from_utf8_lossy(&run.stderr);
+                // The program's own complaint, without valgrind's banner.
+                let said: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("==")).collect();
+                format!("{}: {}", run.status, said.join(" / "))
+            }
+            Err(error) => format!("valgrind did not run: {error}"),
+        };
+        self.failures
+            .push(format!("{shape} ({calls} calls): {failure}"));
+        None
+    }
+}
+
+fn valgrind_on_path() -> bool {
+    std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// The `instructions` binary: next to this one (same target directory and
+/// profile), so `cargo build --release -p statsd-connector-tools` builds both.
+fn instructions_binary() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("no path to this program: {e}"))?;
+    let binary = me.with_file_name(format!("instructions{}", std::env::consts::EXE_SUFFIX));
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "{} not found: build it beside compare with \
+             `cargo build --release -p statsd-connector-tools --bin instructions --bin compare`",
+            binary.display()
+        ))
+    }
+}
+
+/// `b / a` as "1.23×", or nothing without both.
+fn ratio(ours: Option<u64>, peer: Option<u64>) -> String {
+    match (ours, peer) {
+        (Some(a), Some(b)) if a > 0 => format!("{:.2}×", b as f64 / a as f64),
+        _ => String::new(),
+    }
+}
+
+fn cell(count: Option<u64>) -> String {
+    count.map_or_else(|| "failed".to_owned(), |n| n.to_string())
+}
+
+fn instructions(options: &Options) {
+    if !valgrind_on_path() {
+        println!(
+            "\n(instructions section skipped: valgrind is not on PATH; it counts instructions with callgrind)"
+        );
+        return;
+    }
+    let binary = match instructions_binary() {
+        Ok(binary) => binary,
+        Err(message) => {
+            println!("\n(instructions section skipped: {message})");
+            return;
+        }
+    };
+    let mut callgrind = Callgrind {
+        binary,
+        failures: Vec::new(),
+        runs: 0,
+    };
+    println!(
+        "\n## Instructions per call (callgrind: each shape run with {SHORT_RUN} and {LONG_RUN} calls, \
+         the difference divided by {})\n",
+        LONG_RUN - SHORT_RUN
+    );
+    if cfg!(debug_assertions) {
+        println!("(this compare is a debug build, and so, likely, is the instructions binary beside it: build both with --release)\n");
+    }
+    if !options.shapes.is_empty() {
+        println!("| shape | instructions per call |");
+        println!("|---|---:|");
+        for shape in &options.shapes {
+            println!("| {shape} | {} |", cell(callgrind.per_call(shape)));
+        }
+        failures(&callgrind);
+        return;
+    }
+    println!(
+        "Ours on a connector that is never started (validation, formatting, the publish into the queue), \
+         cadence on a `NopMetricSink` (it formats, then drops), metrics-exporter-dogstatsd aggregating \
+         (its flush thread sleeps through the run).\n"
+    );
+    println!("| call | ours | peer | peer's | peer ÷ ours |");
+    println!("|---|---:|---|---:|---:|");
+    for (ours, peer, peer_shape, call) in ISSUE_ROWS {
+        let a = callgrind.per_call(ours);
+        let b = callgrind.per_call(peer_shape);
+        println!(
+            "| {call} | {} | {peer} | {} | {} |",
+            cell(a),
+            cell(b),
+            ratio(a, b)
+        );
+    }
+    println!(
+        "| `Counter::incr` (a handle) | {} | | | |",
+        cell(callgrind.per_call("counter"))
+    );
+
+    println!(
+        "\n### criterion bench shapes\n\n\
+         Each call as the benches make it (their names, values, tags and connector setup; \
+         `emit/*` without its running processor, which callgrind would count on another thread).\n"
+    );
+    println!("| criterion bench | call | ours | peer | peer's | peer ÷ ours |");
+    println!("|---|---|---:|---|---:|---:|");
+    for row in &BENCH_ROWS {
+        let a = callgrind.per_call(row.ours);
+        let (peer, b) = match row.peer {
+            Some((peer, shape)) => (peer, Some(callgrind.per_call(shape))),
+            None => ("", None),
+        };
+        println!(
+            "| {} | {} | {} | {peer} | {} | {} |",
+            row.benches,
+            row.call,
+            cell(a),
+            b.map_or_else(String::new, cell),
+            ratio(a, b.flatten())
+        );
+    }
+    println!(
+        "\n¹ cadence writes one line, `bench.gauge:-3.5|g`, which a statsd server reads as a decrement; \
+         ours sets the gauge to 0 first.\n\
+         ² cadence writes whole milliseconds (`1|ms`), ours `1.5|ms`.\n\
+         ³ cadence leaves sampling to its caller: its row flips a coin (xorshift64) and sends the kept \
+         half `with_sampling_rate(0.5)`.\n\
+         No peer: cadence has no handles, no relay of a text line and no aggregation; \
+         metrics-exporter-dogstatsd has no sets."
+    );
+    failures(&callgrind);
+}
+
+fn failures(callgrind: &Callgrind) {
+    if !callgrind.failures.is_empty() {
+        println!("\nfailed runs:");
+        for failure in &callgrind.failures {
+            println!("- {failure}");
+        }
+    }
+}
+
 // ------------------------------------------------------------------- main
 
 fn main() {
@@ -1646,6 +2091,9 @@ fn main() {
     }
     if options.wants("python") {
         python(&server, &options);
+    }
+    if options.wants("instructions") {
+        instructions(&options);
     }
     println!("\nload average at the end: {}", load_average());
     // Threads blocked on black-hole servers never end: exit without joining.
