@@ -1756,7 +1756,7 @@ const BENCH_ROWS: [BenchRow; 23] = [
     ),
     bench_row(
         "`format_queue/gauge_negative_two_lines`",
-        "`gauge(\"bench.gauge\", -3.5)` (ours: `0|g` then `-3.5|g`)¹",
+        "`gauge(\"bench.gauge\", -3.5)` (ours: `0\\|g` then `-3.5\\|g`)¹",
         "format_queue/gauge_negative_two_lines",
         Some((CADENCE, "cadence_nop/gauge_negative")),
     ),
@@ -1828,7 +1828,7 @@ const BENCH_ROWS: [BenchRow; 23] = [
     ),
     bench_row(
         "`format_queue/send_line`",
-        "`send_line(\"bench.requests:1|c|#region:eu\")` (a relayed line)",
+        "`send_line(\"bench.requests:1\\|c\\|#region:eu\")` (a relayed line)",
         "format_queue/send_line",
         None,
     ),
@@ -1914,9 +1914,19 @@ impl Callgrind {
             }
             Ok(run) => {
                 let stderr = String::from_utf8_lossy(&run.stderr);
-                // The program's own complaint, without valgrind's banner.
-                let said: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("==")).collect();
-                format!("{}: {}", run.status, said.join(" / "))
+                // The program's own complaint (its first lines: a panic's
+                // message, or the usage), without valgrind's banner.
+                let said: Vec<&str> = stderr
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with("=="))
+                    .collect();
+                let more = if said.len() > 3 { " / …" } else { "" };
+                format!(
+                    "{}: {}{more}",
+                    run.status,
+                    said[..said.len().min(3)].join(" / ")
+                )
             }
             Err(error) => format!("valgrind did not run: {error}"),
         };
@@ -2043,10 +2053,10 @@ fn instructions(options: &Options) {
     }
     println!(
         "\n¹ cadence writes one line, `bench.gauge:-3.5|g`, which a statsd server reads as a decrement; \
-         ours sets the gauge to 0 first.\n\
-         ² cadence writes whole milliseconds (`1|ms`), ours `1.5|ms`.\n\
+         ours sets the gauge to 0 first.\n\n\
+         ² cadence writes whole milliseconds (`1|ms`), ours `1.5|ms`.\n\n\
          ³ cadence leaves sampling to its caller: its row flips a coin (xorshift64) and sends the kept \
-         half `with_sampling_rate(0.5)`.\n\
+         half `with_sampling_rate(0.5)`.\n\n\
          No peer: cadence has no handles, no relay of a text line and no aggregation; \
          metrics-exporter-dogstatsd has no sets."
     );
