@@ -75,7 +75,7 @@ impl Counter {
     }
 
     /// Adds `n` (negative to subtract).
-    #[inline]
+    #[inline(always)]
     #[doc = "\n# Errors\n\n[`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) when the queue is full, [`ErrorKind::Stopped`](crate::ErrorKind::Stopped) after a stop has completed (until the next start), both counted in [`Stats::dropped`](crate::Stats::dropped); [`ErrorKind::LineTooLong`](crate::ErrorKind::LineTooLong) (counted in [`Stats::rejected`](crate::Stats::rejected)) when global tags make the line longer than [`Config::max_line_length`](crate::Config::max_line_length). With aggregation on, only [`ErrorKind::Stopped`](crate::ErrorKind::Stopped). The name was checked when the handle was made; a disabled connector returns `Ok`."]
     pub fn add(&self, n: i64) -> Result<(), Error> {
         if let Some(line) = &self.line {

@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Reason};
 use crate::shared::aggregate::Folded;
 use crate::shared::cardinality::{TagSetGuard, OVERFLOW_TAGS};
 use crate::shared::ledger::Tally;
-use crate::shared::{InPlace, Measured, Shared};
+use crate::shared::{FillLine, InPlace, Measured, Shared};
 use crate::wire::format::{in_place, Extras, LineFormat, MetricLine, PreparedInt};
 use crate::wire::metric::{Cardinality, MetricType, Value};
 use crate::wire::validate;
@@ -97,7 +97,12 @@ pub(crate) fn emit(
                 return Err(rejected(shared, error));
             }
             if let Some(room) = shared.format.int_bound(name, kind) {
-                let write = move |out: &mut [u8]| shared.format.write_int(out, name, n, kind);
+                let write = IntLine {
+                    shared,
+                    name,
+                    value: n,
+                    kind,
+                };
                 let published = shared.publish(1, Tally::of(kind), InPlace::new(room, write));
                 if let Some(answer) = published.settled() {
                     return answer;
@@ -116,6 +121,35 @@ pub(crate) fn emit(
     // The rest (a rate, aggregation, text values) takes the general path,
     // which measures what it wrote.
     emit_general(shared, name, value, kind, sampling, tags)
+}
+
+/// A [`Counter`](crate::Counter) handle's writer (see [`IntLine`]).
+struct PreparedLine<'a> {
+    line: &'a PreparedInt,
+    value: i64,
+}
+
+impl FillLine for PreparedLine<'_> {
+    #[inline(always)]
+    fn fill(self, out: &mut [u8]) -> usize {
+        self.line.write(out, self.value)
+    }
+}
+
+/// The plain integer line's writer: a type of its own, not a closure, so
+/// that it is inlined into every call site (see `FillLine`).
+struct IntLine<'a> {
+    shared: &'a Shared,
+    name: &'a str,
+    value: i64,
+    kind: MetricType,
+}
+
+impl FillLine for IntLine<'_> {
+    #[inline(always)]
+    fn fill(self, out: &mut [u8]) -> usize {
+        (self.shared.format).write_int(out, self.name, self.value, self.kind)
+    }
 }
 
 /// [`emit`] for a plain line of a float or a duration (a gauge, a timing, a
@@ -315,9 +349,9 @@ pub(crate) fn emit_checked(
 /// Queues a prepared integer line (a [`Counter`](crate::Counter) handle's
 /// name, checked and written once) with `value`. A disabled connector's
 /// handle has no prepared line, so there is no check for it here.
-#[inline]
+#[inline(always)]
 pub(crate) fn emit_prepared(shared: &Shared, line: &PreparedInt, value: i64) -> Result<(), Error> {
-    let write = move |out: &mut [u8]| line.write(out, value);
+    let write = PreparedLine { line, value };
     let published = shared.publish(
         1,
         Tally::of(MetricType::Counter),

@@ -48,7 +48,7 @@ use aggregate::{Aggregate, Aggregator};
 use ledger::{Ledger, Stats, Tally};
 use mutex::lock;
 use queue::Queue;
-pub(crate) use slot::{InPlace, LineWriter, Measured, Outcome};
+pub(crate) use slot::{FillLine, InPlace, LineWriter, Measured, Outcome};
 use state::State;
 use stop::{StopRequest, StopSignal};
 use throttle::Throttle;

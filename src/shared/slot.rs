@@ -46,6 +46,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::error::{Error, ErrorKind};
 use crate::shared::ledger::Tally;
 pub(crate) use crate::shared::loom::AtomicBool;
+pub(crate) use crate::shared::loom::FillLine;
 use crate::shared::loom::{Arc, AtomicU64, Bytes, Cell, Mutex};
 
 /// The starting capacity of a slot's scratch buffer.
@@ -276,21 +277,36 @@ impl SlotOwner<'_> {
         write: W,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
     ) -> Outcome<W::Declined> {
-        self.state(|slot, owner| {
-            if owner.room < lines {
-                return write.unwritten().map_or(Outcome::Full, Outcome::Declined);
-            }
-            let target = Target {
-                slot,
-                owner: &mut *owner,
-                lines,
-                fresh,
-            };
-            match write.write(target) {
-                Ok(len) => slot.commit(owner, lines, tally, len, check_closed),
-                Err(declined) => Outcome::Declined(declined),
-            }
-        })
+        // The body is a function of its own, inlined: a closure this large
+        // is left out of line where several call sites share it, and the
+        // call costs a third of an `incr`.
+        self.state(|slot, owner| publish_in(slot, owner, lines, tally, check_closed, write, fresh))
+    }
+}
+
+/// [`SlotOwner::publish`] with the owner's state.
+#[inline(always)]
+fn publish_in<W: LineWriter>(
+    slot: &Slot,
+    owner: &mut Owner,
+    lines: usize,
+    tally: Tally,
+    check_closed: bool,
+    write: W,
+    fresh: impl FnOnce(usize) -> Arc<Chunk>,
+) -> Outcome<W::Declined> {
+    if owner.room < lines {
+        return write.unwritten().map_or(Outcome::Full, Outcome::Declined);
+    }
+    let target = Target {
+        slot,
+        owner: &mut *owner,
+        lines,
+        fresh,
+    };
+    match write.write(target) {
+        Ok(len) => slot.commit(owner, lines, tally, len, check_closed),
+        Err(declined) => Outcome::Declined(declined),
     }
 }
 
@@ -448,7 +464,7 @@ pub(crate) struct Leftover;
 
 impl<W, V> LineWriter for InPlace<W, V>
 where
-    W: FnOnce(&mut [u8]) -> usize,
+    W: FillLine,
     V: FnOnce() -> bool,
 {
     type Declined = Leftover;

@@ -598,7 +598,7 @@ mod tests {
     /// and any number of separators, whatever lies past the tags (here a
     /// `:` of origin fields, which must not count).
     #[test]
-    fn the_written_tags_check_agrees_with_the_bytewise_one() {
+    fn the_fast_written_tags_check_agrees_with_the_bytewise_one() {
         let lengths: Vec<usize> = if cfg!(miri) {
             vec![1, 15, 16, 17, 33]
         } else {
