@@ -107,6 +107,17 @@ pub(crate) fn emit(
         // A call with tags of its own (no rate, no aggregation, no tag-set
         // cap): in place too, where the dialect allows.
         return emit_tagged(shared, name, value, kind, tags);
+    } else if let (Sampling::Every, Some(aggregator), None) =
+        (sampling, &shared.aggregator, &shared.guard)
+    {
+        if let (MetricType::Counter, Value::Int(n)) = (kind, value) {
+            // An aggregated counter whose context this thread has counted
+            // (validated then): one lock-free add, after the stop check. A
+            // first call, or an invalid one, goes on to the general path.
+            if let Some(done) = aggregator.add_count_fast(name, tags, n, || shared.accepting()) {
+                return done;
+            }
+        }
     }
     // The rest (tags, a rate, aggregation, text values) takes the general
     // path, which measures what it wrote.

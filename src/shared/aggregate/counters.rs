@@ -1,0 +1,459 @@
+//! The aggregated counters: one cell per thread and context, found through a
+//! thread-local cache, so that a call adds without a lock.
+//!
+//! A context is a name and a tag set. Each thread that counts a context gets
+//! its own [`ContextCell`] for it: an `i64` it adds to by compare-exchange
+//! (nobody else adds to it, so the exchange is uncontended; only the flush
+//! touches it besides), and an `i128` spill for what the `i64` cannot hold.
+//! The cell is registered twice:
+//!
+//! - in the connector's registry (a `Vec` under a mutex), which the flush
+//!   walks: it takes each cell's sum (swapping the `i64` to 0) and adds them
+//!   up per context;
+//! - in the calling thread's cache, a hash table shared by every aggregating
+//!   connector the thread uses (the key holds the connector's id, never
+//!   reused, besides the context).
+//!
+//! A call hashes its name and tags (foldhash, seeded per thread), probes the
+//! cache, compares the bytes and adds: no lock and no allocation. Only a
+//! miss (the first call of a context on a thread) takes the registry's lock
+//! and allocates the cell and its copy of the context. A hit also needs no
+//! validation: the cache holds only contexts whose call was validated (and
+//! admitted) on this connector, so the same bytes would pass again; a call
+//! that fails validation never gets a cell, misses every time and is refused
+//! every time.
+//!
+//! Idle cells are retired, so that contexts that come and go, and threads
+//! that end, leave nothing behind: a cell that holds 0 at a flush (nothing
+//! added since the previous flush took its sum) is turned from 0 into
+//! [`RETIRED`] by compare-exchange and dropped from the registry. An adder
+//! that finds its cell retired has added nothing to it: it takes the miss
+//! path and registers a new cell, so no add is lost and none is counted
+//! twice (the model check below plays one adder against the flush's swap
+//! and retire). A thread's cache drops its retired entries whenever it would
+//! otherwise grow, and a dropped connector retires every cell it registered,
+//! so a long-lived thread's cache stays within about twice the contexts it
+//! still uses.
+//!
+//! Overflow: `RETIRED` is `i64::MIN`, so the `i64` holds sums in
+//! `i64::MIN + 1..=i64::MAX`. An addition that would leave that range moves
+//! the cell's `i64` and the addend into the `i128` spill (under the cell's
+//! mutex, which the flush also holds while it takes the sum: no flush sees
+//! half of it) and restarts the `i64` from 0.
+//!
+//! When the cache cannot be used (the thread's locals are being torn down,
+//! or the cache is borrowed by a call that re-entered this one) the call is
+//! added to a locked fallback table instead.
+
+use std::cell::RefCell;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering::Relaxed};
+use std::sync::PoisonError;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::{merge_sum, owned, slot, ByName, OwnedTags};
+use crate::shared::loom::{Arc, AtomicI64, Mutex};
+
+/// What a retired cell holds: nobody adds to it any more.
+pub(super) const RETIRED: i64 = i64::MIN;
+
+/// The source of connector ids (never reused, so that a thread's cache
+/// cannot mistake a new connector for a dropped one).
+static NEXT_ID: StdAtomicU64 = StdAtomicU64::new(0);
+
+/// Locks a mutex whatever happened to a previous holder (std's or loom's:
+/// `shared::mutex` takes only std's).
+fn lock<T>(mutex: &Mutex<T>) -> impl std::ops::DerefMut<Target = T> + '_ {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One thread's running sum for one context: the part the model check
+/// covers.
+#[derive(Debug)]
+pub(super) struct Sum {
+    /// The sum since the flush last took it, or [`RETIRED`].
+    value: AtomicI64,
+    /// What `value` could not hold, until the next flush; the flush holds
+    /// this lock while it takes `value`.
+    spilled: Mutex<i128>,
+}
+
+impl Sum {
+    /// A sum that starts at `n` (the first addition, made before anyone can
+    /// see the cell: a flush cannot retire it before its first add).
+    pub(super) fn starting_at(n: i64) -> Sum {
+        let (value, spilled) = if n == RETIRED {
+            (0, i128::from(n))
+        } else {
+            (n, 0)
+        };
+        Sum {
+            value: AtomicI64::new(value),
+            spilled: Mutex::new(spilled),
+        }
+    }
+
+    /// Adds `n`; `false` (and nothing added) when the cell is retired.
+    #[inline]
+    pub(super) fn add(&self, n: i64) -> bool {
+        let mut current = self.value.load(Relaxed);
+        loop {
+            if current == RETIRED {
+                return false;
+            }
+            match current.checked_add(n) {
+                Some(sum) if sum != RETIRED => {
+                    match self
+                        .value
+                        .compare_exchange_weak(current, sum, Relaxed, Relaxed)
+                    {
+                        Ok(_) => return true,
+                        Err(actual) => current = actual,
+                    }
+                }
+                _ => return self.spill(n),
+            }
+        }
+    }
+
+    /// `value + n` would leave the `i64`'s range: both move to the spill and
+    /// `value` starts again from 0, under the lock the flush takes.
+    #[cold]
+    #[inline(never)]
+    fn spill(&self, n: i64) -> bool {
+        let mut spilled = lock(&self.spilled);
+        let mut current = self.value.load(Relaxed);
+        loop {
+            if current == RETIRED {
+                return false;
+            }
+            match self
+                .value
+                .compare_exchange_weak(current, 0, Relaxed, Relaxed)
+            {
+                Ok(_) => {
+                    let moved = i128::from(current) + i128::from(n);
+                    *spilled = spilled.saturating_add(moved);
+                    return true;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Takes the sum (the spill and the `i64`), leaving 0; with `retire`, a
+    /// cell with nothing to take is retired instead. Returns the sum and
+    /// whether the cell is now retired. Only the flush calls this, one
+    /// flush at a time (under the registry's lock), never on a retired cell.
+    pub(super) fn take(&self, retire: bool) -> (i128, bool) {
+        let mut spilled = lock(&self.spilled);
+        let spill = std::mem::take(&mut *spilled);
+        if retire
+            && spill == 0
+            && (self.value)
+                .compare_exchange(0, RETIRED, Relaxed, Relaxed)
+                .is_ok()
+        {
+            return (0, true);
+        }
+        let value = self.value.swap(0, Relaxed);
+        debug_assert_ne!(value, RETIRED, "the flush took a retired cell");
+        (spill.saturating_add(i128::from(value)), false)
+    }
+
+    /// Retires the cell whatever it holds (its connector is gone).
+    fn retire(&self) {
+        self.value.store(RETIRED, Relaxed);
+    }
+
+    /// Whether the cell is retired (a cache entry to drop).
+    fn is_retired(&self) -> bool {
+        self.value.load(Relaxed) == RETIRED
+    }
+}
+
+/// One thread's cell for one context of one connector.
+#[derive(Debug)]
+pub(super) struct ContextCell {
+    /// The connector's [`Counters::id`].
+    owner: u64,
+    name: Box<str>,
+    tags: OwnedTags,
+    sum: Sum,
+}
+
+impl ContextCell {
+    /// Whether this is the cell of `(name, tags)` on connector `owner`.
+    #[inline(always)]
+    fn is(&self, owner: u64, name: &str, tags: &[(&str, &str)]) -> bool {
+        self.owner == owner
+            && same_bytes(self.name.as_bytes(), name.as_bytes())
+            && self.tags.len() == tags.len()
+            && (self.tags.iter().zip(tags)).all(|((key, value), (other_key, other_value))| {
+                same_bytes(key.as_bytes(), other_key.as_bytes())
+                    && same_bytes(value.as_bytes(), other_value.as_bytes())
+            })
+    }
+}
+
+/// `a == b`, in line for the short strings names and tags mostly are (a
+/// call to `memcmp` per piece would cost more than the comparison): two
+/// overlapping loads cover any length from 4 to 16, four up to 32.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    let u64_at = |bytes: &[u8], at: usize| {
+        u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+    };
+    let u32_at = |bytes: &[u8], at: usize| {
+        u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+    };
+    match len {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[len / 2] == b[len / 2] && a[len - 1] == b[len - 1],
+        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, len - 4) == u32_at(b, len - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, len - 8) == u64_at(b, len - 8),
+        17..=32 => {
+            u64_at(a, 0) == u64_at(b, 0)
+                && u64_at(a, 8) == u64_at(b, 8)
+                && u64_at(a, len - 16) == u64_at(b, len - 16)
+                && u64_at(a, len - 8) == u64_at(b, len - 8)
+        }
+        _ => a == b,
+    }
+}
+
+/// One entry of a thread's cache.
+struct Entry {
+    /// The hash of the cell's context (the table keeps no hashes itself).
+    hash: u64,
+    cell: Arc<ContextCell>,
+}
+
+/// A thread's cells, for every aggregating connector it counts on.
+#[derive(Default)]
+struct Cache {
+    table: HashTable<Entry>,
+    /// foldhash, with a seed of this thread's.
+    hasher: DefaultHashBuilder,
+}
+
+impl Cache {
+    /// The hash of a context. Only the bytes go in, not where the pieces
+    /// end: two contexts that differ only there collide, which costs a
+    /// comparison, never a wrong match.
+    #[inline]
+    fn hash(&self, name: &str, tags: &[(&str, &str)]) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write(name.as_bytes());
+        for (key, value) in tags {
+            hasher.write(key.as_bytes());
+            hasher.write(value.as_bytes());
+        }
+        hasher.finish()
+    }
+}
+
+thread_local! {
+    /// This thread's cells.
+    static CACHE: RefCell<Cache> = RefCell::default();
+}
+
+/// The counter tables of one connector.
+#[derive(Debug)]
+pub(super) struct Counters {
+    /// This connector's id in the threads' caches.
+    id: u64,
+    /// Every live cell, for the flush.
+    registry: Mutex<Vec<Arc<ContextCell>>>,
+    /// Sums of the calls that could not use their thread's cache.
+    fallback: Mutex<ByName<i128>>,
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            registry: Mutex::default(),
+            fallback: Mutex::default(),
+        }
+    }
+}
+
+impl Counters {
+    /// Adds `n` to `(name, tags)` if this thread has a live cell for it:
+    /// `None` otherwise (the caller takes the general path, which validates
+    /// the call and then [`Counters::add`]s it). `admit` runs first on a
+    /// hit (the check that a stop refuses); its error is returned as is.
+    #[inline]
+    pub(super) fn add_cached<E>(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+        n: i64,
+        admit: impl FnOnce() -> Result<(), E>,
+    ) -> Option<Result<(), E>> {
+        let found = CACHE.try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            let hash = cache.hash(name, tags);
+            let entry = cache.table.find(hash, |e| e.cell.is(self.id, name, tags))?;
+            if let Err(error) = admit() {
+                return Some(Err(error));
+            }
+            entry.cell.sum.add(n).then_some(Ok(()))
+        });
+        found.ok().flatten()
+    }
+
+    /// Adds `n` to `(name, tags)` (validated), registering a cell for this
+    /// thread if it has none (or only a retired one).
+    pub(super) fn add(&self, name: &str, tags: &[(&str, &str)], n: i64) {
+        let added = CACHE.try_with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                return false;
+            };
+            let hash = cache.hash(name, tags);
+            let found = (cache.table).find_mut(hash, |e| e.cell.is(self.id, name, tags));
+            match found {
+                Some(entry) if entry.cell.sum.add(n) => {}
+                Some(entry) => entry.cell = self.register(name, tags, n),
+                None => {
+                    let cell = self.register(name, tags, n);
+                    let table = &mut cache.table;
+                    if table.len() == table.capacity() {
+                        // About to grow: first drop what no connector
+                        // flushes any more.
+                        table.retain(|e| !e.cell.sum.is_retired());
+                    }
+                    table.insert_unique(hash, Entry { hash, cell }, |e| e.hash);
+                }
+            }
+            true
+        });
+        if added != Ok(true) {
+            let mut fallback = lock(&self.fallback);
+            let sum = slot(&mut fallback, name, tags, || 0);
+            *sum = sum.saturating_add(i128::from(n));
+        }
+    }
+
+    /// A new cell for this thread, holding `n`, registered for the flush.
+    #[cold]
+    #[inline(never)]
+    fn register(&self, name: &str, tags: &[(&str, &str)], n: i64) -> Arc<ContextCell> {
+        let cell = Arc::new(ContextCell {
+            owner: self.id,
+            name: name.into(),
+            tags: owned(tags),
+            sum: Sum::starting_at(n),
+        });
+        lock(&self.registry).push(cell.clone());
+        cell
+    }
+
+    /// Adds every cell's sum (and the fallback's) into `sums`, leaving them
+    /// at 0, and retires the cells that had nothing.
+    pub(super) fn flush_into(&self, sums: &mut ByName<i128>) {
+        let mut registry = lock(&self.registry);
+        registry.retain(|cell| {
+            let (n, retired) = cell.sum.take(true);
+            if n != 0 {
+                merge_sum(sums, &cell.name, &cell.tags, n);
+            }
+            !retired
+        });
+        drop(registry);
+        let fallback = std::mem::take(&mut *lock(&self.fallback));
+        for (name, entries) in &fallback {
+            for (tags, n) in entries {
+                merge_sum(sums, name, tags, *n);
+            }
+        }
+    }
+
+    /// How many cells are registered (for the tests).
+    #[cfg(test)]
+    pub(super) fn live_cells(&self) -> usize {
+        lock(&self.registry).len()
+    }
+}
+
+impl Drop for Counters {
+    /// Retires every cell, so that the threads' caches drop them.
+    fn drop(&mut self) {
+        for cell in lock(&self.registry).drain(..) {
+            cell.sum.retire();
+        }
+    }
+}
+
+/// How many entries this thread's cache holds (for the tests).
+#[cfg(test)]
+pub(super) fn cached_here() -> usize {
+    CACHE.with(|cache| cache.borrow().table.len())
+}
+
+#[cfg(all(test, statsd_loom))]
+mod loom_tests {
+    //! The cell protocol under loom: an adder racing the flush's swap and
+    //! retire loses nothing and counts nothing twice.
+
+    use super::*;
+
+    /// One flush over a registry of sums: their total, retiring idle cells.
+    fn flush(registry: &Mutex<Vec<Arc<Sum>>>) -> i128 {
+        let mut total = 0;
+        lock(registry).retain(|sum| {
+            let (n, retired) = sum.take(true);
+            total += n;
+            !retired
+        });
+        total
+    }
+
+    /// Adds `n` as `Counters::add` does: to `mine`, or to a new cell when
+    /// `mine` is retired.
+    fn add(registry: &Mutex<Vec<Arc<Sum>>>, mine: &mut Arc<Sum>, n: i64) {
+        if !mine.add(n) {
+            *mine = Arc::new(Sum::starting_at(n));
+            lock(registry).push(mine.clone());
+        }
+    }
+
+    fn race(first: i64, adds: [i64; 2]) -> i128 {
+        let mine = Arc::new(Sum::starting_at(first));
+        let registry = Arc::new(Mutex::new(vec![mine.clone()]));
+        let adder = {
+            let registry = registry.clone();
+            loom::thread::spawn(move || {
+                let mut mine = mine;
+                for n in adds {
+                    add(&registry, &mut mine, n);
+                }
+            })
+        };
+        // Two flushes race the adds: the second retires the cell if the
+        // first left it idle.
+        let mut total = flush(&registry) + flush(&registry);
+        adder.join().unwrap();
+        total += flush(&registry);
+        total
+    }
+
+    #[test]
+    fn loom_an_add_racing_the_flush_is_counted_exactly_once() {
+        loom::model(|| assert_eq!(race(1, [1, 1]), 3));
+    }
+
+    #[test]
+    fn loom_a_spill_racing_the_flush_is_counted_exactly_once() {
+        loom::model(|| {
+            let expected = 3 * i128::from(i64::MAX);
+            assert_eq!(race(i64::MAX, [i64::MAX, i64::MAX]), expected);
+        });
+    }
+}
