@@ -15,9 +15,17 @@
 //!   reused, besides the context).
 //!
 //! A call hashes its name and tags (foldhash, seeded per thread), probes the
-//! cache, compares the bytes and adds: no lock and no allocation. Only a
-//! miss (the first call of a context on a thread) takes the registry's lock
-//! and allocates the cell and its copy of the context. A hit also needs no
+//! cache, compares the bytes and adds: no lock and no allocation. In front of
+//! the table sits a call-site memo: a slot chosen by the addresses of the
+//! call's name and tags (one multiplication; the bytes are not read) keeps
+//! the bucket where the last call through that slot found its cell. When
+//! that bucket holds this connector's cell for the same bytes (compared in
+//! full, as on any hit), the hash and the probe are skipped: the common case
+//! of a call site whose name and tags are literals or otherwise stay put.
+//! Anything else (another context, moved strings, a stale bucket after the
+//! table grew) fails the comparison and goes on to the hash. Only a miss of
+//! the table (the first call of a context on a thread) takes the registry's
+//! lock and allocates the cell and its copy of the context. A hit also needs no
 //! validation: the cache holds only contexts whose call was validated (and
 //! admitted) on this connector, so the same bytes would pass again; a call
 //! that fails validation never gets a cell, misses every time and is refused
@@ -212,18 +220,22 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let u32_at = |bytes: &[u8], at: usize| {
         u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
     };
-    match len {
-        0 => true,
-        1..=3 => a[0] == b[0] && a[len / 2] == b[len / 2] && a[len - 1] == b[len - 1],
-        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, len - 4) == u32_at(b, len - 4),
-        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, len - 8) == u64_at(b, len - 8),
-        17..=32 => {
+    // Longest first: each length class costs two or three comparisons.
+    if len >= 8 {
+        if len <= 16 {
+            u64_at(a, 0) == u64_at(b, 0) && u64_at(a, len - 8) == u64_at(b, len - 8)
+        } else if len <= 32 {
             u64_at(a, 0) == u64_at(b, 0)
                 && u64_at(a, 8) == u64_at(b, 8)
                 && u64_at(a, len - 16) == u64_at(b, len - 16)
                 && u64_at(a, len - 8) == u64_at(b, len - 8)
+        } else {
+            a == b
         }
-        _ => a == b,
+    } else if len >= 4 {
+        u32_at(a, 0) == u32_at(b, 0) && u32_at(a, len - 4) == u32_at(b, len - 4)
+    } else {
+        len == 0 || a[0] == b[0] && a[len / 2] == b[len / 2] && a[len - 1] == b[len - 1]
     }
 }
 
@@ -234,12 +246,46 @@ struct Entry {
     cell: Arc<ContextCell>,
 }
 
+/// How many call sites a thread's memo tells apart (see [`Cache::sites`]).
+const SITES: usize = 64;
+
+/// What a memo slot holds before its first use (no bucket has it).
+const NO_BUCKET: usize = usize::MAX;
+
 /// A thread's cells, for every aggregating connector it counts on.
-#[derive(Default)]
 struct Cache {
     table: HashTable<Entry>,
     /// foldhash, with a seed of this thread's.
     hasher: DefaultHashBuilder,
+    /// The call-site memo: per slot (chosen by where the call's name and
+    /// tags are stored, and by its connector), the table bucket where the
+    /// last call through that slot found its cell. A hint, never trusted:
+    /// the bucket's context is compared byte for byte as on a table hit,
+    /// and a stale or foreign bucket only sends the call on to the hash.
+    /// A call site whose name and tags live at fixed addresses (literals,
+    /// constants, long-lived strings) thus skips the hash and the probe.
+    sites: [std::cell::Cell<usize>; SITES],
+}
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache {
+            table: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            sites: std::array::from_fn(|_| std::cell::Cell::new(NO_BUCKET)),
+        }
+    }
+}
+
+/// The memo slot of a call: a multiplicative hash of the addresses of its
+/// name and tags (not their bytes) and of its connector.
+#[inline(always)]
+fn site_of(owner: u64, name: &str, tags: &[(&str, &str)]) -> usize {
+    let addresses = (name.as_ptr().addr() as u64)
+        ^ (tags.as_ptr().addr() as u64).rotate_left(29)
+        ^ owner.rotate_left(47);
+    // The top bits of a product by 2^64 / golden ratio (Fibonacci hashing).
+    (addresses.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SITES.trailing_zeros())) as usize
 }
 
 impl Cache {
@@ -255,6 +301,31 @@ impl Cache {
             hasher.write(value.as_bytes());
         }
         hasher.finish()
+    }
+
+    /// The entry of `(name, tags)` on connector `owner`, through the memo
+    /// slot `site` and then the table (noting the bucket in the slot).
+    #[inline(always)]
+    fn find(&self, site: usize, owner: u64, name: &str, tags: &[(&str, &str)]) -> Option<&Entry> {
+        match self.table.get_bucket(self.sites[site].get()) {
+            Some(entry) if entry.cell.is(owner, name, tags) => Some(entry),
+            _ => self.find_by_hash(site, owner, name, tags),
+        }
+    }
+
+    /// [`Cache::find`] past the memo: the hash and the probe.
+    #[inline(never)]
+    fn find_by_hash(
+        &self,
+        site: usize,
+        owner: u64,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Option<&Entry> {
+        let hash = self.hash(name, tags);
+        let bucket = (self.table).find_bucket_index(hash, |e| e.cell.is(owner, name, tags))?;
+        self.sites[site].set(bucket);
+        self.table.get_bucket(bucket)
     }
 }
 
@@ -297,10 +368,10 @@ impl Counters {
         n: i64,
         admit: impl FnOnce() -> Result<(), E>,
     ) -> Option<Result<(), E>> {
+        let site = site_of(self.id, name, tags);
         let found = CACHE.try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
-            let hash = cache.hash(name, tags);
-            let entry = cache.table.find(hash, |e| e.cell.is(self.id, name, tags))?;
+            let entry = cache.find(site, self.id, name, tags)?;
             if let Err(error) = admit() {
                 return Some(Err(error));
             }
@@ -316,11 +387,17 @@ impl Counters {
             let Ok(mut cache) = cache.try_borrow_mut() else {
                 return false;
             };
+            let cache = &mut *cache;
             let hash = cache.hash(name, tags);
-            let found = (cache.table).find_mut(hash, |e| e.cell.is(self.id, name, tags));
-            match found {
-                Some(entry) if entry.cell.sum.add(n) => {}
-                Some(entry) => entry.cell = self.register(name, tags, n),
+            let is = |e: &Entry| e.cell.is(self.id, name, tags);
+            let bucket = match cache.table.find_bucket_index(hash, is) {
+                Some(bucket) => {
+                    let entry = cache.table.get_bucket_mut(bucket).expect("just found");
+                    if !entry.cell.sum.add(n) {
+                        entry.cell = self.register(name, tags, n);
+                    }
+                    bucket
+                }
                 None => {
                     let cell = self.register(name, tags, n);
                     let table = &mut cache.table;
@@ -329,9 +406,11 @@ impl Counters {
                         // flushes any more.
                         table.retain(|e| !e.cell.sum.is_retired());
                     }
-                    table.insert_unique(hash, Entry { hash, cell }, |e| e.hash);
+                    let entry = table.insert_unique(hash, Entry { hash, cell }, |e| e.hash);
+                    entry.bucket_index()
                 }
-            }
+            };
+            cache.sites[site_of(self.id, name, tags)].set(bucket);
             true
         });
         if added != Ok(true) {
