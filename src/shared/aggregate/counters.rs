@@ -456,7 +456,7 @@ impl Counters {
 
     /// How many cells are registered (for the tests).
     #[cfg(test)]
-    pub(super) fn live_cells(&self) -> usize {
+    fn live_cells(&self) -> usize {
         lock(&self.registry).len()
     }
 }
@@ -472,8 +472,331 @@ impl Drop for Counters {
 
 /// How many entries this thread's cache holds (for the tests).
 #[cfg(test)]
-pub(super) fn cached_here() -> usize {
+fn cached_here() -> usize {
     CACHE.with(|cache| cache.borrow().table.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// What `caller::emit` does: the cache, then (a miss) the general add.
+    fn count(counters: &Counters, name: &str, tags: &[(&str, &str)], n: i64) {
+        let fast = counters.add_cached(name, tags, n, || Ok::<(), ()>(()));
+        if fast.is_none() {
+            counters.add(name, tags, n);
+        }
+    }
+
+    /// One flush, as `name|k:v,..` -> sum.
+    fn flush(counters: &Counters) -> BTreeMap<String, i128> {
+        let mut sums = ByName::default();
+        counters.flush_into(&mut sums);
+        let mut flat = BTreeMap::new();
+        for (name, entries) in sums {
+            for (tags, n) in entries {
+                let tags: Vec<String> = tags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                flat.insert(format!("{name}|{}", tags.join(",")), n);
+            }
+        }
+        flat
+    }
+
+    fn add_into(total: &mut BTreeMap<String, i128>, flushed: BTreeMap<String, i128>) {
+        for (context, n) in flushed {
+            *total.entry(context).or_default() += n;
+        }
+    }
+
+    #[test]
+    fn a_hit_adds_without_the_general_path_and_a_miss_says_so() {
+        let counters = Counters::default();
+        let tags = [("region", "eu"), ("host", "web-01")];
+        assert!(counters
+            .add_cached("c", &tags, 1, || Ok::<(), ()>(()))
+            .is_none());
+        counters.add("c", &tags, 1);
+        for _ in 0..10 {
+            let added = counters.add_cached("c", &tags, 2, || Ok::<(), ()>(()));
+            assert_eq!(added, Some(Ok(())));
+        }
+        // The same bytes from other storage hit too (through the hash).
+        let (name, region) = (String::from("c"), String::from("eu"));
+        let moved = [("region", region.as_str()), ("host", "web-01")];
+        assert_eq!(
+            counters.add_cached(&name, &moved, 4, || Ok::<(), ()>(())),
+            Some(Ok(()))
+        );
+        // Another tag set, name or connector misses.
+        assert!(counters
+            .add_cached("c", &tags[..1], 1, || Ok::<(), ()>(()))
+            .is_none());
+        assert!(counters
+            .add_cached("d", &tags, 1, || Ok::<(), ()>(()))
+            .is_none());
+        let other = Counters::default();
+        assert!(other
+            .add_cached("c", &tags, 1, || Ok::<(), ()>(()))
+            .is_none());
+        assert_eq!(
+            flush(&counters),
+            [("c|region:eu,host:web-01".into(), 25)].into()
+        );
+    }
+
+    #[test]
+    fn a_refusal_of_admit_adds_nothing_and_is_returned() {
+        let counters = Counters::default();
+        counters.add("c", &[], 1);
+        assert_eq!(
+            counters.add_cached("c", &[], 5, || Err("stopped")),
+            Some(Err("stopped"))
+        );
+        assert_eq!(flush(&counters), [("c|".into(), 1)].into());
+    }
+
+    #[test]
+    fn the_memo_never_matches_other_bytes_at_the_same_address() {
+        let counters = Counters::default();
+        // One buffer, rewritten in place between calls: same address and
+        // length, other bytes.
+        let mut name = String::with_capacity(16);
+        name.push_str("aaaa");
+        let mut value = String::with_capacity(16);
+        value.push_str("x1");
+        let address = (name.as_ptr(), value.as_ptr());
+        count(&counters, &name, &[("k", &value)], 1);
+        count(&counters, &name, &[("k", &value)], 1);
+        name.clear();
+        name.push_str("bbbb");
+        assert!(counters
+            .add_cached(&name, &[("k", &value)], 1, || Ok::<(), ()>(()))
+            .is_none());
+        count(&counters, &name, &[("k", &value)], 10);
+        value.clear();
+        value.push_str("x2");
+        assert_eq!(address, (name.as_ptr(), value.as_ptr()));
+        assert!(counters
+            .add_cached(&name, &[("k", &value)], 1, || Ok::<(), ()>(()))
+            .is_none());
+        count(&counters, &name, &[("k", &value)], 100);
+        count(&counters, &name, &[("k", &value)], 100);
+        let expected = [
+            ("aaaa|k:x1".into(), 2),
+            ("bbbb|k:x1".into(), 10),
+            ("bbbb|k:x2".into(), 200),
+        ];
+        assert_eq!(flush(&counters), expected.into());
+    }
+
+    #[test]
+    fn pieces_of_every_length_compare_exactly() {
+        // Each length class of `same_bytes`, and a difference at each end
+        // and in the middle.
+        for len in 0..=40usize {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_bytes(&a, &a.clone()), "{len}");
+            for at in [0, len / 2, len.saturating_sub(1)] {
+                if len > 0 {
+                    let mut b = a.clone();
+                    b[at] ^= 1;
+                    assert!(!same_bytes(&a, &b), "{len} at {at}");
+                }
+            }
+            assert!(!same_bytes(&a, &a[..len.saturating_sub(1)]) || len == 0);
+        }
+    }
+
+    #[test]
+    fn sums_are_exact_across_threads_racing_the_flush() {
+        let counters = Arc::new(Counters::default());
+        let done = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..4i64)
+            .map(|t| {
+                let counters = counters.clone();
+                std::thread::spawn(move || {
+                    let own = format!("own.{t}");
+                    for i in 0..20_000i64 {
+                        count(&counters, "shared", &[], 1);
+                        count(&counters, "shared", &[("t", "x"), ("u", "y")], i % 7 - 3);
+                        count(&counters, &own, &[], t + 1);
+                        if i % 5_000 == 0 {
+                            // A thread that comes and goes, once in a while.
+                            let counters = counters.clone();
+                            std::thread::spawn(move || count(&counters, "brief", &[], 1))
+                                .join()
+                                .unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut total = BTreeMap::new();
+        let flusher = {
+            let (counters, done) = (counters.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut total = BTreeMap::new();
+                while !done.load(Relaxed) {
+                    add_into(&mut total, flush(&counters));
+                }
+                total
+            })
+        };
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        done.store(true, Relaxed);
+        add_into(&mut total, flusher.join().unwrap());
+        add_into(&mut total, flush(&counters));
+        let tagged: i128 = (0..20_000).map(|i| i128::from(i % 7 - 3)).sum::<i128>() * 4;
+        let mut expected: BTreeMap<String, i128> = [
+            ("shared|".into(), 80_000),
+            ("shared|t:x,u:y".into(), tagged),
+            ("brief|".into(), 16),
+        ]
+        .into();
+        for t in 0..4 {
+            expected.insert(format!("own.{t}|"), 20_000 * i128::from(t + 1));
+        }
+        total.retain(|_, n| *n != 0);
+        expected.retain(|_, n| *n != 0);
+        assert_eq!(total, expected);
+        // Nothing is added any more: two flushes retire every cell.
+        flush(&counters);
+        flush(&counters);
+        assert_eq!(counters.live_cells(), 0);
+    }
+
+    #[test]
+    fn an_idle_context_is_retired_and_comes_back() {
+        let counters = Counters::default();
+        count(&counters, "c", &[("k", "v")], 3);
+        assert_eq!(counters.live_cells(), 1);
+        assert_eq!(flush(&counters), [("c|k:v".into(), 3)].into());
+        assert_eq!(
+            counters.live_cells(),
+            1,
+            "not idle for a whole interval yet"
+        );
+        assert!(flush(&counters).is_empty());
+        assert_eq!(counters.live_cells(), 0, "idle for an interval: retired");
+        // The cache still has the entry, retired: the fast path declines.
+        assert!(counters
+            .add_cached("c", &[("k", "v")], 1, || Ok::<(), ()>(()))
+            .is_none());
+        count(&counters, "c", &[("k", "v")], 4);
+        count(&counters, "c", &[("k", "v")], 5);
+        assert_eq!(counters.live_cells(), 1);
+        assert_eq!(flush(&counters), [("c|k:v".into(), 9)].into());
+    }
+
+    #[test]
+    fn sums_beyond_i64_spill_exactly_and_never_wrap() {
+        let counters = Counters::default();
+        let adds = [
+            i64::MAX,
+            i64::MAX,
+            1,
+            i64::MIN,
+            -1,
+            i64::MIN,
+            i64::MIN,
+            i64::MAX,
+        ];
+        let mut expected = 0i128;
+        for (i, &n) in adds.iter().enumerate() {
+            count(&counters, "big", &[], n);
+            expected += i128::from(n);
+            if i == 4 {
+                // A flush in between takes the spill and the i64 at once.
+                let taken = flush(&counters);
+                assert_eq!(taken["big|"], expected);
+                expected = 0;
+            }
+        }
+        assert_eq!(flush(&counters)["big|"], expected);
+        // A first add of i64::MIN (the retired mark) starts in the spill.
+        count(&counters, "min", &[], i64::MIN);
+        count(&counters, "min", &[], 1);
+        assert_eq!(flush(&counters)["min|"], i128::from(i64::MIN) + 1);
+        // A sum that reaches i64::MIN exactly spills as well.
+        count(&counters, "edge", &[], -1);
+        count(&counters, "edge", &[], i64::MIN + 1);
+        count(&counters, "edge", &[], 0);
+        assert_eq!(flush(&counters)["edge|"], i128::from(i64::MIN));
+    }
+
+    #[test]
+    fn dropped_connectors_and_idle_contexts_leave_nothing_growing() {
+        // A long-lived thread, and connectors made and dropped around it.
+        let before = cached_here();
+        for round in 0..500 {
+            let counters = Counters::default();
+            let value = round.to_string();
+            count(&counters, "c", &[("round", &value)], 1);
+            count(&counters, "c", &[], 1);
+            drop(counters);
+            assert!(cached_here() <= before + 8, "{} entries", cached_here());
+        }
+        // One connector, contexts that come and go: the registry keeps the
+        // live ones, the cache at most about twice as many.
+        let counters = Counters::default();
+        for round in 0..50 {
+            for i in 0..20 {
+                count(&counters, &format!("c.{round}.{i}"), &[], 1);
+            }
+            flush(&counters);
+            flush(&counters);
+            assert_eq!(counters.live_cells(), 0);
+            assert!(cached_here() <= before + 64, "{} entries", cached_here());
+        }
+    }
+
+    #[test]
+    fn a_thread_that_ends_leaves_its_cells_to_be_retired() {
+        let counters = Arc::new(Counters::default());
+        for _ in 0..10 {
+            let counters = counters.clone();
+            std::thread::spawn(move || count(&counters, "c", &[], 1))
+                .join()
+                .unwrap();
+        }
+        assert_eq!(counters.live_cells(), 10);
+        assert_eq!(flush(&counters)["c|"], 10);
+        flush(&counters);
+        assert_eq!(counters.live_cells(), 0);
+        // Its cells went with the thread's cache and the registry.
+        let cell = {
+            let counters = counters.clone();
+            std::thread::spawn(move || {
+                count(&counters, "d", &[], 1);
+                lock(&counters.registry)[0].clone()
+            })
+            .join()
+            .unwrap()
+        };
+        assert_eq!(Arc::strong_count(&cell), 2, "the registry and this test");
+    }
+
+    #[test]
+    fn the_fallback_table_is_flushed_too() {
+        let counters = Counters::default();
+        // The cache borrowed (a call that re-entered): the fallback takes it.
+        CACHE.with(|cache| {
+            let _busy = cache.borrow_mut();
+            assert!(counters
+                .add_cached("c", &[], 1, || Ok::<(), ()>(()))
+                .is_none());
+            counters.add("c", &[], 2);
+            counters.add("c", &[], 3);
+        });
+        assert_eq!(counters.live_cells(), 0);
+        assert_eq!(flush(&counters), [("c|".into(), 5)].into());
+        assert!(flush(&counters).is_empty());
+    }
 }
 
 #[cfg(all(test, statsd_loom))]
