@@ -60,7 +60,7 @@ use std::sync::PoisonError;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::{merge_sum, owned, slot, ByName, OwnedTags};
+use super::by_name::{merge_sum, owned, slot, ByName, OwnedTags};
 use crate::shared::loom::{Arc, AtomicI64, Mutex};
 
 /// What a retired cell holds: nobody adds to it any more.

@@ -60,8 +60,10 @@ use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 
+mod by_name;
 mod counters;
 
+use by_name::{merge_sum, slot, ByName, OwnedTags};
 use counters::Counters;
 
 use super::home::home_index;
@@ -75,44 +77,6 @@ use crate::wire::metric::{MetricType, Value};
 /// is refused and counted; unreachable without 2^20 additions of `i64::MAX`
 /// in one interval).
 pub(crate) const MAX_SPLIT: usize = 1 << 20;
-
-/// Owned tags, as the aggregation key needs them.
-type OwnedTags = Box<[(Box<str>, Box<str>)]>;
-
-fn owned(tags: &[(&str, &str)]) -> OwnedTags {
-    tags.iter()
-        .map(|(k, v)| ((*k).into(), (*v).into()))
-        .collect()
-}
-
-fn same_tags(owned: &OwnedTags, tags: &[(&str, &str)]) -> bool {
-    owned.len() == tags.len()
-        && owned
-            .iter()
-            .zip(tags)
-            .all(|((k, v), (k2, v2))| &**k == *k2 && &**v == *v2)
-}
-
-/// Per name, the tag sets seen and a value for each (usually one tag set).
-type ByName<T> = HashMap<String, Vec<(OwnedTags, T)>>;
-
-/// Finds or inserts the value for `(name, tags)` without allocating when it
-/// exists.
-fn slot<'m, T>(
-    map: &'m mut ByName<T>,
-    name: &str,
-    tags: &[(&str, &str)],
-    new: impl FnOnce() -> T,
-) -> &'m mut T {
-    let entries = map.entry_ref(name).or_default();
-    match entries.iter().position(|(owned, _)| same_tags(owned, tags)) {
-        Some(at) => &mut entries[at].1,
-        None => {
-            entries.push((owned(tags), new()));
-            &mut entries.last_mut().expect("just pushed").1
-        }
-    }
-}
 
 /// A gauge's state within one interval.
 #[derive(Debug, Clone, Copy, Default)]
@@ -464,15 +428,6 @@ fn typed(kind: MetricType, text: &str) -> Option<Value<'static>> {
             })
         }
         _ => None,
-    }
-}
-
-/// Adds `n` to the sum of `(name, tags)` in `sums`.
-fn merge_sum(sums: &mut ByName<i128>, name: &str, tags: &OwnedTags, n: i128) {
-    let entries = sums.entry_ref(name).or_default();
-    match entries.iter_mut().find(|(owned, _)| owned == tags) {
-        Some((_, sum)) => *sum = sum.saturating_add(n),
-        None => entries.push((tags.clone(), n)),
     }
 }
 
