@@ -107,21 +107,35 @@ pub(crate) fn emit(
         // A call with tags of its own (no rate, no aggregation, no tag-set
         // cap): in place too, where the dialect allows.
         return emit_tagged(shared, name, value, kind, tags);
-    } else if let (Sampling::Every, Some(aggregator), None) =
-        (sampling, &shared.aggregator, &shared.guard)
-    {
+    } else if let (Sampling::Every, Some(_), None) = (sampling, &shared.aggregator, &shared.guard) {
         if let (MetricType::Counter, Value::Int(n)) = (kind, value) {
-            // An aggregated counter whose context this thread has counted
-            // (validated then): one lock-free add, after the stop check. A
-            // first call, or an invalid one, goes on to the general path.
-            if let Some(done) = aggregator.add_count_fast(name, tags, n, || shared.accepting()) {
-                return done;
-            }
+            return emit_folded_count(shared, name, n, tags);
         }
     }
     // The rest (tags, a rate, aggregation, text values) takes the general
     // path, which measures what it wrote.
     emit_general(shared, name, value, kind, sampling, tags)
+}
+
+/// [`emit`] for an unsampled integer counter with aggregation on (and no
+/// tag-set cap): a context this thread has counted before (so validated
+/// then) is one lock-free add, after the stop check; a first call, or an
+/// invalid one, goes on to the general path. Out of line, so that the other
+/// branches of `emit` keep their registers.
+#[inline(never)]
+fn emit_folded_count(
+    shared: &Shared,
+    name: &str,
+    n: i64,
+    tags: &[(&str, &str)],
+) -> Result<(), Error> {
+    if let Some(aggregator) = &shared.aggregator {
+        if let Some(done) = aggregator.add_count_fast(name, tags, n, || shared.accepting()) {
+            return done;
+        }
+    }
+    let (value, kind) = (Value::Int(n), MetricType::Counter);
+    emit_general(shared, name, value, kind, Sampling::Every, tags)
 }
 
 /// [`emit`] for a plain line of a float or a duration (a gauge, a timing, a
