@@ -119,9 +119,10 @@ pub(crate) fn emit(
 
 /// [`emit`] for an unsampled integer counter with aggregation on (and no
 /// tag-set cap): a context this thread has counted before (so validated
-/// then) is one lock-free add, after the stop check; a first call, or an
-/// invalid one, goes on to the general path. Out of line, so that the other
-/// branches of `emit` keep their registers.
+/// then) is one lock-free add. A first call, an invalid one, or any call
+/// once a stop has completed goes on to the general path, which validates
+/// and then refuses (`accepting`) as it always did. Out of line, so that the
+/// other branches of `emit` keep their registers.
 #[inline(never)]
 fn emit_folded_count(
     shared: &Shared,
@@ -130,8 +131,8 @@ fn emit_folded_count(
     tags: &[(&str, &str)],
 ) -> Result<(), Error> {
     if let Some(aggregator) = &shared.aggregator {
-        if let Some(done) = aggregator.add_count_fast(name, tags, n, || shared.accepting()) {
-            return done;
+        if !shared.queue.is_closed() && aggregator.add_count_fast(name, tags, n) {
+            return Ok(());
         }
     }
     let (value, kind) = (Value::Int(n), MetricType::Counter);

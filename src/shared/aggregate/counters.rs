@@ -195,13 +195,21 @@ impl ContextCell {
     /// Whether this is the cell of `(name, tags)` on connector `owner`.
     #[inline(always)]
     fn is(&self, owner: u64, name: &str, tags: &[(&str, &str)]) -> bool {
-        self.owner == owner
-            && same_bytes(self.name.as_bytes(), name.as_bytes())
-            && self.tags.len() == tags.len()
-            && (self.tags.iter().zip(tags)).all(|((key, value), (other_key, other_value))| {
-                same_bytes(key.as_bytes(), other_key.as_bytes())
-                    && same_bytes(value.as_bytes(), other_value.as_bytes())
-            })
+        if self.owner != owner
+            || !same_bytes(self.name.as_bytes(), name.as_bytes())
+            || self.tags.len() != tags.len()
+        {
+            return false;
+        }
+        // A plain loop (not `Iterator::all`), which stays in line.
+        for ((key, value), (other_key, other_value)) in self.tags.iter().zip(tags) {
+            if !same_bytes(key.as_bytes(), other_key.as_bytes())
+                || !same_bytes(value.as_bytes(), other_value.as_bytes())
+            {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -303,28 +311,22 @@ impl Cache {
         hasher.finish()
     }
 
-    /// The entry of `(name, tags)` on connector `owner`, through the memo
-    /// slot `site` and then the table (noting the bucket in the slot).
+    /// The entry of `(name, tags)` on connector `owner` in the memo slot of
+    /// the call, if that is where it is.
     #[inline(always)]
-    fn find(&self, site: usize, owner: u64, name: &str, tags: &[(&str, &str)]) -> Option<&Entry> {
-        match self.table.get_bucket(self.sites[site].get()) {
-            Some(entry) if entry.cell.is(owner, name, tags) => Some(entry),
-            _ => self.find_by_hash(site, owner, name, tags),
-        }
+    fn find_in_memo(&self, owner: u64, name: &str, tags: &[(&str, &str)]) -> Option<&Entry> {
+        let entry = self
+            .table
+            .get_bucket(self.sites[site_of(owner, name, tags)].get())?;
+        entry.cell.is(owner, name, tags).then_some(entry)
     }
 
-    /// [`Cache::find`] past the memo: the hash and the probe.
-    #[inline(never)]
-    fn find_by_hash(
-        &self,
-        site: usize,
-        owner: u64,
-        name: &str,
-        tags: &[(&str, &str)],
-    ) -> Option<&Entry> {
+    /// The entry of `(name, tags)` on connector `owner`, by the hash and a
+    /// probe of the table; noted in the memo for the next call.
+    fn find_by_hash(&self, owner: u64, name: &str, tags: &[(&str, &str)]) -> Option<&Entry> {
         let hash = self.hash(name, tags);
         let bucket = (self.table).find_bucket_index(hash, |e| e.cell.is(owner, name, tags))?;
-        self.sites[site].set(bucket);
+        self.sites[site_of(owner, name, tags)].set(bucket);
         self.table.get_bucket(bucket)
     }
 }
@@ -356,28 +358,35 @@ impl Default for Counters {
 }
 
 impl Counters {
-    /// Adds `n` to `(name, tags)` if this thread has a live cell for it:
-    /// `None` otherwise (the caller takes the general path, which validates
-    /// the call and then [`Counters::add`]s it). `admit` runs first on a
-    /// hit (the check that a stop refuses); its error is returned as is.
+    /// Adds `n` to `(name, tags)` if this thread has a live cell for it;
+    /// `false` (nothing added) otherwise, and the caller takes the general
+    /// path, which validates the call and then [`Counters::add`]s it.
     #[inline]
-    pub(super) fn add_cached<E>(
-        &self,
-        name: &str,
-        tags: &[(&str, &str)],
-        n: i64,
-        admit: impl FnOnce() -> Result<(), E>,
-    ) -> Option<Result<(), E>> {
-        let site = site_of(self.id, name, tags);
-        let found = CACHE.try_with(|cache| {
+    pub(super) fn add_cached(&self, name: &str, tags: &[(&str, &str)], n: i64) -> bool {
+        let in_memo = CACHE.try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
-            let entry = cache.find(site, self.id, name, tags)?;
-            if let Err(error) = admit() {
-                return Some(Err(error));
-            }
-            entry.cell.sum.add(n).then_some(Ok(()))
+            let entry = cache.find_in_memo(self.id, name, tags)?;
+            Some(entry.cell.sum.add(n))
         });
-        found.ok().flatten()
+        match in_memo {
+            Ok(Some(added)) => added,
+            _ => self.add_by_hash(name, tags, n),
+        }
+    }
+
+    /// [`Counters::add_cached`] past the memo: the hash and the probe.
+    #[inline(never)]
+    fn add_by_hash(&self, name: &str, tags: &[(&str, &str)], n: i64) -> bool {
+        let added = CACHE.try_with(|cache| {
+            let Ok(cache) = cache.try_borrow() else {
+                return false;
+            };
+            match cache.find_by_hash(self.id, name, tags) {
+                Some(entry) => entry.cell.sum.add(n),
+                None => false,
+            }
+        });
+        added == Ok(true)
     }
 
     /// Adds `n` to `(name, tags)` (validated), registering a cell for this
@@ -485,8 +494,7 @@ mod tests {
 
     /// What `caller::emit` does: the cache, then (a miss) the general add.
     fn count(counters: &Counters, name: &str, tags: &[(&str, &str)], n: i64) {
-        let fast = counters.add_cached(name, tags, n, || Ok::<(), ()>(()));
-        if fast.is_none() {
+        if !counters.add_cached(name, tags, n) {
             counters.add(name, tags, n);
         }
     }
@@ -515,47 +523,24 @@ mod tests {
     fn a_hit_adds_without_the_general_path_and_a_miss_says_so() {
         let counters = Counters::default();
         let tags = [("region", "eu"), ("host", "web-01")];
-        assert!(counters
-            .add_cached("c", &tags, 1, || Ok::<(), ()>(()))
-            .is_none());
+        assert!(!counters.add_cached("c", &tags, 1));
         counters.add("c", &tags, 1);
         for _ in 0..10 {
-            let added = counters.add_cached("c", &tags, 2, || Ok::<(), ()>(()));
-            assert_eq!(added, Some(Ok(())));
+            assert!(counters.add_cached("c", &tags, 2));
         }
         // The same bytes from other storage hit too (through the hash).
         let (name, region) = (String::from("c"), String::from("eu"));
         let moved = [("region", region.as_str()), ("host", "web-01")];
-        assert_eq!(
-            counters.add_cached(&name, &moved, 4, || Ok::<(), ()>(())),
-            Some(Ok(()))
-        );
+        assert!(counters.add_cached(&name, &moved, 4));
         // Another tag set, name or connector misses.
-        assert!(counters
-            .add_cached("c", &tags[..1], 1, || Ok::<(), ()>(()))
-            .is_none());
-        assert!(counters
-            .add_cached("d", &tags, 1, || Ok::<(), ()>(()))
-            .is_none());
+        assert!(!counters.add_cached("c", &tags[..1], 1));
+        assert!(!counters.add_cached("d", &tags, 1));
         let other = Counters::default();
-        assert!(other
-            .add_cached("c", &tags, 1, || Ok::<(), ()>(()))
-            .is_none());
+        assert!(!other.add_cached("c", &tags, 1));
         assert_eq!(
             flush(&counters),
             [("c|region:eu,host:web-01".into(), 25)].into()
         );
-    }
-
-    #[test]
-    fn a_refusal_of_admit_adds_nothing_and_is_returned() {
-        let counters = Counters::default();
-        counters.add("c", &[], 1);
-        assert_eq!(
-            counters.add_cached("c", &[], 5, || Err("stopped")),
-            Some(Err("stopped"))
-        );
-        assert_eq!(flush(&counters), [("c|".into(), 1)].into());
     }
 
     #[test]
@@ -572,16 +557,12 @@ mod tests {
         count(&counters, &name, &[("k", &value)], 1);
         name.clear();
         name.push_str("bbbb");
-        assert!(counters
-            .add_cached(&name, &[("k", &value)], 1, || Ok::<(), ()>(()))
-            .is_none());
+        assert!(!counters.add_cached(&name, &[("k", &value)], 1));
         count(&counters, &name, &[("k", &value)], 10);
         value.clear();
         value.push_str("x2");
         assert_eq!(address, (name.as_ptr(), value.as_ptr()));
-        assert!(counters
-            .add_cached(&name, &[("k", &value)], 1, || Ok::<(), ()>(()))
-            .is_none());
+        assert!(!counters.add_cached(&name, &[("k", &value)], 1));
         count(&counters, &name, &[("k", &value)], 100);
         count(&counters, &name, &[("k", &value)], 100);
         let expected = [
@@ -684,9 +665,7 @@ mod tests {
         assert!(flush(&counters).is_empty());
         assert_eq!(counters.live_cells(), 0, "idle for an interval: retired");
         // The cache still has the entry, retired: the fast path declines.
-        assert!(counters
-            .add_cached("c", &[("k", "v")], 1, || Ok::<(), ()>(()))
-            .is_none());
+        assert!(!counters.add_cached("c", &[("k", "v")], 1));
         count(&counters, "c", &[("k", "v")], 4);
         count(&counters, "c", &[("k", "v")], 5);
         assert_eq!(counters.live_cells(), 1);
@@ -787,9 +766,7 @@ mod tests {
         // The cache borrowed (a call that re-entered): the fallback takes it.
         CACHE.with(|cache| {
             let _busy = cache.borrow_mut();
-            assert!(counters
-                .add_cached("c", &[], 1, || Ok::<(), ()>(()))
-                .is_none());
+            assert!(!counters.add_cached("c", &[], 1));
             counters.add("c", &[], 2);
             counters.add("c", &[], 3);
         });

@@ -7,7 +7,9 @@
 //!   lock only the first time its thread counts that context (or again after
 //!   the context was idle for a whole interval). The caller's fast branch
 //!   (`caller::emit`) tries that cache before it validates anything, for
-//!   unsampled integer counters without the tag-set cap; everything else
+//!   unsampled integer counters without the tag-set cap, unless a stop has
+//!   completed (then the general path validates and refuses, as before: one
+//!   relaxed load on the fast branch); everything else
 //!   below (gauges, sets, packed samples, text values, and every call under
 //!   the tag-set cap, which must keep seeing each tag set) takes the general
 //!   path: validated, then folded under these tables' mutexes. A
@@ -282,19 +284,13 @@ impl Aggregator {
 
     /// The caller's fast branch for an unsampled integer counter: adds `n`
     /// to `(name, tags)` without a lock when this thread has counted that
-    /// context on this connector before (so it was validated then), after
-    /// `admit` (the stop check) agrees. `None`: not seen (or idle since), so
-    /// the call takes the general path, which validates it and folds it with
-    /// [`Aggregator::add`] (registering the context for the next call).
+    /// context on this connector before (so it was validated then). `false`:
+    /// not seen (or idle since), nothing added; the call takes the general
+    /// path, which validates it and folds it with [`Aggregator::add`]
+    /// (registering the context for the next call).
     #[inline]
-    pub(crate) fn add_count_fast<E>(
-        &self,
-        name: &str,
-        tags: &[(&str, &str)],
-        n: i64,
-        admit: impl FnOnce() -> Result<(), E>,
-    ) -> Option<Result<(), E>> {
-        self.counters.add_cached(name, tags, n, admit)
+    pub(crate) fn add_count_fast(&self, name: &str, tags: &[(&str, &str)], n: i64) -> bool {
+        self.counters.add_cached(name, tags, n)
     }
 
     /// A counter cell for `name` (no tags), registered for flushing.
