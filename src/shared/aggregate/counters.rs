@@ -150,15 +150,15 @@ impl Sum {
         }
     }
 
-    /// Takes the sum (the spill and the `i64`), leaving 0; with `retire`, a
-    /// cell with nothing to take is retired instead. Returns the sum and
-    /// whether the cell is now retired. Only the flush calls this, one
-    /// flush at a time (under the registry's lock), never on a retired cell.
-    pub(super) fn take(&self, retire: bool) -> (i128, bool) {
+    /// Takes the sum (the spill and the `i64`), leaving 0; a cell with
+    /// nothing to take (idle since the last flush) is retired instead.
+    /// Returns the sum and whether the cell is now retired. Only the flush
+    /// calls this, one flush at a time (under the registry's lock), never on
+    /// a retired cell.
+    pub(super) fn take(&self) -> (i128, bool) {
         let mut spilled = lock(&self.spilled);
         let spill = std::mem::take(&mut *spilled);
-        if retire
-            && spill == 0
+        if spill == 0
             && (self.value)
                 .compare_exchange(0, RETIRED, Relaxed, Relaxed)
                 .is_ok()
@@ -186,8 +186,11 @@ impl Sum {
 pub(super) struct ContextCell {
     /// The connector's [`Counters::id`].
     owner: u64,
+    /// The context's name, as first validated.
     name: Box<str>,
+    /// The context's tags, as first validated.
     tags: OwnedTags,
+    /// This thread's running sum for the context.
     sum: Sum,
 }
 
@@ -251,6 +254,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 struct Entry {
     /// The hash of the cell's context (the table keeps no hashes itself).
     hash: u64,
+    /// The cell (shared with the connector's registry).
     cell: Arc<ContextCell>,
 }
 
@@ -262,6 +266,7 @@ const NO_BUCKET: usize = usize::MAX;
 
 /// A thread's cells, for every aggregating connector it counts on.
 struct Cache {
+    /// The cells by context (name, tags) and connector.
     table: HashTable<Entry>,
     /// foldhash, with a seed of this thread's.
     hasher: DefaultHashBuilder,
@@ -448,7 +453,7 @@ impl Counters {
     pub(super) fn flush_into(&self, sums: &mut ByName<i128>) {
         let mut registry = lock(&self.registry);
         registry.retain(|cell| {
-            let (n, retired) = cell.sum.take(true);
+            let (n, retired) = cell.sum.take();
             if n != 0 {
                 merge_sum(sums, &cell.name, &cell.tags, n);
             }
@@ -787,7 +792,7 @@ mod loom_tests {
     fn flush(registry: &Mutex<Vec<Arc<Sum>>>) -> i128 {
         let mut total = 0;
         lock(registry).retain(|sum| {
-            let (n, retired) = sum.take(true);
+            let (n, retired) = sum.take();
             total += n;
             !retired
         });

@@ -3,16 +3,17 @@
 //!
 //! - Counters are summed. Each thread adds into its own cell per name and
 //!   tag set, found through a thread-local cache without a lock (see
-//!   `counters`): a call costs a hash, a probe and an atomic add, and takes a
-//!   lock only the first time its thread counts that context (or again after
-//!   the context was idle for a whole interval). The caller's fast branch
+//!   `counters`): a call costs at most a hash, a probe and an atomic add
+//!   (a call site whose strings stay put skips the hash), and takes a lock
+//!   only the first time its thread counts that context (or again after the
+//!   context was idle for a whole interval). The caller's fast branch
 //!   (`caller::emit`) tries that cache before it validates anything, for
 //!   unsampled integer counters without the tag-set cap, unless a stop has
 //!   completed (then the general path validates and refuses, as before: one
-//!   relaxed load on the fast branch); everything else
-//!   below (gauges, sets, packed samples, text values, and every call under
-//!   the tag-set cap, which must keep seeing each tag set) takes the general
-//!   path: validated, then folded under these tables' mutexes. A
+//!   relaxed load on the fast branch). Everything else (gauges, sets, packed
+//!   samples, text values, and every call under the tag-set cap, which must
+//!   keep seeing each tag set) takes the general path: validated, then
+//!   folded under these tables' mutexes (counters into the same cells). A
 //!   [`Counter`](crate::Counter) handle goes further: its name is checked
 //!   once and each increment is one atomic add on the caller's stripe (a
 //!   [`CounterCell`], striped by the thread's home index).
