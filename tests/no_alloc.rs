@@ -315,6 +315,48 @@ fn emitting_allocates_nothing_once_warm() {
     );
 }
 
+/// With aggregation on, a counter call whose context this thread has counted
+/// before (plain or tagged, from literals or from other storage with the
+/// same bytes) allocates nothing: a cache hit and an atomic add.
+#[test]
+fn aggregated_counters_allocate_nothing_once_warm() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(9) // never reached: the interval outlasts the test
+        .aggregate(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    runtime.block_on(statsd.start()).unwrap();
+    let tags = [("region", "eu"), ("host", "web-01")];
+    let host = String::from("web-01");
+    let moved = [("region", "eu"), ("host", host.as_str())];
+    // Warm: the first call of each context registers its cell.
+    statsd.incr("bench.requests").unwrap();
+    statsd.with_tags(&tags).incr("bench.requests").unwrap();
+    statsd.count("bench.count", 5).unwrap();
+
+    let before = allocations_here();
+    for i in 0..100_000 {
+        statsd.incr("bench.requests").unwrap();
+        statsd.with_tags(&tags).incr("bench.requests").unwrap();
+        statsd.with_tags(&moved).incr("bench.requests").unwrap();
+        statsd.count("bench.count", i).unwrap();
+    }
+    let allocations = allocations_here() - before;
+    assert_eq!(
+        allocations, 0,
+        "400 000 aggregated counter calls allocated {allocations} times on the emitting thread"
+    );
+    // Nothing was sent yet: the folded calls wait for the flush.
+    assert_eq!(statsd.stats().accepted, 0);
+    runtime.block_on(statsd.stop());
+}
+
 /// The allocator does count this thread's allocations (the test above would
 /// pass vacuously otherwise).
 #[test]

@@ -117,6 +117,10 @@ pub(crate) fn emit(
         if in_place(value, kind) {
             return emit_tagged(shared, name, value, kind, tags);
         }
+    } else if let (Sampling::Every, Some(_), None) = (sampling, &shared.aggregator, &shared.guard) {
+        if let (MetricType::Counter, Value::Int(n)) = (kind, value) {
+            return emit_folded_count(shared, name, n, tags);
+        }
     }
     // The rest (a rate, aggregation, text values) takes the general path,
     // which measures what it wrote.
@@ -150,6 +154,28 @@ impl FillLine for IntLine<'_> {
     fn fill(self, out: &mut [u8]) -> usize {
         (self.shared.format).write_int(out, self.name, self.value, self.kind)
     }
+}
+
+/// [`emit`] for an unsampled integer counter with aggregation on (and no
+/// tag-set cap): a context this thread has counted before (so validated
+/// then) is one lock-free add. A first call, an invalid one, or any call
+/// once a stop has completed goes on to the general path, which validates
+/// and then refuses (`accepting`) as it always did. Out of line, so that the
+/// other branches of `emit` keep their registers.
+#[inline(never)]
+fn emit_folded_count(
+    shared: &Shared,
+    name: &str,
+    n: i64,
+    tags: &[(&str, &str)],
+) -> Result<(), Error> {
+    if let Some(aggregator) = &shared.aggregator {
+        if !shared.queue.is_closed() && aggregator.add_count_fast(name, tags, n) {
+            return Ok(());
+        }
+    }
+    let (value, kind) = (Value::Int(n), MetricType::Counter);
+    emit_general(shared, name, value, kind, Sampling::Every, tags)
 }
 
 /// [`emit`] for a plain line of a float or a duration (a gauge, a timing, a

@@ -1,6 +1,7 @@
 //! The one switch between std's synchronisation and loom's model of it.
 //!
-//! The queue's hand-off (`slot`, `queue`) is model-checked by loom:
+//! The queue's hand-off (`slot`, `queue`) and the aggregated counters'
+//! cells (`aggregate::counters`) are model-checked by loom:
 //! `RUSTFLAGS="--cfg statsd_loom" cargo test -p statsd-connector --lib --release loom`
 //! (not `--cfg loom`: tokio reads that one too, and leaves out `tokio::net`).
 //! Under that flag, and only in tests, this module hands out loom's atomics,
@@ -15,12 +16,12 @@
 
 #[cfg(all(test, statsd_loom))]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicU64},
+    atomic::{AtomicBool, AtomicI64, AtomicU64},
     Arc, Mutex,
 };
 #[cfg(not(all(test, statsd_loom)))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicU64},
+    atomic::{AtomicBool, AtomicI64, AtomicU64},
     Arc, Mutex,
 };
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use statsd_connector::testing::CaptureServer;
-use statsd_connector::{Connector, Line, Metrics};
+use statsd_connector::{Connector, ErrorKind, Line, Metrics};
 
 fn sums(lines: &[String]) -> BTreeMap<String, i64> {
     let mut sums = BTreeMap::new();
@@ -152,4 +152,115 @@ fn a_zero_flush_interval_is_refused() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("aggregate"), "{err}");
+}
+
+/// The cached path for counters (a context seen before on this thread skips
+/// validation) keeps the general path's answers: a bad call is rejected each
+/// time, a stop refuses a cached context, and a start takes it again.
+#[tokio::test(flavor = "current_thread")]
+async fn cached_counter_contexts_keep_every_refusal_of_the_general_path() {
+    let server = CaptureServer::start().await.unwrap();
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .dogstatsd(true)
+        .aggregate(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let kind = statsd_connector::Error::into_kind;
+    statsd.start().await.unwrap();
+    let tags = [("region", "eu")];
+    for _ in 0..3 {
+        statsd.incr("hits").unwrap();
+        statsd.with_tags(&tags).incr("hits").unwrap();
+        // Invalid every time: never cached.
+        assert!(matches!(
+            statsd.incr("bad|name").map_err(kind),
+            Err(ErrorKind::InvalidName { .. })
+        ));
+        assert!(matches!(
+            statsd.with_tags(&[("k", "a|b")]).incr("hits").map_err(kind),
+            Err(ErrorKind::InvalidTag { .. })
+        ));
+    }
+    assert_eq!(statsd.stats().rejected, 6);
+    statsd.stop().await;
+    server
+        .wait_for_lines(2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut lines = server.lines();
+    lines.sort();
+    assert_eq!(lines, ["hits:3|c", "hits:3|c|#region:eu"]);
+
+    // After the stop, the cached contexts are refused and counted.
+    for _ in 0..2 {
+        assert!(matches!(
+            statsd.incr("hits").map_err(kind),
+            Err(ErrorKind::Stopped)
+        ));
+        assert!(matches!(
+            statsd.with_tags(&tags).incr("hits").map_err(kind),
+            Err(ErrorKind::Stopped)
+        ));
+    }
+    let stats = statsd.stats();
+    assert_eq!(
+        (stats.dropped, stats.accepted, stats.sent),
+        (4, 2, 2),
+        "{stats:?}"
+    );
+
+    // A new start takes them again.
+    statsd.start().await.unwrap();
+    statsd.count("hits", 5).unwrap();
+    statsd.stop().await;
+    server
+        .wait_for_lines(3, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(server.lines().last().unwrap(), "hits:5|c");
+}
+
+/// A context idle for a whole interval is retired from the tables, and
+/// counted again from its next call: nothing is lost in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_idle_for_intervals_is_counted_again_when_it_returns() {
+    let server = CaptureServer::start().await.unwrap();
+    let statsd = Connector::builder()
+        .host("127.0.0.1")
+        .port(server.port())
+        .aggregate(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    statsd.start().await.unwrap();
+    let mut expected = 0;
+    for round in 1..=3 {
+        for _ in 0..round {
+            statsd.with_tags(&[("k", "v")]).count("back", 2).unwrap();
+            expected += 2;
+        }
+        // Several intervals pass: the cell is flushed, then retired.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    statsd.stop().await;
+    // One line per interval that saw calls (how many intervals that was
+    // depends on the machine's timing; the total does not).
+    let sent = statsd.stats().accepted;
+    server
+        .wait_for_lines(sent, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let lines = server.lines();
+    let total: i64 = lines
+        .iter()
+        .map(|l| {
+            let parsed = Line::parse(l).unwrap();
+            assert_eq!(parsed.name, "back", "{lines:?}");
+            parsed.value.parse::<i64>().unwrap()
+        })
+        .sum();
+    assert_eq!(total, expected, "{lines:?}");
+    let stats = statsd.stats();
+    assert_eq!(stats.accepted, lines.len() as u64, "{stats:?}");
 }

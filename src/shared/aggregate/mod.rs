@@ -1,12 +1,22 @@
 //! Client-side aggregation (opt-in): fold many data points into one line per
 //! name and tag set per flush interval.
 //!
-//! - Counters are summed. Each thread adds into its own stripe (chosen by
-//!   the thread's home index), a small map under an uncontended mutex, so
-//!   two threads counting the same name never share a cache line. A
+//! - Counters are summed. Each thread adds into its own cell per name and
+//!   tag set, found through a thread-local cache without a lock (see
+//!   `counters`): a call costs at most a hash, a probe and an atomic add
+//!   (a call site whose strings stay put skips the hash), and takes a lock
+//!   only the first time its thread counts that context (or again after the
+//!   context was idle for a whole interval). The caller's fast branch
+//!   (`caller::emit`) tries that cache before it validates anything, for
+//!   unsampled integer counters without the tag-set cap, unless a stop has
+//!   completed (then the general path validates and refuses, as before: one
+//!   relaxed load on the fast branch). Everything else (gauges, sets, packed
+//!   samples, text values, and every call under the tag-set cap, which must
+//!   keep seeing each tag set) takes the general path: validated, then
+//!   folded under these tables' mutexes (counters into the same cells). A
 //!   [`Counter`](crate::Counter) handle goes further: its name is checked
 //!   once and each increment is one atomic add on the caller's stripe (a
-//!   [`CounterCell`]).
+//!   [`CounterCell`], striped by the thread's home index).
 //! - Gauges keep the last value; deltas after it are added to it, deltas with
 //!   no value since the last flush are sent as one delta.
 //! - Sets keep each distinct member once.
@@ -18,15 +28,16 @@
 //!   read as an `f64`, as statsd servers read it.) Counters with a
 //!   fractional text value pass through: sums do not care about order.
 //!
-//! Overflow: a counter sum never wraps and never saturates. The locked
-//! stripes and the flush sum in `i128` (2^64 additions of `i64::MAX` would be
-//! needed to reach its limit, where it saturates), and a sum beyond `i64` is
-//! sent as several lines, each within `i64` (the server adds them up), at
-//! most [`MAX_SPLIT`] per name and tag set per flush. A [`CounterCell`] keeps
-//! an `i64` per stripe, added by compare-exchange: an addition that would
-//! overflow moves the stripe's sum into the cell's `i128` spill (under a
-//! mutex the flush also takes, so no flush sees half of it) and starts the
-//! stripe again from the addend. The spill is taken at the next flush.
+//! Overflow: a counter sum never wraps and never saturates. The flush sums
+//! in `i128` (2^64 additions of `i64::MAX` would be needed to reach its
+//! limit, where it saturates), and a sum beyond `i64` is sent as several
+//! lines, each within `i64` (the server adds them up), at most
+//! [`MAX_SPLIT`] per name and tag set per flush. A thread's context cell
+//! (`counters`) and a [`CounterCell`] keep an `i64`, added by
+//! compare-exchange: an addition that would overflow moves the `i64`'s sum
+//! into the cell's `i128` spill (under a mutex the flush also takes, so no
+//! flush sees half of it) and starts the `i64` again. The spill is taken at
+//! the next flush.
 //!
 //! Non-finite gauges: a gauge call whose delta would make the aggregate
 //! infinite (`f64::MAX` twice) is refused, counted as rejected, and leaves
@@ -52,6 +63,12 @@ use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 
+mod by_name;
+mod counters;
+
+use by_name::{merge_sum, slot, ByName, OwnedTags};
+use counters::Counters;
+
 use super::home::home_index;
 use super::mutex::lock;
 use super::random;
@@ -64,44 +81,6 @@ use crate::wire::metric::{MetricType, Value};
 /// in one interval).
 pub(crate) const MAX_SPLIT: usize = 1 << 20;
 
-/// Owned tags, as the aggregation key needs them.
-type OwnedTags = Box<[(Box<str>, Box<str>)]>;
-
-fn owned(tags: &[(&str, &str)]) -> OwnedTags {
-    tags.iter()
-        .map(|(k, v)| ((*k).into(), (*v).into()))
-        .collect()
-}
-
-fn same_tags(owned: &OwnedTags, tags: &[(&str, &str)]) -> bool {
-    owned.len() == tags.len()
-        && owned
-            .iter()
-            .zip(tags)
-            .all(|((k, v), (k2, v2))| &**k == *k2 && &**v == *v2)
-}
-
-/// Per name, the tag sets seen and a value for each (usually one tag set).
-type ByName<T> = HashMap<String, Vec<(OwnedTags, T)>>;
-
-/// Finds or inserts the value for `(name, tags)` without allocating when it
-/// exists.
-fn slot<'m, T>(
-    map: &'m mut ByName<T>,
-    name: &str,
-    tags: &[(&str, &str)],
-    new: impl FnOnce() -> T,
-) -> &'m mut T {
-    let entries = map.entry_ref(name).or_default();
-    match entries.iter().position(|(owned, _)| same_tags(owned, tags)) {
-        Some(at) => &mut entries[at].1,
-        None => {
-            entries.push((owned(tags), new()));
-            &mut entries.last_mut().expect("just pushed").1
-        }
-    }
-}
-
 /// A gauge's state within one interval.
 #[derive(Debug, Clone, Copy, Default)]
 struct GaugeState {
@@ -109,13 +88,6 @@ struct GaugeState {
     value: Option<f64>,
     /// The sum of deltas since (or, with no value, in this interval).
     delta: f64,
-}
-
-/// One counter stripe, on its own cache lines.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Stripe {
-    counters: Mutex<ByName<i128>>,
 }
 
 /// One handle counter's stripes.
@@ -187,7 +159,10 @@ pub(crate) enum Aggregate<'a> {
 /// The aggregation tables of one connector.
 #[derive(Debug)]
 pub(crate) struct Aggregator {
-    stripes: Box<[Stripe]>,
+    /// The counters' cells, per thread and context.
+    counters: Counters,
+    /// How many stripes a [`CounterCell`] has.
+    handle_stripes: usize,
     gauges: Mutex<ByName<GaugeState>>,
     sets: Mutex<ByName<HashSet<Box<str>>>>,
     /// Timing, histogram and distribution values per context, when packing
@@ -227,12 +202,13 @@ const PACKED: [MetricType; 3] = [
 ];
 
 impl Aggregator {
-    /// Tables for `stripes` threads' worth of counters; `max_samples` turns
+    /// Tables for `stripes` threads' worth of counter handles; `max_samples` turns
     /// packing on (DogStatsD servers only) with that many values kept per
     /// context and interval.
     pub(crate) fn new(stripes: usize, max_samples: Option<usize>) -> Aggregator {
         Aggregator {
-            stripes: (0..stripes.max(1)).map(|_| Stripe::default()).collect(),
+            counters: Counters::default(),
+            handle_stripes: stripes.max(1),
             gauges: Mutex::default(),
             sets: Mutex::default(),
             samples: max_samples.map(|limit| (Mutex::default(), limit.max(1))),
@@ -252,12 +228,7 @@ impl Aggregator {
         tags: &[(&str, &str)],
     ) -> Folded {
         match (kind, value) {
-            (MetricType::Counter, Value::Int(n)) => {
-                let stripe = &self.stripes[home_index() % self.stripes.len()];
-                let mut counters = lock(&stripe.counters);
-                let sum = slot(&mut counters, name, tags, || 0);
-                *sum = sum.saturating_add(i128::from(n));
-            }
+            (MetricType::Counter, Value::Int(n)) => self.counters.add(name, tags, n),
             (MetricType::Counter | MetricType::Gauge, Value::Text(text)) => {
                 return match typed(kind, text) {
                     Some(value) => self.add(name, value, kind, tags),
@@ -312,11 +283,22 @@ impl Aggregator {
         Folded::Yes
     }
 
+    /// The caller's fast branch for an unsampled integer counter: adds `n`
+    /// to `(name, tags)` without a lock when this thread has counted that
+    /// context on this connector before (so it was validated then). `false`:
+    /// not seen (or idle since), nothing added; the call takes the general
+    /// path, which validates it and folds it with [`Aggregator::add`]
+    /// (registering the context for the next call).
+    #[inline]
+    pub(crate) fn add_count_fast(&self, name: &str, tags: &[(&str, &str)], n: i64) -> bool {
+        self.counters.add_cached(name, tags, n)
+    }
+
     /// A counter cell for `name` (no tags), registered for flushing.
     pub(crate) fn counter_cell(&self, name: &str) -> Arc<CounterCell> {
         let cell = Arc::new(CounterCell {
             name: name.into(),
-            stripes: (0..self.stripes.len())
+            stripes: (0..self.handle_stripes)
                 .map(|_| AtomicStripe::default())
                 .collect(),
             spilled: Mutex::new(0),
@@ -335,14 +317,7 @@ impl Aggregator {
     ) -> u64 {
         let mut refused = 0;
         let mut sums: ByName<i128> = HashMap::default();
-        for stripe in self.stripes.iter() {
-            let taken = std::mem::take(&mut *lock(&stripe.counters));
-            for (name, entries) in taken {
-                for (tags, n) in entries {
-                    merge_sum(&mut sums, name.clone(), tags, n);
-                }
-            }
-        }
+        self.counters.flush_into(&mut sums);
         for cell in lock(&self.handles).iter() {
             let mut spilled = lock(&cell.spilled);
             let n = cell
@@ -353,7 +328,7 @@ impl Aggregator {
                 });
             drop(spilled);
             if n != 0 {
-                merge_sum(&mut sums, cell.name.to_string(), OwnedTags::default(), n);
+                merge_sum(&mut sums, &cell.name, &OwnedTags::default(), n);
             }
         }
         let gauges = std::mem::take(&mut *lock(&self.gauges));
@@ -450,14 +425,6 @@ fn typed(kind: MetricType, text: &str) -> Option<Value<'static>> {
             })
         }
         _ => None,
-    }
-}
-
-fn merge_sum(sums: &mut ByName<i128>, name: String, tags: OwnedTags, n: i128) {
-    let entries = sums.entry(name).or_default();
-    match entries.iter_mut().find(|(owned, _)| *owned == tags) {
-        Some((_, sum)) => *sum = sum.saturating_add(n),
-        None => entries.push((tags, n)),
     }
 }
 
