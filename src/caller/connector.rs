@@ -735,6 +735,7 @@ impl Connector {
     /// assert!(statsd.with_tags(&[("a|b", "v")]).incr("logins").is_err());
     /// # Ok::<(), statsd_connector::Error>(())
     /// ```
+    #[inline]
     pub fn with_tags<'a>(&'a self, tags: &'a [(&'a str, &'a str)]) -> Scoped<'a> {
         Scoped::new(self.shared(), tags, 1.0)
     }

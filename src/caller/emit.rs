@@ -179,11 +179,12 @@ fn emit_folded_count(
 }
 
 /// [`emit`] for a plain line of a float or a duration (a gauge, a timing, a
-/// histogram without tags or rate), written in place like an integer's.
-/// Out of line, so that the fast branch stays small; what it does not take
-/// (a value that needs an exponent, a line near the length limit) goes on
-/// to the general path.
-#[inline(never)]
+/// histogram without tags or rate), written in place like an integer's,
+/// and inlined like it: where the verb is known, so is the value's kind,
+/// and the other kinds' branches fall away. What it does not take (a value
+/// that needs an exponent, a line near the length limit) goes on to the
+/// general path.
+#[inline(always)]
 fn emit_plain(
     shared: &Shared,
     name: &str,
@@ -195,13 +196,33 @@ fn emit_plain(
         return Err(rejected(shared, error));
     }
     if let Some(room) = shared.format.plain_bound(name, kind) {
-        let write = move |out: &mut [u8]| shared.format.write_plain(out, name, value, kind);
+        let write = PlainLine {
+            shared,
+            name,
+            value,
+            kind,
+        };
         let published = shared.publish(1, Tally::of(kind), InPlace::new(room, write));
         if let Some(answer) = published.settled() {
             return answer;
         }
     }
     emit_general(shared, name, value, kind, Sampling::Every, &[])
+}
+
+/// The plain line's writer of a float or a duration (see [`IntLine`]).
+struct PlainLine<'a> {
+    shared: &'a Shared,
+    name: &'a str,
+    value: Value<'a>,
+    kind: MetricType,
+}
+
+impl FillLine for PlainLine<'_> {
+    #[inline(always)]
+    fn fill(self, out: &mut [u8]) -> usize {
+        (self.shared.format).write_plain(out, self.name, self.value, self.kind)
+    }
 }
 
 /// [`emit`] for a line with the call's own tags, written in place

@@ -39,6 +39,7 @@ pub struct Scoped<'a> {
 
 impl<'a> Scoped<'a> {
     /// A scope over `shared` with these tags and this rate.
+    #[inline]
     pub(crate) fn new(
         shared: &'a Shared,
         tags: &'a [(&'a str, &'a str)],
@@ -128,7 +129,21 @@ impl<'a> Scoped<'a> {
 }
 
 impl Emit for Scoped<'_> {
+    /// Inlined: a scope made at the call site (`statsd.with_tags(..)`) has
+    /// a known rate and no fields, so only the call's own branch is left.
+    #[inline]
     fn emit_value(&self, name: &str, value: Value<'_>, kind: MetricType) -> Result<(), Error> {
+        if self.sample_rate == 1.0 && self.timestamp.is_none() && self.cardinality.is_none() {
+            return emit::emit(self.shared, name, value, kind, Sampling::Every, self.tags);
+        }
+        self.emit_scoped(name, value, kind)
+    }
+}
+
+impl Scoped<'_> {
+    /// [`Emit::emit_value`] with a rate or DogStatsD fields.
+    #[inline(never)]
+    fn emit_scoped(&self, name: &str, value: Value<'_>, kind: MetricType) -> Result<(), Error> {
         let sampling = if self.sample_rate == 1.0 {
             Sampling::Every
         } else {

@@ -919,22 +919,26 @@ fn float_into(out: &mut ValueRoom, f: f64, plus: bool) -> usize {
         out[0] = b'+';
         at = 1;
     }
-    // Integral below 2^63: it converts to i64 exactly, and back (one
-    // conversion each way, where `fract` would call `trunc`); -0.0 becomes
-    // 0, so no stray sign can make a delta.
-    let integral = f as i64;
-    if f.abs() < 9.2e18 && integral as f64 == f {
-        return int_into(out, at, integral);
-    }
-    if let Some((digits, places)) = short_decimal(f.abs()) {
-        if f < 0.0 {
-            out[at] = b'-';
-            at += 1;
+    let a = f.abs();
+    if a < TWO_52 {
+        // Below 2^52 a float's distance to 2^52 is a whole number of units
+        // of 1: adding 2^52 rounds it to an integer, exactly, and that
+        // integer is the low bits (no saturating conversion, which costs a
+        // dozen instructions). -0.0 is integral too, written `0`, so no
+        // stray sign can make a delta.
+        let rounded = a + TWO_52;
+        if rounded - TWO_52 == a {
+            return sign_and_whole(out, at, f, rounded.to_bits() - TWO_52.to_bits());
         }
-        // The whole part is `a`'s: `a` is not integral, so it is not the
-        // rounding of `digits / 10^places` up to the next integer.
-        let whole = f.abs() as u64;
-        return decimal_into(out, at, whole, digits - whole * POW10[places], places);
+        if let Some((digits, places)) = short_decimal(a) {
+            let scale = POW10[places];
+            let whole = digits / scale;
+            let at = if f < 0.0 { sign(out, at) } else { at };
+            return decimal_into(out, at, whole, digits - whole * scale, places);
+        }
+    } else if a < 9.2e18 {
+        // Integral (every float from 2^52 up is), and within `i64`.
+        return int_into(out, at, f as i64);
     }
     let mut shortest = zmij::Buffer::new();
     let text = shortest.format_finite(f).as_bytes();
@@ -972,13 +976,32 @@ fn short_decimal(a: f64) -> Option<(u64, usize)> {
     let mut scale = 1.0;
     for places in 1..POW10.len() {
         scale *= 10.0;
-        // `i64`, not `u64`: one instruction each way (below 10^15).
-        let digits = (a * scale + 0.5) as i64;
-        if digits as f64 / scale == a {
-            return Some((digits as u64, places));
+        // Rounded to the nearest integer by adding 2^52 (`a * scale` is
+        // below 10^15): exact, and no conversion.
+        let rounded = a * scale + TWO_52;
+        if (rounded - TWO_52) / scale == a {
+            return Some((rounded.to_bits() - TWO_52.to_bits(), places));
         }
     }
     None
+}
+
+/// 2^52: from there up, every `f64` is an integer, and below it, adding it
+/// rounds to one.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+/// Writes `-` at `at` (for a negative `f`) and the whole number `n`.
+#[inline(always)]
+fn sign_and_whole(out: &mut ValueRoom, at: usize, f: f64, n: u64) -> usize {
+    let at = if f < 0.0 && n != 0 { sign(out, at) } else { at };
+    whole_into(out, at, n)
+}
+
+/// Writes `-` at `at`; returns where the number goes.
+#[inline(always)]
+fn sign(out: &mut ValueRoom, at: usize) -> usize {
+    out[at] = b'-';
+    at + 1
 }
 
 /// Writes `whole`, a point and `fraction` on `places` digits (1 to 8, with
@@ -991,9 +1014,22 @@ fn decimal_into(out: &mut ValueRoom, at: usize, whole: u64, fraction: u64, place
         return 0;
     }
     out[at] = b'.';
-    // The last `places` of the fraction's eight digits.
-    let text = (eight_digits(fraction) + ASCII_ZEROS) >> (8 * (8 - places));
+    // The last `places` of the fraction's two or eight digits.
+    let text = if places <= 2 {
+        two_digits(fraction) >> (8 * (2 - places))
+    } else {
+        (eight_digits(fraction) + ASCII_ZEROS) >> (8 * (8 - places))
+    };
     word_into(out, at + 1, text, places)
+}
+
+/// The two digits of `n` (below 100) as text, the tens in the low byte.
+#[inline(always)]
+fn two_digits(n: u64) -> u64 {
+    debug_assert!(n < 100, "two_digits({n})");
+    // `n * 103 >> 10` is `n / 10` for `n < 100`.
+    let tens = (n * 103) >> 10;
+    (tens | (n - tens * 10) << 8) + 0x3030
 }
 
 /// Writes `n` in decimal at `at`, after its sign if negative; returns where
@@ -1012,6 +1048,15 @@ fn int_into(out: &mut ValueRoom, at: usize, n: i64) -> usize {
 /// [`eight_digits`], with no call and no loop; above, by `itoa`.
 #[inline(always)]
 fn whole_into(out: &mut ValueRoom, at: usize, n: u64) -> usize {
+    if n < 100 {
+        // One or two digits (a count, a small gauge, a timing's whole
+        // milliseconds): fewer steps than eight.
+        if n < 10 {
+            out[at] = b'0' + n as u8;
+            return at + 1;
+        }
+        return word_into(out, at, two_digits(n), 2);
+    }
     if n >= 100_000_000 {
         return put_at(out, at, itoa::Buffer::new().format(n).as_bytes());
     }
@@ -1082,8 +1127,26 @@ fn millis_into(out: &mut ValueRoom, d: Duration) -> usize {
         return at;
     }
     out[at] = b'.';
+    if fraction % 1000 == 0 {
+        // Whole microseconds (`from_micros`, a clock of that resolution):
+        // three digits at most, without their trailing zeros (530 is
+        // `53`); `n * 41 >> 12` is `n / 100` for `n < 1000`.
+        let micros = fraction / 1000;
+        let hundreds = (micros * 41) >> 12;
+        let digits = hundreds | (micros - hundreds * 100) << 8;
+        let text = ((digits & 0xff) + 0x30) | (two_digits(digits >> 8) << 8);
+        let places = if text >> 16 != 0x30 {
+            3
+        } else if text >> 8 & 0xff != 0x30 {
+            2
+        } else {
+            1
+        };
+        return word_into(out, at + 1, text, places);
+    }
     // Six digits (the first two of the eight are zeros), without their
-    // trailing zeros (the high zero bytes): 530 000 is `53`, 1 is `000001`.
+    // trailing zeros (the high zero bytes): 530 001 is `530001`, 1 is
+    // `000001`.
     let digits = eight_digits(fraction);
     let places = 8 - (digits.leading_zeros() / 8) as usize - 2;
     word_into(out, at + 1, (digits + ASCII_ZEROS) >> 16, places)
@@ -1781,9 +1844,17 @@ mod tests {
     fn eight_digits_are_the_numbers_digits() {
         let edges = [0, 1, 9, 10, 99, 100, 999, 1_000, 9_999, 10_000, 99_999_999];
         let step = if cfg!(miri) { 9_999_991 } else { 997 };
-        for n in edges.into_iter().chain((0..100_000_000).step_by(step)) {
+        for n in edges
+            .into_iter()
+            .chain(0..1000)
+            .chain((0..100_000_000).step_by(step))
+        {
             let text = (eight_digits(n) + ASCII_ZEROS).to_le_bytes();
             assert_eq!(text, *format!("{n:08}").as_bytes(), "{n}");
+            if n < 100 {
+                let two = two_digits(n).to_le_bytes();
+                assert_eq!(two[..2], *format!("{n:02}").as_bytes(), "{n}");
+            }
             let mut out = [0; MAX_VALUE_LENGTH];
             let end = whole_into(&mut out, 1, n);
             assert_eq!(out[1..end], *n.to_string().as_bytes(), "{n}");
