@@ -5,6 +5,17 @@
 //! not, and is counted as rejected. Nothing here waits: the queue either
 //! takes the line or refuses it at once.
 //!
+//! The paths, fastest first. A plain line (no tags, rate or extras) and, in
+//! the DogStatsD dialect, a line with the call's own tags are written in
+//! place into the slot (`InPlace` writers, types rather than closures so
+//! that they inline wherever the verbs are). A call's own tags are checked
+//! as they are written: what that check does not accept, or a value that
+//! needs an exponent, is left (`Leftover`) to the general path, which
+//! checks exactly, in order, and formats through the scratch buffer. With
+//! aggregation on, an unsampled integer counter whose context this thread
+//! has counted before is one add on the thread's own cell; a first call
+//! takes the general path, which validates it.
+//!
 //! With aggregation on, unsampled counters, gauges and sets are folded into
 //! the tables, and so is every gauge that sampling kept, whatever its rate:
 //! statsd servers do not scale gauges by the rate, and a gauge that passed

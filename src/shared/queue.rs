@@ -180,8 +180,8 @@ impl Drop for Owned {
         });
         // SAFETY: this thread claimed the slot (`claimed`), so it has the
         // owner's access until the Release store below gives it up, and it
-        // is not in a push (a thread's teardown or a register, never inside
-        // a push's writer), so no other `SlotOwner` of it lives.
+        // is not in a publish (a thread's teardown or a register, never inside
+        // a publish's writer), so no other `SlotOwner` of it lives.
         let room = unsafe { self.slot.owner() }.give_back_room();
         if room > 0 {
             self.core.pool.fetch_add(room, Relaxed);
@@ -271,20 +271,20 @@ impl Queue {
         }
     }
 
-    /// Runs `push` with the owner's access to this thread's slot when it is
+    /// Runs `publish` with the owner's access to this thread's slot when it is
     /// not the cached one (a first call, another queue, one buffer, a
     /// thread's teardown). Out of line: the closure costs nothing on the
     /// cached path.
     #[cold]
     #[inline(never)]
-    fn uncached<R>(&self, push: impl FnOnce(&mut SlotOwner<'_>) -> R) -> R {
+    fn uncached<R>(&self, publish: impl FnOnce(&mut SlotOwner<'_>) -> R) -> R {
         let (slot, _access) = self.owned_slot();
         // SAFETY: `owned_slot` gives a slot that outlives `_access`, and the
         // owner's access to it while `_access` lives, which covers the call;
-        // no push is running on this thread (pushes do not nest), so this is
+        // no publish is running on this thread (publishes do not nest), so this is
         // the slot's only `SlotOwner`.
         let mut owner = unsafe { (*slot).owner() };
-        push(&mut owner)
+        publish(&mut owner)
     }
 
     /// The owner's access to this thread's slot of this queue, if it is the
@@ -301,8 +301,8 @@ impl Queue {
         // entry in `SLOTS`, which goes only when the thread exits or when
         // this queue is dropped (it is borrowed for the result's life), and
         // whoever removes it clears `LAST` first (`Owned::drop`). The claim
-        // is this thread's, so it has the owner's access, and no push is
-        // running on this thread (pushes do not nest): this is the slot's
+        // is this thread's, so it has the owner's access, and no publish is
+        // running on this thread (publishes do not nest): this is the slot's
         // only `SlotOwner`.
         Some(unsafe { (*slot).owner() })
     }
