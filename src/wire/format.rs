@@ -1086,6 +1086,28 @@ fn word_into(out: &mut ValueRoom, at: usize, text: u64, len: usize) -> usize {
     }
 }
 
+/// For each number of microseconds below 1000, the text of its three
+/// digits as a fraction of a millisecond, without trailing zeros, in the
+/// low three bytes (530 is `53`, 5 is `005`), and how many of them count in
+/// the top byte.
+static MICROS: [u32; 1000] = {
+    let mut table = [0; 1000];
+    let mut n = 0;
+    while n < 1000 {
+        let digits = [n / 100, n / 10 % 10, n % 10];
+        let mut places = 3;
+        while places > 1 && digits[places - 1] == 0 {
+            places -= 1;
+        }
+        let text = (b'0' as u32 + digits[0] as u32)
+            | (b'0' as u32 + digits[1] as u32) << 8
+            | (b'0' as u32 + digits[2] as u32) << 16;
+        table[n] = text | (places as u32) << 24;
+        n += 1;
+    }
+    table
+};
+
 /// `'0'` in each byte of a word: added to eight digits (each at most 9, so
 /// no carry), it makes their text.
 const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
@@ -1129,20 +1151,14 @@ fn millis_into(out: &mut ValueRoom, d: Duration) -> usize {
     out[at] = b'.';
     if fraction % 1000 == 0 {
         // Whole microseconds (`from_micros`, a clock of that resolution):
-        // three digits at most, without their trailing zeros (530 is
-        // `53`); `n * 41 >> 12` is `n / 100` for `n < 1000`.
-        let micros = fraction / 1000;
-        let hundreds = (micros * 41) >> 12;
-        let digits = hundreds | (micros - hundreds * 100) << 8;
-        let text = ((digits & 0xff) + 0x30) | (two_digits(digits >> 8) << 8);
-        let places = if text >> 16 != 0x30 {
-            3
-        } else if text >> 8 & 0xff != 0x30 {
-            2
-        } else {
-            1
-        };
-        return word_into(out, at + 1, text, places);
+        // their three digits without trailing zeros, from a table.
+        let entry = MICROS[(fraction / 1000) as usize];
+        return word_into(
+            out,
+            at + 1,
+            u64::from(entry & 0xff_ffff),
+            (entry >> 24) as usize,
+        );
     }
     // Six digits (the first two of the eight are zeros), without their
     // trailing zeros (the high zero bytes): 530 001 is `530001`, 1 is
@@ -1884,6 +1900,28 @@ mod tests {
             let mut buf = Vec::new();
             write_value(&mut buf, Value::Duration(d));
             assert_eq!(std::str::from_utf8(&buf).unwrap(), expected, "{d:?}");
+        }
+        // Every whole number of microseconds in a millisecond (the table's
+        // entries), after a few whole parts.
+        let wholes: &[u64] = if cfg!(miri) {
+            &[1]
+        } else {
+            &[0, 1, 21, 99_999_999, 100_000_000]
+        };
+        for &whole in wholes {
+            for micros in 0..1000 {
+                let d = Duration::from_micros(whole * 1000 + micros);
+                let expected = if micros == 0 {
+                    whole.to_string()
+                } else {
+                    format!("{whole}.{micros:03}")
+                        .trim_end_matches('0')
+                        .to_owned()
+                };
+                let mut buf = Vec::new();
+                write_value(&mut buf, Value::Duration(d));
+                assert_eq!(std::str::from_utf8(&buf).unwrap(), expected, "{d:?}");
+            }
         }
     }
 
