@@ -421,8 +421,7 @@ where
         owner.scratch.clear();
         (self.0)(&mut owner.scratch)?;
         let len = owner.scratch.len();
-        slot.make_room(owner, lines, len, fresh);
-        let at = bytes_of(owner.published);
+        let at = slot.make_room(owner, lines, len, fresh);
         // SAFETY: `at..at + len` is inside the chunk (`make_room` left the
         // room) and above what this owner published in it, so the processor
         // does not read it, and only the owner (this call) writes there.
@@ -481,8 +480,7 @@ where
             lines,
             fresh,
         } = target;
-        slot.make_room(owner, lines, self.room, fresh);
-        let at = bytes_of(owner.published);
+        let at = slot.make_room(owner, lines, self.room, fresh);
         // SAFETY: `at..at + room` is inside the chunk (`make_room` left that
         // much room) and above what this owner published in it, so the
         // processor does not read it, and only the owner (this call) writes
@@ -502,7 +500,7 @@ where
 
 impl Slot {
     /// Seals the current chunk if `len` more bytes (making `lines` lines)
-    /// do not fit in it.
+    /// do not fit in it; returns where in the (current) chunk they go.
     #[inline(always)]
     fn make_room(
         &self,
@@ -510,7 +508,7 @@ impl Slot {
         lines: usize,
         len: usize,
         fresh: impl FnOnce(usize) -> Arc<Chunk>,
-    ) {
+    ) -> usize {
         // No count of lines to check: each line ends in a newline, so a
         // chunk holds fewer lines than bytes, and fewer bytes than `state`'s
         // lines part can count (`Chunk::new`).
@@ -518,7 +516,9 @@ impl Slot {
         let at = bytes_of(owner.published);
         if at + len > owner.chunk.capacity() {
             self.seal(owner, fresh(len));
+            return bytes_of(owner.published);
         }
+        at
     }
 
     /// Publishes `lines` lines of `len` bytes written above the published

@@ -873,11 +873,9 @@ const POW10: [u64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
 #[inline(always)]
 fn number_into(out: &mut ValueRoom, value: Value<'_>) -> usize {
     match value {
-        // The commonest value (`incr`) by far: no formatter.
-        Value::Int(n @ 0..=9) => {
-            out[0] = b'0' + n as u8;
-            1
-        }
+        // The commonest value (`incr`) by far: no sign to look at (three
+        // instructions of a tagged `incr`).
+        Value::Int(n @ 0..=9) => whole_into(out, 0, n as u64),
         Value::Int(n) => int_into(out, 0, n),
         Value::Float(f) => float_into(out, f, false),
         Value::Delta(f) => float_into(out, f, true),
@@ -1887,19 +1885,7 @@ mod tests {
             bits ^= bits << 13;
             bits ^= bits >> 7;
             bits ^= bits << 17;
-            let nanos = bits % 10u64.pow((i % 19 + 1) as u32);
-            let d = Duration::from_nanos(nanos);
-            let (whole, fraction) = (nanos / 1_000_000, nanos % 1_000_000);
-            let expected = if fraction == 0 {
-                whole.to_string()
-            } else {
-                format!("{whole}.{fraction:06}")
-                    .trim_end_matches('0')
-                    .to_owned()
-            };
-            let mut buf = Vec::new();
-            write_value(&mut buf, Value::Duration(d));
-            assert_eq!(std::str::from_utf8(&buf).unwrap(), expected, "{d:?}");
+            assert_exact_millis(bits % 10u64.pow((i % 19 + 1) as u32));
         }
         // Every whole number of microseconds in a millisecond (the table's
         // entries), after a few whole parts.
@@ -1910,19 +1896,26 @@ mod tests {
         };
         for &whole in wholes {
             for micros in 0..1000 {
-                let d = Duration::from_micros(whole * 1000 + micros);
-                let expected = if micros == 0 {
-                    whole.to_string()
-                } else {
-                    format!("{whole}.{micros:03}")
-                        .trim_end_matches('0')
-                        .to_owned()
-                };
-                let mut buf = Vec::new();
-                write_value(&mut buf, Value::Duration(d));
-                assert_eq!(std::str::from_utf8(&buf).unwrap(), expected, "{d:?}");
+                assert_exact_millis((whole * 1000 + micros) * 1000);
             }
         }
+    }
+
+    /// A duration of `nanos` is written as its exact milliseconds, the
+    /// fraction's trailing zeros dropped.
+    fn assert_exact_millis(nanos: u64) {
+        let (whole, fraction) = (nanos / 1_000_000, nanos % 1_000_000);
+        let expected = if fraction == 0 {
+            whole.to_string()
+        } else {
+            format!("{whole}.{fraction:06}")
+                .trim_end_matches('0')
+                .to_owned()
+        };
+        let d = Duration::from_nanos(nanos);
+        let mut buf = Vec::new();
+        write_value(&mut buf, Value::Duration(d));
+        assert_eq!(std::str::from_utf8(&buf).unwrap(), expected, "{d:?}");
     }
 
     #[test]

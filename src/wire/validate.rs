@@ -306,12 +306,18 @@ pub(crate) fn written_tags_plain(region: &[u8], len: usize, separators: usize) -
     written_tags_plain_bytewise(&region[..len], separators)
 }
 
+/// Whether `b` is one of the bytes [`plain`] accepts, one at a time.
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+fn is_plain_byte(b: u8) -> bool {
+    matches!(b, b'-'..=b'9' | b'A'..=b'{')
+}
+
 /// [`written_tags_plain`] a byte at a time: the portable version, and the
 /// reference its test compares the SSE2 one with.
 #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
 fn written_tags_plain_bytewise(tags: &[u8], separators: usize) -> bool {
-    let is_plain = |b: u8| matches!(b, b'-'..=b'9' | b'A'..=b'{');
-    tags.iter().all(|&b| is_plain(b) || b == b':' || b == b',')
+    tags.iter()
+        .all(|&b| is_plain_byte(b) || b == b':' || b == b',')
         && tags.iter().filter(|&&b| b == b':' || b == b',').count() == separators
 }
 
@@ -552,10 +558,6 @@ mod tests {
     use super::*;
 
     /// The plain bytes of the fast check, spelled out.
-    fn is_plain_byte(b: u8) -> bool {
-        matches!(b, b'-'..=b'9' | b'A'..=b'{')
-    }
-
     /// Every byte value; under Miri (slow, and there for the unsafe loads
     /// of every block shape, not for the comparisons) the edges of the two
     /// plain ranges and of the signed compare.
