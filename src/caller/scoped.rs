@@ -131,7 +131,7 @@ impl<'a> Scoped<'a> {
 impl Emit for Scoped<'_> {
     /// Inlined: a scope made at the call site (`statsd.with_tags(..)`) has
     /// a known rate and no fields, so only the call's own branch is left.
-    #[inline]
+    #[inline(always)]
     fn emit_value(&self, name: &str, value: Value<'_>, kind: MetricType) -> Result<(), Error> {
         if self.sample_rate == 1.0 && self.timestamp.is_none() && self.cardinality.is_none() {
             return emit::emit(self.shared, name, value, kind, Sampling::Every, self.tags);

@@ -98,25 +98,37 @@ impl Frame {
     }
 }
 
-/// What [`LineFormat::tagged_bound`] measured, for
-/// [`LineFormat::write_tagged`] (the same name, value, type and tags).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TaggedRoom {
-    /// The room the line may touch, blocks included.
-    pub(crate) room: usize,
-    /// How many separators (`,` and `:`) the tags are written with.
-    separators: usize,
-}
-
-/// A DogStatsD frame's tail, split where a call's own tags go: `|c` and the
-/// global tags (`|#env:prod`), then `open` (`|#`, or `,` after global
-/// tags), the call's tags, then `end` (the origin fields, the cardinality
-/// and the newline).
+/// A DogStatsD frame's tail, split where a call's own tags go: `before`
+/// (`|c` and the global tags, then `|#`, or `,` after global tags), the
+/// call's tags, then `end` (the origin fields, the cardinality and the
+/// newline).
 #[derive(Debug, Clone)]
 struct TaggedTail {
     before: Padded,
-    open: &'static [u8],
     end: Padded,
+    /// The longest line without its name and tags.
+    longest: usize,
+    /// What writing a line with this frame may touch, without the name and
+    /// tags (see [`Frame::room`]).
+    room: usize,
+}
+
+impl TaggedTail {
+    /// `frame`'s tail split into `before` and `end`.
+    fn new(frame: &Frame, before: &[u8], end: &[u8]) -> TaggedTail {
+        let (before, end) = (Padded::new(before), Padded::new(end));
+        let (head, middle) = (&frame.head, &frame.middle);
+        TaggedTail {
+            longest: head.len + middle.len + MAX_VALUE_LENGTH + before.len + end.len,
+            room: head.bytes.len()
+                + middle.bytes.len()
+                + MAX_VALUE_LENGTH
+                + before.bytes.len()
+                + end.bytes.len(),
+            before,
+            end,
+        }
+    }
 }
 
 /// The longest integer `itoa` writes (`-9223372036854775808`).
@@ -264,7 +276,9 @@ impl LineFormat {
             let head = self.name_overhead(kind);
             let colon = head + memchr::memchr(b':', &line[head..]).expect("a line has a `:`");
             let mut frame = Frame::new(&line[..head], &line[head..=colon], &line[colon + 1..]);
-            frame.tagged = self.tagged_tail(kind, &line[colon + 1..]);
+            frame.tagged = self
+                .tagged_tail(kind, &line[colon + 1..])
+                .map(|(before, end)| TaggedTail::new(&frame, &before, &end));
             frame
         });
         self.frames = frames;
@@ -274,8 +288,9 @@ impl LineFormat {
     /// Where a call's own tags go in `tail` (a plain line's tail for
     /// `kind`), found by the general writer: the same line with one tag
     /// whose key is a byte no tag holds. DogStatsD only: the other dialects
-    /// put tags after the name.
-    fn tagged_tail(&self, kind: MetricType, tail: &[u8]) -> Option<TaggedTail> {
+    /// put tags after the name. The part before the call's tags ends with
+    /// their separator (`|#`, or `,` after global tags).
+    fn tagged_tail(&self, kind: MetricType, tail: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         if self.tag_format != TagFormat::DogStatsd {
             return None;
         }
@@ -296,69 +311,51 @@ impl LineFormat {
         };
         // The line is what the general writer wrote: check the split.
         let found = line.get(at.checked_sub(open.len() + before.len())?..at)?;
-        (found[..before.len()] == *before && found[before.len()..] == *open).then(|| TaggedTail {
-            before: Padded::new(before),
-            open,
-            end: Padded::new(end),
-        })
+        (found[..before.len()] == *before && found[before.len()..] == *open)
+            .then(|| (found.to_vec(), end.to_vec()))
     }
 
-    /// What a call's own `tags` take on a DogStatsD line, the separator
-    /// before them included, if each is one the in-place writer may take: a
-    /// key that is not empty, and a tag short enough for every dialect (the
-    /// rest goes to the exact checks). Also how many separators (`,` and
-    /// `:`) it writes between and inside them.
+    /// What [`LineFormat::write_tagged`] writes of a call's own `tags`, at
+    /// most: each tag's key and value, a `:` between them and a `,` after
+    /// (the last one is overwritten by what follows). `None` if their
+    /// lengths add up to more than a name may be: so long a tag set goes to
+    /// the exact checks, which know each dialect's limits.
     #[inline(always)]
-    fn tags_length(open: &[u8], tags: &[(&str, &str)]) -> Option<(usize, usize)> {
-        let (mut length, mut separators, mut simple) = (open.len(), 0, true);
-        for (key, value) in tags {
-            // A key, and room for `true` if the value is empty: the exact
-            // checks take the rest.
-            simple &= !key.is_empty() & (key.len() + value.len() <= MAX_NAME_LENGTH - 4);
-            let colon = usize::from(!value.is_empty());
-            length += key.len() + colon + value.len();
-            separators += colon;
-        }
-        // The commas between the tags.
-        let commas = tags.len().checked_sub(1)?;
-        (simple).then_some((length + commas, separators + commas))
+    fn tags_room(tags: &[(&str, &str)]) -> Option<usize> {
+        let text: usize = tags
+            .iter()
+            .map(|(key, value)| key.len() + value.len())
+            .sum();
+        (text <= MAX_NAME_LENGTH - 4).then_some(text + 2 * tags.len())
     }
 
     /// The room [`LineFormat::write_tagged`] needs for `name`, any value
-    /// and the call's own `tags` (not empty), if this dialect writes them
-    /// in place and the length limit allows the line with the longest
-    /// value.
+    /// and the call's own `tags`, if this dialect writes them in place and
+    /// the length limit allows the line with the longest value and the most
+    /// separators (a line just under the limit may be left to the general
+    /// writer, which measures it exactly).
     #[inline]
     pub(crate) fn tagged_bound(
         &self,
         name: &str,
         kind: MetricType,
         tags: &[(&str, &str)],
-    ) -> Option<TaggedRoom> {
+    ) -> Option<usize> {
         let frame = &self.frames[kind.index()];
         let tagged = frame.tagged.as_ref()?;
-        let (tags_length, separators) = Self::tags_length(tagged.open, tags)?;
-        let longest = frame.longest - MAX_INT_LENGTH + MAX_VALUE_LENGTH + name.len() + tags_length;
-        (longest <= self.max_line).then(|| TaggedRoom {
-            room: frame.head.bytes.len()
-                + name.len()
-                + frame.middle.bytes.len()
-                + MAX_VALUE_LENGTH
-                + tagged.before.bytes.len()
-                + tags_length
-                + tagged.end.bytes.len(),
-            separators,
-        })
+        let name_and_tags = name.len() + Self::tags_room(tags)?;
+        (tagged.longest + name_and_tags <= self.max_line).then_some(tagged.room + name_and_tags)
     }
 
     /// Writes a line with the call's own tags (DogStatsD, no rate or
     /// extras) of `value` (one [`in_place`] takes) at the start of `out`,
     /// which holds at least [`tagged_bound`](Self::tagged_bound) bytes;
     /// returns its length, or 0 when the line is left to the general writer:
-    /// a float that needs an exponent, or tags that are not all plain bytes
-    /// (checked as written: see `validate::written_tags_plain`). The same
-    /// bytes as [`LineFormat::write`] (a unit test compares them).
-    #[inline]
+    /// no tags, a float that needs an exponent, or a tag that is not a key
+    /// of plain bytes with a value of plain bytes (checked as they are
+    /// copied: see `validate::PlainCopy`). The same bytes as
+    /// [`LineFormat::write`] (a unit test compares them).
+    #[inline(always)]
     pub(crate) fn write_tagged(
         &self,
         out: &mut [u8],
@@ -366,62 +363,47 @@ impl LineFormat {
         value: Value<'_>,
         kind: MetricType,
         tags: &[(&str, &str)],
-        room: TaggedRoom,
+        room: usize,
     ) -> usize {
         let frame = &self.frames[kind.index()];
         let tagged = frame.tagged.as_ref().expect("`tagged_bound` said yes");
+        if tags.is_empty() {
+            return 0;
+        }
         // One check for the whole line, so that the copies need none (the
         // room was measured for these parts by `tagged_bound`).
-        assert!(room.room <= out.len(), "the room given is `tagged_bound`");
+        assert!(room <= out.len(), "the room given is `tagged_bound`");
         let start = out.as_mut_ptr();
         // SAFETY: each write below starts where the previous part ended (a
         // part's padding is overwritten by the next) and covers at most its
         // part's padded length, the value at most `MAX_VALUE_LENGTH` bytes
-        // and the tags exactly `tags_length` bytes: everything lands inside
-        // the room checked above. `out` is a `&mut`, so it overlaps nothing
-        // we read.
-        let (tags_at, end) = unsafe {
+        // and each tag its key, value and two separators, which
+        // `tagged_bound` counted (`tags_room`): everything lands inside the
+        // room checked above. `out` is a `&mut`, so it overlaps nothing we read.
+        unsafe {
             let Some(mut at) = write_head_and_value(frame, name, value, start) else {
                 return 0;
             };
             at = at.add(tagged.before.copy_to(at));
-            copy_short(tagged.open, at);
-            at = at.add(tagged.open.len());
-            let tags_at = at;
-            for (i, (key, value)) in tags.iter().enumerate() {
-                if i > 0 {
-                    *at = b',';
-                    at = at.add(1);
-                }
-                copy_short(key.as_bytes(), at);
+            let mut copy = validate::PlainCopy::new();
+            for (key, value) in tags {
+                copy.key(key, at);
                 at = at.add(key.len());
                 if !value.is_empty() {
                     *at = b':';
-                    copy_short(value.as_bytes(), at.add(1));
+                    copy.value(value, at.add(1));
                     at = at.add(1 + value.len());
                 }
+                *at = b',';
+                at = at.add(1);
             }
-            let end = at.add(tagged.end.copy_to(at));
-            (
-                tags_at.offset_from(start) as usize,
-                (
-                    at.offset_from(start) as usize,
-                    end.offset_from(start) as usize,
-                ),
-            )
-        };
-        let ((tags_end, line_end), tags_start) = (end, tags_at);
-        // The end's padded blocks (at least one) follow the tags inside
-        // `out`: room for the checker's whole blocks.
-        let plain = validate::written_tags_plain(
-            &out[tags_start..tags_end + FRAME_BLOCK],
-            tags_end - tags_start,
-            room.separators,
-        );
-        if !plain {
-            return 0;
+            if !copy.all_plain() {
+                return 0;
+            }
+            // The end overwrites the last `,`.
+            at = at.sub(1);
+            at.add(tagged.end.copy_to(at)).offset_from(start) as usize
         }
-        line_end
     }
 
     /// The room [`LineFormat::write_plain`] needs for `name` and any value,
@@ -1636,7 +1618,7 @@ mod tests {
                         };
                         let mut expected = Vec::new();
                         format.write(&mut expected, &metric).unwrap();
-                        let mut out = vec![b'#'; room.room];
+                        let mut out = vec![b'#'; room];
                         let len =
                             format.write_tagged(&mut out, "bench.tagged", value, kind, tags, room);
                         assert_eq!(out[..len], expected[..], "{format:?} {kind:?} {tags:?}");
@@ -1646,6 +1628,54 @@ mod tests {
             }
         }
         assert!(written > 0);
+    }
+
+    /// The tagged writer copies keys and values of every length across
+    /// the copy's pieces and blocks exactly, in the room it asks for, and
+    /// leaves to the general writer (0) any tag that is not a key of plain
+    /// bytes with a value of plain bytes.
+    #[test]
+    fn the_tagged_writer_takes_every_length_and_declines_what_is_not_plain() {
+        let lengths = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33];
+        let global = [("env".to_owned(), "prod".to_owned())];
+        let (kind, value) = (MetricType::Counter, Value::Int(1));
+        for global_tags in [&[][..], &global[..]] {
+            let format = LineFormat::new(None, false, TagFormat::DogStatsd, global_tags, 8192);
+            let write = |tags: &[(&str, &str)]| {
+                let room = format.tagged_bound("t", kind, tags).expect("in place");
+                let mut out = vec![b'#'; room];
+                let len = format.write_tagged(&mut out, "t", value, kind, tags, room);
+                out.truncate(len);
+                out
+            };
+            for key_len in lengths {
+                for value_len in [0].iter().chain(&lengths) {
+                    let (key, tag_value) = ("k".repeat(key_len), "v".repeat(*value_len));
+                    let tags = [(key.as_str(), tag_value.as_str()), ("b", "w")];
+                    let mut expected = Vec::new();
+                    let metric = MetricLine {
+                        tags: &tags,
+                        ..MetricLine::new("t", value, kind)
+                    };
+                    format.write(&mut expected, &metric).unwrap();
+                    assert_eq!(write(&tags), expected, "{key_len} {value_len}");
+                }
+            }
+            // A bad byte in the middle block of a value over 16 bytes.
+            let mut long_bad = "v".repeat(40);
+            long_bad.replace_range(20..21, "|");
+            for tag in [
+                ("", "v"),
+                ("k", "a:b"),
+                ("k", "a,b"),
+                ("k", "a b"),
+                ("k", "\u{e9}t\u{e9}"),
+                ("k\n", "v"),
+                ("k", long_bad.as_str()),
+            ] {
+                assert!(write(&[("a", "b"), tag]).is_empty(), "{tag:?}");
+            }
+        }
     }
 
     #[test]

@@ -216,9 +216,19 @@ fn plain(bytes: &[u8]) -> bool {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn plain_mask(block: std::arch::x86_64::__m128i) -> u32 {
+    // SAFETY: SSE2 is available, as the caller promises.
+    unsafe { std::arch::x86_64::_mm_movemask_epi8(plain_lanes(block)) as u32 }
+}
+
+/// `0xff` in each lane of `block` that holds a plain byte, else 0.
+///
+/// # Safety
+/// SSE2 is available: it is on every x86-64 (the target enables it).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn plain_lanes(block: std::arch::x86_64::__m128i) -> std::arch::x86_64::__m128i {
     use std::arch::x86_64::{
-        _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
+        _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     // SAFETY: SSE2 is available (the caller promises it); these intrinsics
     // only compute on registers.
@@ -231,94 +241,157 @@ unsafe fn plain_mask(block: std::arch::x86_64::__m128i) -> u32 {
                 _mm_cmplt_epi8(block, _mm_set1_epi8(high + 1)),
             )
         };
-        let plain = _mm_or_si128(in_range(0x2d, 0x39), in_range(0x41, 0x7b));
-        _mm_movemask_epi8(plain) as u32
+        _mm_or_si128(in_range(0x2d, 0x39), in_range(0x41, 0x7b))
     }
 }
 
-/// Whether the first `len` bytes of `region` (a call's own tags as the
-/// in-place writer wrote them: `k:v,k2`) are all plain bytes (see
-/// [`plain`]) or separators (`:`, `,`), with exactly `separators` of those:
-/// the ones the writer put there, so no key or value holds one. A yes is
-/// final (every dialect allows such tags); a no sends the call to the exact
-/// checks (a `:` in a DogStatsD value is allowed, for one). `region` holds
-/// `len` rounded up to 16 bytes at least: the check reads whole blocks and
-/// ignores what is past `len`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(crate) fn written_tags_plain(region: &[u8], len: usize, separators: usize) -> bool {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    assert!(
-        len.div_ceil(16) * 16 <= region.len(),
-        "whole blocks to read"
-    );
-    let (mut at, mut seen) = (0, 0);
-    while at < len {
-        // SAFETY: SSE2 is part of x86-64, which the target enables; the
-        // load reads 16 bytes inside `region` (asserted above: `at < len`
-        // and `at` is a multiple of 16); no alignment needed.
-        let (plain, separator) = unsafe {
-            let block = _mm_loadu_si128(region.as_ptr().add(at).cast());
-            let separator = _mm_or_si128(
-                _mm_cmpeq_epi8(block, _mm_set1_epi8(b':' as i8)),
-                _mm_cmpeq_epi8(block, _mm_set1_epi8(b',' as i8)),
-            );
-            (plain_mask(block), _mm_movemask_epi8(separator) as u32)
+/// Copies texts (a call's own tag keys and values, as the in-place writer
+/// writes them) and checks, once for all of them, that every byte copied
+/// was plain (see [`plain`]) and no key was empty. A yes is final (every
+/// dialect allows such tags); a no sends the call to the exact checks,
+/// which decide (a `:` in a DogStatsD value is allowed, for one), and what
+/// was copied is left unused.
+///
+/// Up to sixteen bytes are read once, as overlapping pieces like
+/// [`plain`]'s, and those same pieces are written back; longer texts go a
+/// block at a time, the last block overlapping the one before. The check
+/// of each text is folded into one register, tested at the end.
+#[derive(Clone, Copy)]
+pub(crate) struct PlainCopy {
+    /// x86-64: `0xff` in each lane while every byte seen was plain.
+    #[cfg(target_arch = "x86_64")]
+    lanes: std::arch::x86_64::__m128i,
+    /// Elsewhere: whether every byte seen was plain.
+    #[cfg(not(target_arch = "x86_64"))]
+    plain: bool,
+}
+
+impl PlainCopy {
+    /// Nothing copied yet: plain.
+    #[inline(always)]
+    pub(crate) fn new() -> PlainCopy {
+        #[cfg(target_arch = "x86_64")]
+        return PlainCopy {
+            // SAFETY: SSE2 is part of x86-64, which the target enables.
+            lanes: unsafe { std::arch::x86_64::_mm_set1_epi8(-1) },
         };
-        let wanted = if len - at >= 16 {
-            0xffff
-        } else {
-            (1 << (len - at)) - 1
-        };
-        if (plain | separator) & wanted != wanted {
-            return false;
-        }
-        seen += ones_in_16(separator & wanted);
-        at += 16;
+        #[cfg(not(target_arch = "x86_64"))]
+        return PlainCopy { plain: true };
     }
-    seen == separators
-}
 
-/// How many bits of a 16-bit mask are set, by a table: `count_ones` is a
-/// chain of a dozen instructions where the target has no `popcnt`
-/// (x86-64's baseline).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn ones_in_16(mask: u32) -> usize {
-    const ONES: [u8; 256] = {
-        let mut table = [0; 256];
-        let mut i = 0;
-        while i < 256 {
-            table[i] = (i as u32).count_ones() as u8;
-            i += 1;
+    /// Copies a tag key to `dst`; an empty key is not plain.
+    ///
+    /// # Safety
+    /// `dst` is valid for `key.len()` bytes of writes and does not overlap
+    /// `key`.
+    #[inline(always)]
+    pub(crate) unsafe fn key(&mut self, key: &str, dst: *mut u8) {
+        // SAFETY: as the caller promises.
+        unsafe { self.copy::<false>(key.as_bytes(), dst) }
+    }
+
+    /// Copies a tag value (not empty) to `dst`.
+    ///
+    /// # Safety
+    /// As for [`PlainCopy::key`].
+    #[inline(always)]
+    pub(crate) unsafe fn value(&mut self, value: &str, dst: *mut u8) {
+        // SAFETY: as the caller promises.
+        unsafe { self.copy::<true>(value.as_bytes(), dst) }
+    }
+
+    /// Whether every text copied was plain (and no key empty).
+    #[inline(always)]
+    pub(crate) fn all_plain(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE2 is part of x86-64, which the target enables.
+        return unsafe { std::arch::x86_64::_mm_movemask_epi8(self.lanes) } == 0xffff;
+        #[cfg(not(target_arch = "x86_64"))]
+        return self.plain;
+    }
+
+    /// Copies `bytes` to `dst` and folds in their check.
+    ///
+    /// # Safety
+    /// `dst` is valid for `bytes.len()` bytes of writes and does not overlap
+    /// `bytes`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn copy<const EMPTY_IS_PLAIN: bool>(&mut self, bytes: &[u8], dst: *mut u8) {
+        use std::arch::x86_64::{
+            _mm_and_si128, _mm_loadu_si128, _mm_set1_epi32, _mm_set1_epi64x, _mm_set1_epi8,
+            _mm_set_epi64x, _mm_setzero_si128, _mm_storeu_si128,
+        };
+        let len = bytes.len();
+        let from = bytes.as_ptr();
+        // SAFETY: SSE2 is part of x86-64, which the target enables. In
+        // every arm each read is inside `bytes` (`len` bounds it) and each
+        // write inside `dst..dst + len`, which the caller promises;
+        // unaligned reads and writes have no alignment requirement.
+        unsafe {
+            // The usual lengths of keys and values (4 to 16) first.
+            let block = if len >= 4 {
+                if len > 16 {
+                    let mut at = 0;
+                    while at + 16 <= len {
+                        let block = _mm_loadu_si128(from.add(at).cast());
+                        _mm_storeu_si128(dst.add(at).cast(), block);
+                        self.lanes = _mm_and_si128(self.lanes, plain_lanes(block));
+                        at += 16;
+                    }
+                    // The last 16 bytes, overlapping the blocks before.
+                    let block = _mm_loadu_si128(from.add(len - 16).cast());
+                    _mm_storeu_si128(dst.add(len - 16).cast(), block);
+                    block
+                } else if len >= 8 {
+                    let first = from.cast::<u64>().read_unaligned();
+                    let last = from.add(len - 8).cast::<u64>().read_unaligned();
+                    dst.cast::<u64>().write_unaligned(first);
+                    dst.add(len - 8).cast::<u64>().write_unaligned(last);
+                    _mm_set_epi64x(last as i64, first as i64)
+                } else {
+                    let first = from.cast::<u32>().read_unaligned();
+                    let last = from.add(len - 4).cast::<u32>().read_unaligned();
+                    dst.cast::<u32>().write_unaligned(first);
+                    dst.add(len - 4).cast::<u32>().write_unaligned(last);
+                    _mm_set1_epi64x((u64::from(first) | u64::from(last) << 32) as i64)
+                }
+            } else if len >= 2 {
+                let first = from.cast::<u16>().read_unaligned();
+                let last = from.add(len - 2).cast::<u16>().read_unaligned();
+                dst.cast::<u16>().write_unaligned(first);
+                dst.add(len - 2).cast::<u16>().write_unaligned(last);
+                _mm_set1_epi32((u32::from(first) | u32::from(last) << 16) as i32)
+            } else if len == 1 {
+                *dst = *from;
+                _mm_set1_epi8(*from as i8)
+            } else if EMPTY_IS_PLAIN {
+                return;
+            } else {
+                _mm_setzero_si128()
+            };
+            self.lanes = _mm_and_si128(self.lanes, plain_lanes(block));
         }
-        table
-    };
-    usize::from(ONES[(mask & 0xff) as usize]) + usize::from(ONES[(mask >> 8 & 0xff) as usize])
-}
+    }
 
-/// The portable [`written_tags_plain`]: a byte at a time.
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-pub(crate) fn written_tags_plain(region: &[u8], len: usize, separators: usize) -> bool {
-    written_tags_plain_bytewise(&region[..len], separators)
+    /// The portable [`PlainCopy::copy`]: a copy, then a byte at a time.
+    ///
+    /// # Safety
+    /// As for the x86-64 one.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    unsafe fn copy<const EMPTY_IS_PLAIN: bool>(&mut self, bytes: &[u8], dst: *mut u8) {
+        // SAFETY: the caller promises room for `bytes` at `dst`, apart from it.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        self.plain &=
+            (EMPTY_IS_PLAIN || !bytes.is_empty()) && bytes.iter().all(|&b| is_plain_byte(b));
+    }
 }
 
 /// Whether `b` is one of the bytes [`plain`] accepts, one at a time.
 #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
 fn is_plain_byte(b: u8) -> bool {
     matches!(b, b'-'..=b'9' | b'A'..=b'{')
-}
-
-/// [`written_tags_plain`] a byte at a time: the portable version, and the
-/// reference its test compares the SSE2 one with.
-#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
-fn written_tags_plain_bytewise(tags: &[u8], separators: usize) -> bool {
-    tags.iter()
-        .all(|&b| is_plain_byte(b) || b == b':' || b == b',')
-        && tags.iter().filter(|&&b| b == b':' || b == b',').count() == separators
 }
 
 /// The portable version of the SSE2 `plain`: none, the tables decide.
@@ -595,42 +668,59 @@ mod tests {
         }
     }
 
-    /// The written-tags check agrees with its byte-at-a-time reference for
-    /// every length across the block edges, every byte at every position,
-    /// and any number of separators, whatever lies past the tags (here a
-    /// `:` of origin fields, which must not count).
+    /// The copying check copies exactly and agrees with the byte-at-a-time
+    /// check for every length across the block edges and every byte at
+    /// every position, writing nothing outside its text.
     #[test]
-    fn the_fast_written_tags_check_agrees_with_the_bytewise_one() {
+    fn the_fast_copying_check_copies_and_agrees_with_the_bytewise_one() {
         let lengths: Vec<usize> = if cfg!(miri) {
-            vec![1, 15, 16, 17, 33]
+            vec![0, 1, 2, 3, 4, 7, 8, 15, 16, 17, 33]
         } else {
-            (1..=48).collect()
+            (0..=48).collect()
         };
+        let plain_bytes: Vec<u8> = (0..=255).filter(|&b| is_plain_byte(b)).collect();
         for len in lengths {
             let text: Vec<u8> = (0..len)
-                .map(|i| {
-                    if i % 5 == 4 {
-                        b','
-                    } else {
-                        b'a' + (i % 26) as u8
-                    }
-                })
+                .map(|i| plain_bytes[i * 7 % plain_bytes.len()])
                 .collect();
-            let separators = len / 5;
-            let mut region = text.clone();
-            region.extend_from_slice(&[b':'; 32]);
-            assert!(written_tags_plain(&region, len, separators), "{len}");
-            assert!(!written_tags_plain(&region, len, separators + 1), "{len}");
-            for at in 0..len {
+            for at in 0..=len {
                 for b in bytes_to_try() {
-                    let mut other = region.clone();
-                    other[at] = b;
-                    for expected in [separators, separators + 1] {
+                    let mut other = text.clone();
+                    if at < len {
+                        other[at] = b;
+                    }
+                    let bytewise = other.iter().all(|&b| is_plain_byte(b));
+                    // As a value (empty is plain), then as a key (empty is
+                    // not), each after a plain text and before another.
+                    for as_key in [false, true] {
+                        let mut out = vec![0xaa; len + 4];
+                        let mut copy = PlainCopy::new();
+                        // SAFETY: `out` has room for `a`, the text and `b`
+                        // from its second byte, and is its own allocation.
+                        unsafe {
+                            let dst = out.as_mut_ptr().add(1);
+                            copy.value("a", dst);
+                            if as_key {
+                                copy.copy::<false>(&other, dst.add(1));
+                            } else {
+                                copy.copy::<true>(&other, dst.add(1));
+                            }
+                            copy.key("b", dst.add(1 + len));
+                        }
                         assert_eq!(
-                            written_tags_plain(&other, len, expected),
-                            written_tags_plain_bytewise(&other[..len], expected),
-                            "len {len}, byte {b:#x} at {at}, {expected} separators"
+                            copy.all_plain(),
+                            bytewise && !(as_key && len == 0),
+                            "len {len}, byte {b:#x} at {at}, key {as_key}"
                         );
+                        assert_eq!(out[2..2 + len], other[..], "len {len}, byte {b:#x} at {at}");
+                        assert_eq!(
+                            (out[0], out[1], out[2 + len], out[3 + len]),
+                            (0xaa, b'a', b'b', 0xaa),
+                            "len {len}"
+                        );
+                    }
+                    if at == len {
+                        break;
                     }
                 }
             }
