@@ -307,19 +307,7 @@ fn cardinality(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Cardinali
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
-    }
+    use crate::config::tests::env as vars;
 
     fn read(pairs: &[(&str, &str)]) -> Result<DatadogEnv, Error> {
         DatadogEnv::from_vars(vars(pairs))

@@ -4,7 +4,9 @@ use super::env::truthy;
 use super::*;
 use crate::error::ErrorKind;
 
-fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+/// An environment of these variables only, for `from_vars`-style readers
+/// (the process's own is never touched).
+pub(super) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let pairs: Vec<(String, String)> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
