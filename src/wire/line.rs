@@ -125,7 +125,7 @@ impl<'a> Line<'a> {
     #[must_use]
     pub fn has_dogstatsd_extensions(&self) -> bool {
         // Only the packed types parse with `:` in the value.
-        self.value.contains(':')
+        find(b':', self.value.as_bytes()).is_some()
             || self.timestamp.is_some()
             || self.container_id.is_some()
             || self.external_data.is_some()
@@ -351,8 +351,9 @@ fn check_tags(raw_tags: &str, format: TagFormat) -> Result<(), Reason> {
 }
 
 /// The grammar in a few passes over the bytes: the structural bytes (`:`,
-/// `|`, the tag separators) are all ASCII, found with `memchr`, and every
-/// cut at one falls on a character boundary. The checks, and the reason a
+/// `|`, the tag separators) are all ASCII, found by [`find`] (byte by byte in
+/// a short part, `memchr` in a long one), and every cut at one falls on a
+/// character boundary. The checks, and the reason a
 /// line is refused, come in the order the grammar is read.
 fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
     if text.is_empty() {
