@@ -299,6 +299,37 @@ fn emitting_allocates_nothing_once_warm() {
     emitted += 2_000 * (3 * 11 + 1);
 
     wait_delivered(&statsd, &server, emitted);
+
+    // Relayed lines (`send_line`): plain, with a rate, with DogStatsD tags
+    // (up to 16, collected on the stack), with Graphite tags, a value kept
+    // as written. One round first, so that every shape has been seen once.
+    let sixteen_tags = (0..16)
+        .map(|i| format!("key{i}:value{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sixteen_tags = format!("relay.tagged:2|c|#{sixteen_tags}");
+    let relayed = [
+        "relay.plain:1|c",
+        "relay.rated:1|c|@0.5",
+        "relay.tagged:3|ms|#region:eu,host:web-1",
+        "relay.graphite;region=eu:1.50|g",
+        sixteen_tags.as_str(),
+    ];
+    for line in relayed {
+        statsd.send_line(line).unwrap();
+    }
+    emitted += relayed.len() as u64;
+    wait_delivered(&statsd, &server, emitted);
+    let before = allocations_here();
+    for _ in 0..2_000 {
+        for line in relayed {
+            statsd.send_line(line).unwrap();
+        }
+    }
+    let relay_allocations = allocations_here() - before;
+    emitted += 2_000 * relayed.len() as u64;
+
+    wait_delivered(&statsd, &server, emitted);
     let report = runtime.block_on(statsd.stop());
     let stats = statsd.stats();
     assert_eq!(report.undelivered, 0);
@@ -312,6 +343,10 @@ fn emitting_allocates_nothing_once_warm() {
     assert_eq!(
         other_allocations, 0,
         "gauge/timing/count/tagged calls allocated {other_allocations} times on the emitting thread"
+    );
+    assert_eq!(
+        relay_allocations, 0,
+        "10 000 send_line calls allocated {relay_allocations} times on the emitting thread"
     );
 }
 

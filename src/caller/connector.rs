@@ -703,7 +703,26 @@ impl Connector {
                 Error::from(ErrorKind::MalformedLine(reason)),
             ));
         }
-        let tags: Vec<(&str, &str)> = line.tags().collect();
+        // On the stack up to 16 tags: relaying a line allocates nothing.
+        let tags = super::relay::LineTags::of(&line);
+        // A count spelt as the integer writer spells it, with no rate to
+        // carry and no aggregation: the integer's in-place path, which
+        // writes the same bytes as the text (the value is sent as written).
+        if let (MetricType::Counter, None, None, Some(n)) = (
+            line.kind,
+            line.sample_rate,
+            &self.shared().aggregator,
+            line.exact_integer(),
+        ) {
+            return emit::emit(
+                self.shared(),
+                line.name,
+                Value::Int(n),
+                line.kind,
+                Sampling::Every,
+                tags.as_slice(),
+            );
+        }
         // The line was sampled by whoever wrote it: send it with its rate.
         let sampling = match line.sample_rate {
             Some(rate) => Sampling::Upstream(rate),
@@ -715,7 +734,7 @@ impl Connector {
             Value::Text(line.value),
             line.kind,
             sampling,
-            &tags,
+            tags.as_slice(),
         )
     }
 

@@ -20,13 +20,62 @@ use crate::wire::validate;
 
 use super::emit::{capped, rejected};
 
+/// How many tags of a relayed line are collected without an allocation;
+/// a line with more is rare, and its tags go to a `Vec`.
+const TAGS_ON_STACK: usize = 16;
+
+/// The tags of a relayed line as the `(key, value)` pairs the writers take:
+/// on the stack up to [`TAGS_ON_STACK`] of them, so that relaying a line
+/// allocates nothing.
+pub(crate) struct LineTags<'a> {
+    on_stack: [(&'a str, &'a str); TAGS_ON_STACK],
+    count: usize,
+    /// Every tag, when there are more than fit on the stack (else empty,
+    /// which costs no allocation).
+    spilled: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> LineTags<'a> {
+    /// Collects the tags of `line`.
+    #[inline]
+    pub(crate) fn of(line: &Line<'a>) -> LineTags<'a> {
+        let mut tags = LineTags {
+            on_stack: [("", ""); TAGS_ON_STACK],
+            count: 0,
+            spilled: Vec::new(),
+        };
+        let mut pairs = line.tags();
+        for pair in pairs.by_ref() {
+            if tags.count == TAGS_ON_STACK {
+                tags.spilled = tags.on_stack.to_vec();
+                tags.spilled.push(pair);
+                tags.spilled.extend(pairs);
+                return tags;
+            }
+            tags.on_stack[tags.count] = pair;
+            tags.count += 1;
+        }
+        tags
+    }
+
+    /// The tags, in the order written.
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[(&'a str, &'a str)] {
+        if self.spilled.is_empty() {
+            &self.on_stack[..self.count]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
 /// Checks and queues the relayed line `text`, parsed as `line`.
 pub(crate) fn send(shared: &Shared, text: &str, line: &Line<'_>) -> Result<(), Error> {
-    if let Err(error) = check(shared, line) {
+    let own = LineTags::of(line);
+    if let Err(error) = check(shared, line, own.as_slice()) {
         return Err(rejected(shared, error));
     }
-    let own: Vec<(&str, &str)> = line.tags().collect();
-    let tags = capped(shared, line.name, &own);
+    let tags = capped(shared, line.name, own.as_slice());
     let write = Measured(|buf: &mut Vec<u8>| {
         shared
             .format
@@ -37,11 +86,11 @@ pub(crate) fn send(shared: &Shared, text: &str, line: &Line<'_>) -> Result<(), E
 }
 
 /// What [`Line::parse`] does not check of a relayed line: the name with this
-/// connector's prefix, the tags in its dialect, and the fields' values.
-fn check(shared: &Shared, line: &Line<'_>) -> Result<(), Error> {
+/// connector's prefix, the tags (`own`, the line's) in its dialect, and the
+/// fields' values.
+fn check(shared: &Shared, line: &Line<'_>, own: &[(&str, &str)]) -> Result<(), Error> {
     validate::name(line.name, shared.format.name_overhead(line.kind))?;
-    let tags: Vec<(&str, &str)> = line.tags().collect();
-    validate::tags(&tags, shared.format.tag_format())?;
+    validate::tags(own, shared.format.tag_format())?;
     if let Some(seconds) = line.timestamp {
         if !matches!(line.kind, MetricType::Counter | MetricType::Gauge) {
             return Err(Error::from(ErrorKind::InvalidField {

@@ -108,13 +108,24 @@ impl<'a> Line<'a> {
         self.value.split(':')
     }
 
+    /// The value as an integer, when the integer writer writes that integer
+    /// as these very bytes (no `+`, no leading zero, not `-0`, at most 18
+    /// digits): a relayed line may then take the integer's path and still
+    /// go out as written.
+    pub(crate) fn exact_integer(&self) -> Option<i64> {
+        let n = short_integer(self.value)?;
+        let digits = self.value.strip_prefix('-').unwrap_or(self.value);
+        let leading_zero = digits.len() > 1 && digits.starts_with('0');
+        (!leading_zero && self.value != "-0").then_some(n)
+    }
+
     /// Whether the line carries anything beyond plain statsd: several
     /// values, or a DogStatsD field after v1.0 (timestamp, container id,
     /// external data, cardinality).
     #[must_use]
     pub fn has_dogstatsd_extensions(&self) -> bool {
         // Only the packed types parse with `:` in the value.
-        self.value.contains(':')
+        find(b':', self.value.as_bytes()).is_some()
             || self.timestamp.is_some()
             || self.container_id.is_some()
             || self.external_data.is_some()
@@ -123,15 +134,77 @@ impl<'a> Line<'a> {
 
     /// The tags as `(key, value)` pairs; a bare key has an empty value.
     pub fn tags(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
-        let (separator, pair) = match self.tag_format {
-            TagFormat::DogStatsd => (',', ':'),
-            TagFormat::Influx => (',', '='),
-            TagFormat::Graphite => (';', '='),
+        TagPairs::new(self.raw_tags, self.tag_format).map(|(key, value)| (key, value.unwrap_or("")))
+    }
+}
+
+/// Below this length a part of a line is scanned byte by byte: `memchr`'s
+/// set-up costs more than it saves on the short parts most lines are made of.
+const SHORT: usize = 32;
+
+/// Where `byte` first is in `bytes`.
+#[inline]
+fn find(byte: u8, bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < SHORT {
+        bytes.iter().position(|&b| b == byte)
+    } else {
+        memchr::memchr(byte, bytes)
+    }
+}
+
+/// Where `one` or `other` first is in `bytes`.
+#[inline]
+fn find2(one: u8, other: u8, bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < SHORT {
+        bytes.iter().position(|&b| b == one || b == other)
+    } else {
+        memchr::memchr2(one, other, bytes)
+    }
+}
+
+/// `text` cut at its first `byte`: what is before, and what is after when the
+/// byte is there. `byte` is ASCII, so both cuts fall on character boundaries.
+#[inline]
+fn cut(text: &str, byte: u8) -> (&str, Option<&str>) {
+    match find(byte, text.as_bytes()) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    }
+}
+
+/// The tags of a line, each as its key and, after the first pair separator,
+/// its value (`None` for a bare key: `k` is not `k:`, whose value is empty).
+struct TagPairs<'a> {
+    /// What is left to read; `None` once the last tag has been read (an
+    /// empty string is still one tag, the empty one, as `split` reads it).
+    rest: Option<&'a str>,
+    separator: u8,
+    pair: u8,
+}
+
+impl<'a> TagPairs<'a> {
+    fn new(raw_tags: Option<&'a str>, format: TagFormat) -> TagPairs<'a> {
+        let (separator, pair) = match format {
+            TagFormat::DogStatsd => (b',', b':'),
+            TagFormat::Influx => (b',', b'='),
+            TagFormat::Graphite => (b';', b'='),
         };
-        self.raw_tags
-            .into_iter()
-            .flat_map(move |raw| raw.split(separator))
-            .map(move |tag| tag.split_once(pair).unwrap_or((tag, "")))
+        TagPairs {
+            rest: raw_tags,
+            separator,
+            pair,
+        }
+    }
+}
+
+impl<'a> Iterator for TagPairs<'a> {
+    type Item = (&'a str, Option<&'a str>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (tag, rest) = cut(self.rest?, self.separator);
+        self.rest = rest;
+        Some(cut(tag, self.pair))
     }
 }
 
@@ -152,6 +225,136 @@ fn non_empty(text: &str) -> Result<&str, Reason> {
     }
 }
 
+/// The fields of a line after its type, which [`parse_line`] reads one by one.
+#[derive(Default)]
+struct Fields<'a> {
+    sample_rate: Option<f64>,
+    dogstatsd_tags: Option<&'a str>,
+    timestamp: Option<u64>,
+    container_id: Option<&'a str>,
+    external_data: Option<&'a str>,
+    cardinality: Option<Cardinality>,
+}
+
+impl<'a> Fields<'a> {
+    /// Reads one field; `tags_after_name` says whether the name carried tags
+    /// already (a line has one tag set).
+    fn read(&mut self, field: &'a str, tags_after_name: bool) -> Result<(), Reason> {
+        // Each field is told by its first byte (`c:` and `card:` by what
+        // follows); the DogStatsD fields after v1.0 at most once each.
+        match field.as_bytes().first() {
+            Some(b'T') => {
+                let seconds = field[1..].parse().map_err(|_| Reason::UnknownField)?;
+                once(&mut self.timestamp, seconds)
+            }
+            Some(b'c') => {
+                if let Some(id) = field.strip_prefix("c:") {
+                    once(&mut self.container_id, non_empty(id)?)
+                } else if let Some(text) = field.strip_prefix("card:") {
+                    let value = Cardinality::parse(text).ok_or(Reason::UnknownField)?;
+                    once(&mut self.cardinality, value)
+                } else {
+                    Err(Reason::UnknownField)
+                }
+            }
+            Some(b'e') => match field.strip_prefix("e:") {
+                Some(data) => once(&mut self.external_data, non_empty(data)?),
+                None => Err(Reason::UnknownField),
+            },
+            Some(b'@') => {
+                let rate: f64 = field[1..].parse().map_err(|_| Reason::BadSampleRate)?;
+                if self.sample_rate.is_some() || validate::sample_rate(rate).is_err() {
+                    return Err(Reason::BadSampleRate);
+                }
+                self.sample_rate = Some(rate);
+                Ok(())
+            }
+            Some(b'#') if tags_after_name || self.dogstatsd_tags.is_some() => {
+                Err(Reason::UnknownField)
+            }
+            Some(b'#') => {
+                self.dogstatsd_tags = Some(&field[1..]);
+                Ok(())
+            }
+            _ => Err(Reason::UnknownField),
+        }
+    }
+}
+
+/// Checks a value as written: one, or several packed (`t:1:2:3|ms`) for the
+/// types the Agent packs (DogStatsD v1.1).
+fn check_value(value: &str, kind: MetricType) -> Result<(), Reason> {
+    // The commonest value, a short integer, is decided here: `raw_value`
+    // accepts one for every type but a timing with a sign (and its float
+    // parse is most of its cost).
+    if short_integer(value).is_some() && !(kind == MetricType::Timing && value.starts_with('-')) {
+        return Ok(());
+    }
+    let packable = matches!(
+        kind,
+        MetricType::Timing | MetricType::Histogram | MetricType::Distribution
+    );
+    if packable && find(b':', value.as_bytes()).is_some() {
+        let mut rest = Some(value);
+        while let Some(text) = rest {
+            let (one, after) = cut(text, b':');
+            validate::raw_value(one, kind).map_err(|_| Reason::BadValue)?;
+            rest = after;
+        }
+        Ok(())
+    } else {
+        validate::raw_value(value, kind).map_err(|_| Reason::BadValue)
+    }
+}
+
+/// The most digits [`short_integer`] reads: 18 never overflow an `i64`.
+const SHORT_INTEGER_DIGITS: usize = 18;
+
+/// A value that is a short integer (an optional `-`, then 1 to 18 ASCII
+/// digits, leading zeros allowed), as an `i64`; `None` for any other value.
+fn short_integer(value: &str) -> Option<i64> {
+    let (negative, digits) = match value.as_bytes() {
+        [b'-', digits @ ..] => (true, digits),
+        digits => (false, digits),
+    };
+    if digits.is_empty() || digits.len() > SHORT_INTEGER_DIGITS {
+        return None;
+    }
+    let mut magnitude: i64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        magnitude = magnitude * 10 + i64::from(digit - b'0');
+    }
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Checks the tags in their dialect, in one pass. `k:` (or `k=`) is not the
+/// bare tag `k`: refused rather than rewritten, and that reason comes first,
+/// whichever tag it is on; else the first refused tag's.
+fn check_tags(raw_tags: &str, format: TagFormat) -> Result<(), Reason> {
+    let mut first_refused = None;
+    for (key, value) in TagPairs::new(Some(raw_tags), format) {
+        // The value is what follows the first pair separator (a DogStatsD
+        // value may itself hold `:`): empty after it is `k:`.
+        if value == Some("") {
+            return Err(Reason::EmptyTagValue);
+        }
+        if first_refused.is_none() {
+            if let Err(error) = validate::tag(key, value.unwrap_or(""), format) {
+                first_refused = Some(error.reason().unwrap_or(Reason::BadValue));
+            }
+        }
+    }
+    first_refused.map_or(Ok(()), Err)
+}
+
+/// The grammar in a few passes over the bytes: the structural bytes (`:`,
+/// `|`, the tag separators) are all ASCII, found by [`find`] (byte by byte in
+/// a short part, `memchr` in a long one), and every cut at one falls on a
+/// character boundary. The checks, and the reason a
+/// line is refused, come in the order the grammar is read.
 fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
     if text.is_empty() {
         return Err(Reason::Empty);
@@ -168,14 +371,15 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
     if let Some(reason) = validate::first_control(text) {
         return Err(reason);
     }
-    let (head, rest) = text.split_once(':').ok_or(Reason::MissingValue)?;
-    let (value, rest) = rest.split_once('|').ok_or(Reason::MissingType)?;
-    let mut fields = rest.split('|');
-    let code = fields.next().unwrap_or_default();
+    let (head, rest) = cut(text, b':');
+    let rest = rest.ok_or(Reason::MissingValue)?;
+    let (value, rest) = cut(rest, b'|');
+    let rest = rest.ok_or(Reason::MissingType)?;
+    let (code, mut fields) = cut(rest, b'|');
     let kind = MetricType::from_code(code.as_bytes()).ok_or(Reason::BadType)?;
 
     // Tags after the name: Influx (`,`) or Graphite (`;`).
-    let (name, mut raw_tags, mut tag_format) = match head.find([',', ';']) {
+    let (name, name_tags, name_tag_format) = match find2(b',', b';', head.as_bytes()) {
         Some(at) => {
             let format = if head.as_bytes()[at] == b',' {
                 TagFormat::Influx
@@ -187,92 +391,33 @@ fn parse_line(text: &str) -> Result<Line<'_>, Reason> {
         None => (head, None, TagFormat::DogStatsd),
     };
     validate::name(name, 0).map_err(|e| e.reason().unwrap_or(Reason::BadValue))?;
-    // Several values (DogStatsD v1.1) only for the types the Agent packs.
-    let packable = matches!(
-        kind,
-        MetricType::Timing | MetricType::Histogram | MetricType::Distribution
-    );
-    if packable && value.contains(':') {
-        for one in value.split(':') {
-            validate::raw_value(one, kind).map_err(|_| Reason::BadValue)?;
-        }
-    } else {
-        validate::raw_value(value, kind).map_err(|_| Reason::BadValue)?;
-    }
+    check_value(value, kind)?;
 
-    let mut sample_rate = None;
-    let (mut timestamp, mut container_id, mut external_data, mut cardinality) =
-        (None, None, None, None);
-    for field in fields {
-        // The DogStatsD fields after v1.0, each at most once.
-        if let Some(seconds) = field.strip_prefix('T') {
-            let seconds = seconds.parse().map_err(|_| Reason::UnknownField)?;
-            once(&mut timestamp, seconds)?;
-            continue;
-        }
-        if let Some(id) = field.strip_prefix("c:") {
-            once(&mut container_id, non_empty(id)?)?;
-            continue;
-        }
-        if let Some(data) = field.strip_prefix("e:") {
-            once(&mut external_data, non_empty(data)?)?;
-            continue;
-        }
-        if let Some(text) = field.strip_prefix("card:") {
-            let value = Cardinality::parse(text).ok_or(Reason::UnknownField)?;
-            once(&mut cardinality, value)?;
-            continue;
-        }
-        if let Some(rate) = field.strip_prefix('@') {
-            let rate: f64 = rate.parse().map_err(|_| Reason::BadSampleRate)?;
-            if sample_rate.is_some() || validate::sample_rate(rate).is_err() {
-                return Err(Reason::BadSampleRate);
-            }
-            sample_rate = Some(rate);
-        } else if let Some(tags) = field.strip_prefix('#') {
-            if raw_tags.is_some() {
-                return Err(Reason::UnknownField);
-            }
-            raw_tags = Some(tags);
-            tag_format = TagFormat::DogStatsd;
-        } else {
-            return Err(Reason::UnknownField);
-        }
+    let mut read = Fields::default();
+    while let Some(remaining) = fields {
+        let (field, after) = cut(remaining, b'|');
+        read.read(field, name_tags.is_some())?;
+        fields = after;
     }
-    let line = Line {
+    let (raw_tags, tag_format) = match read.dogstatsd_tags {
+        Some(tags) => (Some(tags), TagFormat::DogStatsd),
+        None => (name_tags, name_tag_format),
+    };
+    if let Some(raw) = raw_tags {
+        check_tags(raw, tag_format)?;
+    }
+    Ok(Line {
         name,
         value,
         kind,
-        sample_rate,
+        sample_rate: read.sample_rate,
         raw_tags,
         tag_format,
-        timestamp,
-        container_id,
-        external_data,
-        cardinality,
-    };
-    // `k:` (or `k=`) is not the bare tag `k`: refused rather than rewritten.
-    let pair = match tag_format {
-        TagFormat::DogStatsd => ':',
-        TagFormat::Influx | TagFormat::Graphite => '=',
-    };
-    let separator = match tag_format {
-        TagFormat::DogStatsd | TagFormat::Influx => ',',
-        TagFormat::Graphite => ';',
-    };
-    if let Some(raw) = raw_tags {
-        // The value is what follows the first separator (a DogStatsD value
-        // may itself hold `:`): empty after it is `k:`, refused.
-        let empty_value = |tag: &str| tag.split_once(pair).is_some_and(|(_, v)| v.is_empty());
-        if raw.split(separator).any(empty_value) {
-            return Err(Reason::EmptyTagValue);
-        }
-    }
-    for (key, value) in line.tags() {
-        validate::tag(key, value, tag_format)
-            .map_err(|e| e.reason().unwrap_or(Reason::BadValue))?;
-    }
-    Ok(line)
+        timestamp: read.timestamp,
+        container_id: read.container_id,
+        external_data: read.external_data,
+        cardinality: read.cardinality,
+    })
 }
 
 #[cfg(test)]
@@ -423,6 +568,124 @@ mod tests {
             Line::parse("a:1|c|@1e-300").unwrap().sample_rate,
             Some(1e-300)
         );
+    }
+
+    /// Values near the edges of the short-integer shortcut: signs, zeros,
+    /// lengths, other characters.
+    fn values_to_try() -> Vec<String> {
+        let mut values: Vec<String> = [
+            "", "-", "+", "0", "-0", "+0", "00", "-00", "007", "-007", "1", "-1", "+1", "10",
+            "1.5", "1.50", "-1.5", ".5", "5.", "1e5", "inf", "NaN", "1_0", "1 ", "abc", "٣",
+            "0x10", "--1", "-+1", "1-",
+        ]
+        .map(String::from)
+        .into();
+        for digits in 1..=20 {
+            for lead in ["1", "9", "0"] {
+                let value = format!("{lead}{}", "9".repeat(digits - 1));
+                values.push(format!("-{value}"));
+                values.push(value);
+            }
+        }
+        values.push(i64::MAX.to_string());
+        values.push(i64::MIN.to_string());
+        values
+    }
+
+    #[test]
+    fn the_short_integer_shortcut_accepts_only_what_raw_value_accepts() {
+        for value in values_to_try() {
+            for kind in [
+                MetricType::Counter,
+                MetricType::Gauge,
+                MetricType::Timing,
+                MetricType::Set,
+                MetricType::Histogram,
+                MetricType::Distribution,
+            ] {
+                let expected = validate::raw_value(&value, kind).map_err(|_| Reason::BadValue);
+                assert_eq!(check_value(&value, kind), expected, "{value:?} as {kind:?}");
+                if let Some(n) = short_integer(&value) {
+                    assert_eq!(value.parse::<i64>(), Ok(n), "{value:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_exact_integer_is_written_back_as_the_same_bytes() {
+        let mut exact = 0;
+        for value in values_to_try() {
+            let text = format!("a:{value}|c");
+            let Ok(line) = Line::parse(&text) else {
+                continue;
+            };
+            if let Some(n) = line.exact_integer() {
+                assert_eq!(n.to_string(), value);
+                exact += 1;
+            } else {
+                let written = value.parse::<i64>().map(|n| n.to_string());
+                let short = value.trim_start_matches('-').len() <= SHORT_INTEGER_DIGITS;
+                assert!(written.as_ref() != Ok(&value) || !short, "{value:?}");
+            }
+        }
+        assert!(exact > 20, "{exact}");
+        assert_eq!(Line::parse("a:1|c").unwrap().exact_integer(), Some(1));
+        assert_eq!(Line::parse("a:-12|c").unwrap().exact_integer(), Some(-12));
+        for kept_as_written in ["a:01|c", "a:-0|c", "a:1.0|c", "a:1.50|g", "a:+1|g"] {
+            assert_eq!(Line::parse(kept_as_written).unwrap().exact_integer(), None);
+        }
+    }
+
+    #[test]
+    fn structure_in_long_parts_is_found_as_in_short_ones() {
+        // Parts longer than `SHORT` are searched with `memchr`.
+        let long_name = "n".repeat(100);
+        let long_value = "v".repeat(100);
+        let influx = format!("{long_name},k=v:1|c");
+        let line = Line::parse(&influx).unwrap();
+        assert_eq!(
+            (line.name, line.tag_format),
+            (long_name.as_str(), TagFormat::Influx)
+        );
+        let text = format!("a:{long_value}|s|#{long_value}:x,{long_value}|@0.5");
+        let line = Line::parse(&text).unwrap();
+        assert_eq!(line.value, long_value);
+        assert_eq!(
+            line.tags().collect::<Vec<_>>(),
+            [(long_value.as_str(), "x"), (long_value.as_str(), "")]
+        );
+        assert_eq!(line.sample_rate, Some(0.5));
+        let packed = format!("t:{}:2|ms", "1".repeat(40));
+        assert_eq!(Line::parse(&packed).unwrap().values().count(), 2);
+        assert_eq!(
+            reason(&format!("t:{}::2|ms", "1".repeat(40))),
+            Reason::BadValue
+        );
+        assert_eq!(
+            reason(&format!("a:1|c|#{long_value}:")),
+            Reason::EmptyTagValue
+        );
+    }
+
+    #[test]
+    fn an_empty_tag_value_is_the_reason_even_after_a_refused_tag() {
+        assert_eq!(reason("a:1|c|#k v:x"), Reason::ForbiddenByte(b' '));
+        assert_eq!(reason("a:1|c|#k v:x,k:"), Reason::EmptyTagValue);
+        assert_eq!(reason("a,k v=x;k=:1|c"), Reason::ForbiddenByte(b' '));
+        assert_eq!(reason("a;k v=x;k=:1|c"), Reason::EmptyTagValue);
+        assert_eq!(reason("a:1|c|#,k:"), Reason::EmptyTagValue);
+        assert_eq!(reason("a:1|c|#"), Reason::Empty);
+        assert_eq!(reason("a:1|c|#k,"), Reason::Empty);
+        assert_eq!(reason("a:1|c|"), Reason::UnknownField);
+        assert_eq!(reason("a:1|c|#a|#b"), Reason::UnknownField);
+        assert_eq!(reason("a,k=v:1|c|#b"), Reason::UnknownField);
+        assert_eq!(reason("a:1|c|@0.5|@0.5"), Reason::BadSampleRate);
+        assert_eq!(reason("a:1|c|cx"), Reason::UnknownField);
+        assert_eq!(reason("a:1|c|ex"), Reason::UnknownField);
+        assert_eq!(reason("a:1|c|e:"), Reason::UnknownField);
+        assert_eq!(reason("a:1|c|e:x|e:y"), Reason::UnknownField);
+        assert_eq!(Line::parse("a:1|c|T+12").unwrap().timestamp, Some(12));
     }
 
     #[test]
