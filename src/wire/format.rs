@@ -174,6 +174,20 @@ impl Padded {
             // A frame of up to one block: the usual case.
             return self.len;
         }
+        // SAFETY: as the caller promises.
+        unsafe { self.copy_after_first(dst) };
+        self.len
+    }
+
+    /// [`Padded::copy_to`]'s blocks after the first, for a long part (a
+    /// long prefix, long global tags, the origin fields): out of line, so
+    /// that the copy loop is not repeated at every call site.
+    ///
+    /// # Safety
+    /// As for [`Padded::copy_to`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn copy_after_first(&self, dst: *mut u8) {
         for (i, block) in self.bytes.chunks_exact(FRAME_BLOCK).enumerate().skip(1) {
             // SAFETY: the caller promises room for every block; a block is
             // read whole from `bytes`, whose length is a multiple of it.
@@ -183,7 +197,6 @@ impl Padded {
                     .write_unaligned(block.as_ptr().cast::<[u8; FRAME_BLOCK]>().read_unaligned());
             }
         }
-        self.len
     }
 }
 
