@@ -595,14 +595,7 @@ mod tests {
     #[test]
     fn the_short_integer_shortcut_accepts_only_what_raw_value_accepts() {
         for value in values_to_try() {
-            for kind in [
-                MetricType::Counter,
-                MetricType::Gauge,
-                MetricType::Timing,
-                MetricType::Set,
-                MetricType::Histogram,
-                MetricType::Distribution,
-            ] {
+            for kind in MetricType::ALL {
                 let expected = validate::raw_value(&value, kind).map_err(|_| Reason::BadValue);
                 assert_eq!(check_value(&value, kind), expected, "{value:?} as {kind:?}");
                 if let Some(n) = short_integer(&value) {
