@@ -280,7 +280,9 @@ fn emit_tagged(
     emit_general(shared, name, value, kind, Sampling::Every, tags)
 }
 
-/// The writer of a line with the call's own tags (see [`IntLine`]).
+/// The writer of a line with the call's own tags (see [`IntLine`]). Made
+/// only by [`emit_tagged`], with the room `tagged_bound` measured for its
+/// very name, type and tags, and given to `InPlace` with that room.
 struct TaggedLine<'a> {
     shared: &'a Shared,
     name: &'a str,
@@ -301,7 +303,9 @@ impl FillLine for TaggedLine<'_> {
             room,
             ..
         } = self;
-        (self.shared.format).write_tagged(out, name, value, kind, tags, room)
+        // SAFETY: `room` is `tagged_bound`'s for these fields (see the
+        // type), and `InPlace` hands `fill` at least `room` bytes.
+        unsafe { (self.shared.format).write_tagged(out, name, value, kind, tags, room) }
     }
 }
 
